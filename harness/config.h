@@ -1,0 +1,259 @@
+// The resolved configuration of one run: plain aggregate structs, one per section of an experiment
+// file (model, method, data, train, eval, resources). After loading and validation
+// (harness/config_io.h) a RunConfig is passed by const& everywhere; there are no globals.
+//
+// Every field is described once, in the visit_fields() overloads below: key, meaning, unit, an
+// example, and its allowed range or choices. The YAML reader, the JSON writer (canonical form,
+// hashed into the run id), the validator and `ablate plan --describe` are all generic over these
+// descriptions, so a field is added in exactly one place.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace ablate {
+
+// Constraint and documentation of one config field.
+struct FieldSpec {
+  const char* doc = "";  // meaning, unit, example
+  double min = -std::numeric_limits<double>::infinity();  // numeric lower bound
+  double max = std::numeric_limits<double>::infinity();   // numeric upper bound
+  bool min_open = false;  // true: value must be > min (not >=)
+  bool max_open = false;  // true: value must be < max
+  std::vector<std::string> choices = {};  // allowed strings (or list elements); empty = any
+};
+
+struct ModelConfig {
+  std::string size = "vit_tiny";  // named ViT size (harness/model_sizes.h), e.g. "vit_b"
+  int img_size = 64;              // input side in pixels, e.g. 224
+  int patch_size = 8;             // patch side in pixels (img_size must be a multiple), e.g. 16
+  std::string decoder = "mae";    // "mae" (self-attn + mask tokens) or "cross" (CrossMAE)
+  int dec_depth = 8;              // decoder blocks, e.g. 8
+  int dec_dim = 512;              // decoder width, e.g. 512
+  int dec_heads = 16;             // decoder attention heads, e.g. 16
+  bool dec_self_attn = false;     // CrossMAE: add self-attention among queries
+  bool dec_feature_map = false;   // CrossMAE: learned mix of all encoder block outputs per block
+  bool qkv_bias = true;           // bias in the qkv projection (off in the parallel-scaled paper)
+  bool gsd_pos = false;           // Scale-MAE GSD-scaled position encoding
+  double drop_path = 0.0;         // stochastic depth rate for fine-tuning, e.g. 0.1
+};
+
+struct MethodConfig {
+  std::string name = "mae";      // "mae" | "crossmae" | "selectivemae" | "crossscale"
+  double mask_ratio = 0.75;      // fraction of patches hidden from the encoder, e.g. 0.85
+  double recon_ratio = 0.0;      // fraction of ALL patches reconstructed; 0 = all masked ones
+  bool norm_pix_loss = true;     // MSE on per-patch normalised pixels (eps 1e-6)
+  // SelectiveMAE
+  std::string hog_mode = "paper";       // "paper" (L2 energy of HOG) | "official" (mean of z-scores)
+  std::string hog_select = "topk";      // "topk" | "multinomial" (sampling w/o replacement)
+  std::string recon_select = "hog";     // which masked patches to reconstruct: "hog" | "random"
+  bool psts = false;                    // progressive semantic token selection for visible set
+  std::vector<std::string> psts_order = {"near", "far", "random"};  // stage order, a permutation
+  std::vector<double> psts_bounds = {0.35, 0.375, 0.725, 0.75};  // fractions of training: stage
+                                       // 1 until b0, blend to b1, stage 2 until b2, blend to b3
+  std::string lr_rule = "none";         // lr multiplier: "m_over_r" (paper) | "r_over_m" | "none"
+  bool infobatch = false;               // InfoBatch data pruning (public SelectiveMAE code)
+  double infobatch_prune = 0.5;         // fraction of below-mean-loss samples dropped per epoch
+  double infobatch_stop = 0.875;        // fraction of epochs after which pruning stops
+  // Cross-Scale MAE
+  double scale_min = 0.2;         // second view: random resized crop area fraction, lower
+  double scale_max = 0.8;         // ... upper (paper 0.2-0.8, public code 0.25-0.75)
+  bool shared_crop = false;       // one crop box per batch (public code) instead of per image
+  bool multiscale = true;         // use the second (low-scale) view at all
+  bool loss_re = true;            // reconstruction loss on both views
+  bool loss_cc = true;            // encoder cross-consistency (NT-Xent / cosine)
+  bool loss_cp = true;            // decoder cross-prediction
+  bool enc_negatives = true;      // L_cc with negatives (NT-Xent) or without (cosine, BYOL-style)
+  bool dec_negatives = false;     // L_cp with negatives (InfoNCE) or MSE on positives only
+  double temperature = 0.1;       // NT-Xent / InfoNCE temperature, e.g. 0.1
+  std::string pool = "cls";       // encoder feature for L_cc: "cls" | "mean"
+  bool proj_head = true;          // MLP projection head before L_cc
+  double w_re = 1.0, w_cc = 1.0, w_cp = 1.0;  // loss weights
+};
+
+struct DataConfig {
+  std::string dataset = "eurosat";    // registry name (datasets/registry.h), e.g. "ucmerced"
+  std::string root = "../shared/data";  // data root; the dataset lives in root/<folder>
+  std::string shards = "";            // packed shard dir; "" = results/cache/<dataset>-<size>
+  int max_images = 0;                 // cap on pre-training images (0 = all), e.g. 2048
+  std::string split = "train";        // which split pre-trains: "train" | "all"
+  double train_fraction = 0.8;        // train part of the split protocol, e.g. 0.8
+  double crop_min = 0.2;              // random resized crop area fraction, lower
+  double crop_max = 1.0;              // ... upper
+  bool hflip = true;                  // random horizontal flip
+  int workers = 2;                    // loader reader threads
+  bool skip_corrupt = false;          // skip unreadable images (counted) instead of failing
+};
+
+struct TrainConfig {
+  int epochs = 1;                  // passes over the pre-training set, e.g. 800
+  int batch = 64;                  // global batch size, e.g. 4096
+  double blr = 1.5e-4;             // base lr; lr = blr * batch / 256 * rule
+  double lr = 0.0;                 // absolute lr; 0 = derive from blr
+  double min_lr = 0.0;             // floor of the cosine schedule
+  double warmup_epochs = 0.0;      // linear warm-up length in epochs, e.g. 40
+  double weight_decay = 0.05;      // AdamW decoupled weight decay
+  double beta1 = 0.9, beta2 = 0.95;  // AdamW betas
+  double clip_grad = 0.0;          // max global grad norm; 0 = off
+  std::string precision = "auto";  // "auto" (bf16 on CUDA, fp32 on CPU) | "fp32" | "bf16"
+  int max_steps = 0;               // stop after this many steps (0 = epochs decide)
+  int ckpt_every = 200;            // checkpoint interval in steps (and always at the end)
+  int log_every = 10;              // per-step metric interval in steps
+  double diverge_factor = 20.0;    // grad-norm spike over running median that means divergence
+  bool cuda_graph = true;          // capture the train step as a CUDA graph (CUDA only)
+};
+
+struct EvalConfig {
+  std::vector<std::string> protocols = {"knn"};  // any of "knn", "linprobe", "finetune"
+  std::string dataset = "eurosat";               // evaluation dataset (registry name)
+  std::vector<double> scales = {1.0};            // KNN input scales, e.g. [0.125,0.25,0.5,1]
+  int knn_k = 20;                                // neighbours
+  double knn_t = 0.07;                           // vote temperature: weight = exp(sim / t)
+  int max_train = 0;                             // cap on eval train images (0 = all)
+  int max_val = 0;                               // cap on eval val images (0 = all)
+  int probe_epochs = 20;                         // linear probe epochs
+  double probe_lr = 0.1;                         // linear probe lr (SGD, batch 256 scaled)
+  int ft_epochs = 10;                            // fine-tuning epochs
+  double ft_lr = 5e-4;                           // fine-tuning base lr
+  double ft_train_ratio = 0.0;                   // fine-tune train ratio (0 = dataset default)
+  bool random_init = false;                      // evaluate the untrained encoder (baseline row)
+};
+
+struct ResourcesConfig {
+  int gpus = 1;          // GPUs per run (data-parallel ranks), e.g. 8
+  double mem_gb = 0.0;   // peak GPU memory estimate override in GiB (0 = from model size)
+};
+
+struct RunConfig {
+  int seed = 0;                // seed of every RNG the run owns
+  ModelConfig model;
+  MethodConfig method;
+  DataConfig data;
+  TrainConfig train;
+  EvalConfig eval;
+  ResourcesConfig resources;
+};
+
+// ---- field descriptions: one visit_fields per section; V is called as v(key, field, spec) ----
+
+template <class V>
+void visit_fields(ModelConfig& c, V&& v) {
+  v("size", c.size, FieldSpec{.doc = "named ViT size, e.g. vit_b (see `ablate models`)"});
+  v("img_size", c.img_size, FieldSpec{.doc = "input side in pixels, e.g. 224", .min = 8, .max = 4096});
+  v("patch_size", c.patch_size, FieldSpec{.doc = "patch side in pixels, e.g. 16", .min = 1, .max = 64});
+  v("decoder", c.decoder, FieldSpec{.doc = "decoder type", .choices = {"mae", "cross"}});
+  v("dec_depth", c.dec_depth, FieldSpec{.doc = "decoder blocks, e.g. 8", .min = 1, .max = 64});
+  v("dec_dim", c.dec_dim, FieldSpec{.doc = "decoder width, e.g. 512", .min = 8, .max = 8192});
+  v("dec_heads", c.dec_heads, FieldSpec{.doc = "decoder heads, e.g. 16", .min = 1, .max = 128});
+  v("dec_self_attn", c.dec_self_attn, FieldSpec{.doc = "CrossMAE: self-attention among queries"});
+  v("dec_feature_map", c.dec_feature_map, FieldSpec{.doc = "CrossMAE: per-block encoder feature mix"});
+  v("qkv_bias", c.qkv_bias, FieldSpec{.doc = "bias in qkv projections"});
+  v("gsd_pos", c.gsd_pos, FieldSpec{.doc = "Scale-MAE GSD position encoding"});
+  v("drop_path", c.drop_path, FieldSpec{.doc = "stochastic depth rate", .min = 0, .max = 1, .max_open = true});
+}
+
+template <class V>
+void visit_fields(MethodConfig& c, V&& v) {
+  v("name", c.name, FieldSpec{.doc = "method", .choices = {"mae", "crossmae", "selectivemae", "crossscale"}});
+  v("mask_ratio", c.mask_ratio, FieldSpec{.doc = "fraction of patches masked, e.g. 0.75", .min = 0, .max = 1, .min_open = true, .max_open = true});
+  v("recon_ratio", c.recon_ratio, FieldSpec{.doc = "fraction of all patches reconstructed (0 = all masked), e.g. 0.25", .min = 0, .max = 1});
+  v("norm_pix_loss", c.norm_pix_loss, FieldSpec{.doc = "per-patch normalised pixel targets"});
+  v("hog_mode", c.hog_mode, FieldSpec{.doc = "HOG patch score", .choices = {"paper", "official"}});
+  v("hog_select", c.hog_select, FieldSpec{.doc = "HOG-based selection rule", .choices = {"topk", "multinomial"}});
+  v("recon_select", c.recon_select, FieldSpec{.doc = "which masked patches are reconstructed", .choices = {"hog", "random"}});
+  v("psts", c.psts, FieldSpec{.doc = "progressive semantic token selection"});
+  v("psts_order", c.psts_order, FieldSpec{.doc = "PSTS stage order, a permutation of near/far/random", .choices = {"near", "far", "random"}});
+  v("psts_bounds", c.psts_bounds, FieldSpec{.doc = "4 increasing fractions of training", .min = 0, .max = 1});
+  v("lr_rule", c.lr_rule, FieldSpec{.doc = "lr multiplier rule", .choices = {"m_over_r", "r_over_m", "none"}});
+  v("infobatch", c.infobatch, FieldSpec{.doc = "InfoBatch data pruning"});
+  v("infobatch_prune", c.infobatch_prune, FieldSpec{.doc = "fraction of well-learned samples dropped", .min = 0, .max = 1, .max_open = true});
+  v("infobatch_stop", c.infobatch_stop, FieldSpec{.doc = "fraction of epochs with pruning", .min = 0, .max = 1});
+  v("scale_min", c.scale_min, FieldSpec{.doc = "second-view crop area fraction, lower", .min = 0, .max = 1, .min_open = true});
+  v("scale_max", c.scale_max, FieldSpec{.doc = "second-view crop area fraction, upper", .min = 0, .max = 1, .min_open = true});
+  v("shared_crop", c.shared_crop, FieldSpec{.doc = "one crop box per batch"});
+  v("multiscale", c.multiscale, FieldSpec{.doc = "use the low-scale second view"});
+  v("loss_re", c.loss_re, FieldSpec{.doc = "reconstruction loss"});
+  v("loss_cc", c.loss_cc, FieldSpec{.doc = "encoder cross-consistency loss"});
+  v("loss_cp", c.loss_cp, FieldSpec{.doc = "decoder cross-prediction loss"});
+  v("enc_negatives", c.enc_negatives, FieldSpec{.doc = "negatives in the encoder loss"});
+  v("dec_negatives", c.dec_negatives, FieldSpec{.doc = "negatives in the decoder loss"});
+  v("temperature", c.temperature, FieldSpec{.doc = "contrastive temperature, e.g. 0.1", .min = 0, .max = 10, .min_open = true});
+  v("pool", c.pool, FieldSpec{.doc = "encoder pooling for L_cc", .choices = {"cls", "mean"}});
+  v("proj_head", c.proj_head, FieldSpec{.doc = "projection head before L_cc"});
+  v("w_re", c.w_re, FieldSpec{.doc = "weight of L_re", .min = 0});
+  v("w_cc", c.w_cc, FieldSpec{.doc = "weight of L_cc", .min = 0});
+  v("w_cp", c.w_cp, FieldSpec{.doc = "weight of L_cp", .min = 0});
+}
+
+template <class V>
+void visit_fields(DataConfig& c, V&& v) {
+  v("dataset", c.dataset, FieldSpec{.doc = "pre-training dataset (registry name), e.g. eurosat"});
+  v("root", c.root, FieldSpec{.doc = "data root folder, e.g. ../shared/data"});
+  v("shards", c.shards, FieldSpec{.doc = "packed shard folder ('' = cache under results/)"});
+  v("max_images", c.max_images, FieldSpec{.doc = "cap on pre-training images (0 = all)", .min = 0});
+  v("split", c.split, FieldSpec{.doc = "pre-training split", .choices = {"train", "all"}});
+  v("train_fraction", c.train_fraction, FieldSpec{.doc = "train share of the split, e.g. 0.8", .min = 0, .max = 1, .min_open = true, .max_open = true});
+  v("crop_min", c.crop_min, FieldSpec{.doc = "crop area fraction, lower", .min = 0, .max = 1, .min_open = true});
+  v("crop_max", c.crop_max, FieldSpec{.doc = "crop area fraction, upper", .min = 0, .max = 1, .min_open = true});
+  v("hflip", c.hflip, FieldSpec{.doc = "random horizontal flip"});
+  v("workers", c.workers, FieldSpec{.doc = "loader threads", .min = 1, .max = 64});
+  v("skip_corrupt", c.skip_corrupt, FieldSpec{.doc = "skip unreadable images, counting them"});
+}
+
+template <class V>
+void visit_fields(TrainConfig& c, V&& v) {
+  v("epochs", c.epochs, FieldSpec{.doc = "epochs, e.g. 800", .min = 1, .max = 100000});
+  v("batch", c.batch, FieldSpec{.doc = "global batch size, e.g. 4096", .min = 1, .max = 1 << 20});
+  v("blr", c.blr, FieldSpec{.doc = "base learning rate, e.g. 1.5e-4", .min = 0, .max = 10, .min_open = true});
+  v("lr", c.lr, FieldSpec{.doc = "absolute lr (0 = blr * batch / 256 * rule)", .min = 0, .max = 10});
+  v("min_lr", c.min_lr, FieldSpec{.doc = "cosine floor", .min = 0, .max = 10});
+  v("warmup_epochs", c.warmup_epochs, FieldSpec{.doc = "warm-up epochs, e.g. 40", .min = 0});
+  v("weight_decay", c.weight_decay, FieldSpec{.doc = "AdamW weight decay, e.g. 0.05", .min = 0, .max = 10});
+  v("beta1", c.beta1, FieldSpec{.doc = "AdamW beta1", .min = 0, .max = 1, .max_open = true});
+  v("beta2", c.beta2, FieldSpec{.doc = "AdamW beta2", .min = 0, .max = 1, .max_open = true});
+  v("clip_grad", c.clip_grad, FieldSpec{.doc = "max grad norm (0 = off)", .min = 0});
+  v("precision", c.precision, FieldSpec{.doc = "numeric precision", .choices = {"auto", "fp32", "bf16"}});
+  v("max_steps", c.max_steps, FieldSpec{.doc = "step cap (0 = none)", .min = 0});
+  v("ckpt_every", c.ckpt_every, FieldSpec{.doc = "checkpoint interval in steps", .min = 1});
+  v("log_every", c.log_every, FieldSpec{.doc = "metric interval in steps", .min = 1});
+  v("diverge_factor", c.diverge_factor, FieldSpec{.doc = "grad-norm spike factor meaning divergence", .min = 1});
+  v("cuda_graph", c.cuda_graph, FieldSpec{.doc = "CUDA-graph train step"});
+}
+
+template <class V>
+void visit_fields(EvalConfig& c, V&& v) {
+  v("protocols", c.protocols, FieldSpec{.doc = "evaluations after pre-training", .choices = {"knn", "linprobe", "finetune"}});
+  v("dataset", c.dataset, FieldSpec{.doc = "evaluation dataset, e.g. eurosat"});
+  v("scales", c.scales, FieldSpec{.doc = "KNN input scales, e.g. [0.125, 0.25, 0.5, 1.0]", .min = 0, .max = 1, .min_open = true});
+  v("knn_k", c.knn_k, FieldSpec{.doc = "KNN neighbours, e.g. 20", .min = 1, .max = 10000});
+  v("knn_t", c.knn_t, FieldSpec{.doc = "KNN vote temperature, e.g. 0.07", .min = 0, .max = 10, .min_open = true});
+  v("max_train", c.max_train, FieldSpec{.doc = "cap on eval train images (0 = all)", .min = 0});
+  v("max_val", c.max_val, FieldSpec{.doc = "cap on eval val images (0 = all)", .min = 0});
+  v("probe_epochs", c.probe_epochs, FieldSpec{.doc = "linear probe epochs", .min = 1});
+  v("probe_lr", c.probe_lr, FieldSpec{.doc = "linear probe lr", .min = 0, .min_open = true});
+  v("ft_epochs", c.ft_epochs, FieldSpec{.doc = "fine-tuning epochs", .min = 1});
+  v("ft_lr", c.ft_lr, FieldSpec{.doc = "fine-tuning base lr", .min = 0, .min_open = true});
+  v("ft_train_ratio", c.ft_train_ratio, FieldSpec{.doc = "fine-tune train ratio (0 = dataset default)", .min = 0, .max = 1});
+  v("random_init", c.random_init, FieldSpec{.doc = "evaluate the untrained encoder instead"});
+}
+
+template <class V>
+void visit_fields(ResourcesConfig& c, V&& v) {
+  v("gpus", c.gpus, FieldSpec{.doc = "GPUs per run, e.g. 8", .min = 1, .max = 4096});
+  v("mem_gb", c.mem_gb, FieldSpec{.doc = "peak GPU memory estimate in GiB (0 = derived)", .min = 0});
+}
+
+// Sections of RunConfig, in canonical order.
+template <class V>
+void visit_sections(RunConfig& c, V&& v) {
+  v("model", c.model);
+  v("method", c.method);
+  v("data", c.data);
+  v("train", c.train);
+  v("eval", c.eval);
+  v("resources", c.resources);
+}
+
+}  // namespace ablate
