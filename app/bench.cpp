@@ -1,0 +1,256 @@
+// `ablate bench`: throughput of the exact train step the trainer runs (methods/train_step.h), on
+// this machine's device, with the settings of ../shared/bench/mae_reference.py:
+//   mae          ViT encoder, 75% masking, MAE decoder 8 x 512 (16 heads)
+//   selectivemae 85% masking, 25% of all patches reconstructed (HOG top-k among the masked),
+//                CrossMAE decoder 12 x 512 (16 heads)
+// Protocol: warm-up (which includes the CUDA-graph capture), then the median over --steps steps,
+// each timed with CUDA events (wall clock on CPU). In the same process it measures the GPU's bf16
+// matmul rate (8192^3 products) for MFU, the peak memory of the timed steps, a per-phase split
+// from eagerly timed steps (forward, backward, optimizer, selection), and - with --input shards -
+// how many images/s the data path (shard loader + device augmentation) can feed.
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "app/commands.h"
+#include "app/data_source.h"
+#include "app/version.h"
+#include "harness/check.h"
+#include "harness/config.h"
+#include "harness/model_sizes.h"
+#include "methods/hog.h"
+#include "methods/masking.h"
+#include "methods/method.h"
+#include "methods/pch/torch_pch.h"
+#include "methods/train_step.h"
+
+#if ABLATE_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace ablate {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+RunConfig bench_config(const BenchOptions& o) {
+  RunConfig c;
+  c.model.size = o.model;
+  c.model.img_size = o.img_size;
+  c.model.patch_size = 16;
+  c.model.dec_dim = 512;
+  c.model.dec_heads = 16;
+  c.method.name = o.method;
+  c.train.batch = o.batch;
+  c.train.cuda_graph = o.cuda_graph;
+  c.train.precision = o.precision;
+  if (o.method == "mae") {
+    c.method.mask_ratio = 0.75;
+    c.model.decoder = "mae";
+    c.model.dec_depth = 8;
+  } else {
+    c.method.mask_ratio = 0.85;
+    c.method.recon_ratio = 0.25;
+    c.model.decoder = "cross";
+    c.model.dec_depth = 12;
+  }
+  return c;
+}
+
+double median(std::vector<double> v) {
+  ABLATE_CHECK(!v.empty(), "median of nothing");
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+void sync(torch::Device d) {
+#if ABLATE_WITH_CUDA
+  if (d.is_cuda()) at::cuda::getCurrentCUDAStream().synchronize();
+#endif
+}
+
+// Milliseconds of `fn`, timed with CUDA events on the GPU and the wall clock on the CPU.
+template <class F>
+double time_ms(torch::Device d, F&& fn) {
+#if ABLATE_WITH_CUDA
+  if (d.is_cuda()) {
+    at::cuda::CUDAEvent a(cudaEventDefault), b(cudaEventDefault);
+    a.record();
+    fn();
+    b.record();
+    b.synchronize();
+    return a.elapsed_time(b);
+  }
+#endif
+  const auto t0 = Clock::now();
+  fn();
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// Measured dense matmul rate in TFLOP/s: bf16 8192^3 on CUDA, fp32 1024^3 on CPU.
+double matmul_tflops(torch::Device d) {
+  const int64_t n = d.is_cuda() ? 8192 : 1024;
+  const auto dt = d.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  auto a = torch::randn({n, n}, torch::TensorOptions().device(d).dtype(dt));
+  auto b = torch::randn({n, n}, torch::TensorOptions().device(d).dtype(dt));
+  for (int i = 0; i < 3; ++i) torch::mm_out(a, a, b);  // warm-up; a is overwritten, values stay finite-ish
+  a = torch::randn({n, n}, a.options());
+  const int reps = d.is_cuda() ? 20 : 3;
+  auto c = torch::empty_like(a);
+  const double ms = time_ms(d, [&] {
+    for (int i = 0; i < reps; ++i) torch::mm_out(c, a, b);
+  });
+  return 2.0 * n * n * n * reps / (ms * 1e-3) / 1e12;
+}
+
+double peak_mem_gib(torch::Device d) {
+#if ABLATE_WITH_CUDA
+  if (d.is_cuda()) {
+    const auto s = c10::cuda::CUDACachingAllocator::getDeviceStats(d.index() < 0 ? 0 : d.index());
+    return static_cast<double>(s.allocated_bytes[0].peak) / double(1 << 30);
+  }
+#endif
+  return 0.0;
+}
+
+void reset_peak(torch::Device d) {
+#if ABLATE_WITH_CUDA
+  if (d.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(d.index() < 0 ? 0 : d.index());
+#endif
+}
+
+}  // namespace
+
+int bench_main(const BenchOptions& o) {
+  const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  RunConfig cfg = bench_config(o);
+  torch::manual_seed(0);
+  auto method = make_method(cfg);
+  method->to(device);
+  method->train();
+
+  // Input: a fixed batch already on the device (as the Python reference), or the real data path.
+  std::unique_ptr<ShardBatchSource> shards;
+  torch::Tensor fixed;
+  if (o.input == "shards") {
+    shards = std::make_unique<ShardBatchSource>(cfg, o.shards, device, /*seed=*/0);
+  } else {
+    fixed = torch::randn({o.batch, 3, o.img_size, o.img_size}, torch::TensorOptions().device(device));
+  }
+  auto next_batch = [&] { return shards ? shards->next() : fixed; };
+
+  const double tflops = matmul_tflops(device);
+  const double flops_img = train_flops_per_image(cfg);
+
+  std::vector<double> step_ms, data_ms, phase_fwd, phase_bwd, phase_opt;
+  bool graphed = false;
+  double loss = 0;
+  {
+    StepStream stream(device, cfg.train.cuda_graph);
+    TrainStep step(cfg, *method, device);
+    step.set_lr(1.5e-4 * o.batch / 256.0);
+    for (int i = 0; i < std::max(o.warmup, TrainStep::kEagerWarmupSteps + 2); ++i) step(next_batch());
+    sync(device);
+    reset_peak(device);
+    for (int i = 0; i < o.steps; ++i) {
+      torch::Tensor x;
+      data_ms.push_back(time_ms(device, [&] { x = next_batch(); }));
+      step_ms.push_back(time_ms(device, [&] { step(x); }));
+    }
+    graphed = step.graphed();
+    loss = step.loss();
+  }
+  const double peak = peak_mem_gib(device);
+  {
+    // Per-phase split from eagerly timed steps (a separate TrainStep: no graph, same math).
+    TrainStep eager(cfg, *method, device);
+    eager.set_lr(1.5e-4 * o.batch / 256.0);
+    for (int i = 0; i < 12; ++i) {
+      const auto t = eager.timed_eager(next_batch());
+      if (i < 2) continue;  // warm-up
+      phase_fwd.push_back(t.forward_ms);
+      phase_bwd.push_back(t.backward_ms);
+      phase_opt.push_back(t.optimizer_ms);
+    }
+  }
+  // Selection alone, same batch and counts: MAE's random masking (argsort of noise); SelectiveMAE's
+  // HOG scoring of every patch plus top-k choice of the visible and the reconstructed patches.
+  std::vector<double> sel_ms;
+  {
+    torch::NoGradGuard ng;
+    const auto x = next_batch();
+    const int64_t L = (o.img_size / cfg.model.patch_size) * (o.img_size / cfg.model.patch_size);
+    const int64_t keep = visible_count(L, cfg.method.mask_ratio);
+    const int64_t rec = recon_count(L, cfg.method.mask_ratio, cfg.method.recon_ratio);
+    const HogMode mode = parse_hog_mode(cfg.method.hog_mode);
+    for (int i = 0; i < 12; ++i) {
+      const double ms = time_ms(device, [&] {
+        if (o.method == "mae") {
+          random_masking(o.batch, L, cfg.method.mask_ratio, device);
+        } else {
+          const auto logits = hog_selection_logits(hog_patch_scores(x, cfg.model.patch_size, mode), mode);
+          select_by_logits(logits, keep, false);
+          select_by_logits(-logits, rec, false);
+        }
+      });
+      if (i >= 2) sel_ms.push_back(ms);
+    }
+  }
+  double feed_ips = 0;
+  if (shards) {
+    const double ms = time_ms(device, [&] {
+      for (int i = 0; i < 20; ++i) shards->next();
+    });
+    feed_ips = 20.0 * o.batch / (ms * 1e-3);
+  }
+
+  const double med = median(step_ms);
+  const double ips = o.batch / (med * 1e-3);
+  const double mfu = flops_img * ips / (tflops * 1e12);
+  nlohmann::json r{{"method", o.method},
+                   {"model", o.model},
+                   {"batch", o.batch},
+                   {"img_size", o.img_size},
+                   {"input", o.input},
+                   {"device", device.is_cuda() ? library_versions().back().second : "cpu"},
+                   {"cuda_graph", graphed},
+                   {"steps", o.steps},
+                   {"step_ms_median", med},
+                   {"img_per_s", ips},
+                   {"img_per_min", ips * 60},
+                   {"train_gflops_per_image", flops_img / 1e9},
+                   {"matmul_tflops_measured", tflops},
+                   {"mfu", mfu},
+                   {"peak_mem_gib", peak},
+                   {"phase_ms",
+                    {{"data", median(data_ms)},
+                     {"forward", median(phase_fwd)},
+                     {"backward", median(phase_bwd)},
+                     {"optimizer", median(phase_opt)},
+                     {"selection", median(sel_ms)}}},
+                   {"data_feed_img_per_s", feed_ips},
+                   {"loss", loss}};
+  for (const auto& [k, v] : library_versions())
+    if (k == "gpu") r["device"] = v;
+  fmt::print("{} {} batch {} ({}, graph {}): {:.1f} img/s ({:.0f} img/min), step {:.2f} ms, {:.1f} GFLOP/img, "
+             "MFU {:.1f}% of measured {:.0f} TFLOP/s, peak {:.2f} GiB\n",
+             o.method, o.model, o.batch, r["device"].get<std::string>(), graphed ? "on" : "off", ips, ips * 60, med,
+             flops_img / 1e9, mfu * 100, tflops, peak);
+  fmt::print("  phases (eager, ms): forward {:.2f}  backward {:.2f}  optimizer {:.2f}  selection {:.2f}  data {:.2f}\n",
+             median(phase_fwd), median(phase_bwd), median(phase_opt), median(sel_ms), median(data_ms));
+  if (shards) fmt::print("  data path feeds {:.0f} img/s = {:.2f}x the step's consumption\n", feed_ips, feed_ips / ips);
+  if (!o.json_out.empty()) {
+    std::ofstream f(o.json_out);
+    f << r.dump(2) << "\n";
+  }
+  std::cout << r.dump() << "\n";
+  return 0;
+}
+
+}  // namespace ablate

@@ -1,0 +1,56 @@
+// The `ablate` subcommands that live in the app layer because they need LibTorch (the worker that
+// executes one run, benchmarks, model listing) or compose several layers (data preparation).
+// main.cpp parses the command line and calls these; each returns the process exit code.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ablate {
+
+struct RunConfig;
+
+// Executes one planned run in this process: reads run_dir/config.json, pre-trains (resuming from
+// run_dir/ckpt when present), evaluates, and reports everything through run_dir/journal.jsonl.
+int worker_main(const std::filesystem::path& run_dir);
+
+// `ablate models`: every named ViT size with parameter counts and FLOPs per image.
+struct ModelsOptions {
+  bool json = false;       // machine-readable output
+  int img_size = 224;      // input side in pixels
+  int patch_size = 16;     // patch side
+  double mask_ratio = 0.75;
+  std::string decoder = "mae";  // "mae" | "cross"
+  double recon_ratio = 0.0;     // CrossMAE / SelectiveMAE: fraction of all patches reconstructed
+};
+int models_main(const ModelsOptions& opt);
+
+// `ablate bench`: train-step throughput of one method/model on this machine's device.
+struct BenchOptions {
+  std::string method = "mae";   // mae | selectivemae | crossmae | crossscale
+  std::string model = "vit_b";
+  int batch = 256;
+  int steps = 60;               // timed steps (median reported), after warm-up
+  int warmup = 10;
+  int img_size = 224;
+  std::string input = "synthetic";  // synthetic | shards (packed EuroSAT, see --shards)
+  std::string shards;               // shard folder for --input shards
+  bool cuda_graph = true;
+  std::string precision = "auto";
+  std::string db;                   // record results here when set
+  std::string json_out;             // write the result JSON here when set
+};
+int bench_main(const BenchOptions& opt);
+
+// `ablate bench loader`: images/s from packed shards vs decoding JPEGs with OpenCV.
+int bench_loader_main(const std::string& shards, const std::string& jpeg_dir, int images, int workers);
+
+// `ablate data pack|crop|dedup` and `ablate sync`.
+int data_pack_main(const std::string& src, const std::string& out, int size, const std::string& dataset);
+int data_crop_main(const std::string& src, const std::string& out, int min_side, int max_side, int count,
+                   uint64_t seed);
+int data_dedup_main(const std::string& src, int threshold, const std::string& out_json);
+
+}  // namespace ablate

@@ -1,0 +1,172 @@
+// Shard location and packing, training batches and evaluation sets (see data_source.h).
+#include "app/data_source.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "datasets/augment.h"
+#include "datasets/loader.h"
+#include "datasets/registry.h"
+#include "datasets/shards.h"
+#include "datasets/split.h"
+#include "harness/check.h"
+
+namespace ablate {
+namespace {
+
+// Holds an exclusive flock on `path` while alive: concurrent workers pack a dataset only once.
+class FileLock {
+ public:
+  explicit FileLock(const std::filesystem::path& path) {
+    std::filesystem::create_directories(path.parent_path());
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw DataError(fmt::format("{}: cannot create lock file", path.string()));
+    ::flock(fd_, LOCK_EX);
+  }
+  ~FileLock() {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+std::shared_ptr<const ShardSet> open_shards(const std::filesystem::path& dir) {
+  // Checksums were verified when the shards were packed or last opened with verify; the loader
+  // reads through mmap. A full re-hash on every run would cost seconds per run for nothing.
+  return std::make_shared<const ShardSet>(ShardSet::open(dir, /*verify=*/false));
+}
+
+Split dataset_split(const ShardSet& shards, double train_ratio, uint64_t seed) {
+  return make_split(shards.paths(), shards.labels(), train_ratio, seed);
+}
+
+// A seed-chosen subset of `idx` of at most `cap` elements (0 = all), in the permutation's order.
+std::vector<int64_t> capped(const std::vector<int64_t>& idx, int64_t cap, uint64_t seed) {
+  if (cap <= 0 || cap >= static_cast<int64_t>(idx.size())) return idx;
+  const auto perm = seeded_permutation(static_cast<int64_t>(idx.size()), seed);
+  std::vector<int64_t> out;
+  out.reserve(static_cast<size_t>(cap));
+  for (int64_t i = 0; i < cap; ++i) out.push_back(idx[static_cast<size_t>(perm[static_cast<size_t>(i)])]);
+  return out;
+}
+
+// Gathers images (N, 3, S, S) uint8 and labels (N,) int64 of `idx` from the mapped shards.
+std::pair<torch::Tensor, torch::Tensor> gather(const ShardSet& shards, const std::vector<int64_t>& idx) {
+  const int64_t n = static_cast<int64_t>(idx.size()), s = shards.image_size();
+  auto images = torch::empty({n, 3, s, s}, torch::kUInt8);
+  auto labels = torch::empty({n}, torch::kInt64);
+  auto* dst = images.data_ptr<uint8_t>();
+  auto* lab = labels.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    const auto k = static_cast<size_t>(idx[static_cast<size_t>(i)]);
+    std::memcpy(dst + i * shards.image_bytes(), shards.chw(k), shards.image_bytes());
+    lab[i] = shards.label(k);
+  }
+  return {images, labels};
+}
+
+}  // namespace
+
+std::filesystem::path shard_dir_for(const RunConfig& cfg, const std::string& dataset) {
+  if (dataset == cfg.data.dataset && !cfg.data.shards.empty()) {
+    const std::filesystem::path dir = cfg.data.shards;
+    if (!std::filesystem::exists(dir / "manifest.json"))
+      throw DataError(fmt::format("{}: no packed shards here (data.shards); create them with `ablate data pack`",
+                                  dir.string()));
+    return dir;
+  }
+  const DatasetSpec spec = dataset_spec(dataset);
+  // Packed at the dataset's native side (KNN's multi-scale protocol downsamples from it), or at the
+  // model input where the registry knows no single native size.
+  const int side = spec.native_size > 0 ? spec.native_size : cfg.model.img_size;
+  const std::filesystem::path dir = std::filesystem::path("results") / "cache" / fmt::format("{}-{}", dataset, side);
+  if (std::filesystem::exists(dir / "manifest.json") && std::filesystem::exists(dir / ".complete")) return dir;
+  FileLock lock(dir.string() + ".lock");
+  if (std::filesystem::exists(dir / ".complete")) return dir;  // another process packed it meanwhile
+  PackOptions po;
+  po.src = std::filesystem::path(cfg.data.root) / spec.folder;
+  po.dataset = dataset;
+  po.out = dir;
+  po.size = side;
+  po.skip_corrupt = cfg.data.skip_corrupt;
+  if (!std::filesystem::exists(po.src))
+    throw DataError(fmt::format("dataset '{}' not found: looked for {} (set data.root=... to the folder that "
+                                "holds '{}', e.g. ../shared/data)",
+                                dataset, std::filesystem::absolute(po.src).string(), spec.folder));
+  const PackResult r = pack_dataset(po);
+  fmt::print(stderr, "packed {} images of {} into {} ({} shards, {:.1f} s{})\n", r.packed, dataset, dir.string(),
+             r.shards, r.seconds, r.skipped ? fmt::format(", {} corrupt skipped", r.skipped) : "");
+  std::ofstream(dir / ".complete") << r.packed << "\n";
+  return dir;
+}
+
+ShardBatchSource::ShardBatchSource(const RunConfig& cfg, const std::string& shard_dir, torch::Device device,
+                                   uint64_t seed)
+    : cfg_(cfg), device_(device), seed_(seed) {
+  const auto dir = shard_dir.empty() ? shard_dir_for(cfg, cfg.data.dataset) : std::filesystem::path(shard_dir);
+  shards_ = open_shards(dir);
+  if (cfg.data.split == "all") {
+    train_.resize(shards_->size());
+    std::iota(train_.begin(), train_.end(), int64_t{0});
+    split_hash_ = "all:" + shards_->fingerprint();
+  } else {
+    const Split split = dataset_split(*shards_, cfg.data.train_fraction, kSplitSeed);
+    train_ = split.train;
+    split_hash_ = split.hash;
+  }
+  if (static_cast<int64_t>(train_.size()) < cfg.train.batch)
+    throw ConfigError("", "train.batch",
+                      fmt::format("batch {} is larger than the {} pre-training images", cfg.train.batch, train_.size()),
+                      "lower train.batch or raise data.max_images");
+  start_loader(0, 0);
+}
+
+ShardBatchSource::~ShardBatchSource() = default;
+
+void ShardBatchSource::start_loader(int64_t epoch, int64_t position) {
+  loader_.reset();
+  LoaderOptions o;
+  o.batch = cfg_.train.batch;
+  o.workers = cfg_.data.workers;
+  o.seed = seed_;
+  o.indices = train_;
+  o.max_images = cfg_.data.max_images;
+  o.device = device_;
+  loader_ = std::make_unique<Loader>(shards_, o, LoaderState{epoch, position});
+}
+
+torch::Tensor ShardBatchSource::next() {
+  auto b = loader_->next();
+  ABLATE_CHECK(b.has_value(), "endless loader ended");
+  return augment_pretrain(b->images, cfg_.model.img_size, cfg_.data.crop_min, cfg_.data.crop_max, cfg_.data.hflip);
+}
+
+int64_t ShardBatchSource::batches_per_epoch() const { return loader_->batches_per_epoch(); }
+int64_t ShardBatchSource::epoch() const { return loader_->state().epoch; }
+int64_t ShardBatchSource::position() const { return loader_->state().position; }
+void ShardBatchSource::seek(int64_t epoch, int64_t position) { start_loader(epoch, position); }
+int64_t ShardBatchSource::num_images() const { return loader_->pool_size(); }
+
+EvalImages load_eval_images(const RunConfig& cfg, uint64_t split_seed) {
+  const auto shards = open_shards(shard_dir_for(cfg, cfg.eval.dataset));
+  const DatasetSpec spec = dataset_spec(cfg.eval.dataset);
+  const double ratio = cfg.eval.dataset == cfg.data.dataset ? cfg.data.train_fraction
+                       : spec.train_ratios.empty()         ? 0.8
+                                                           : spec.train_ratios.front();
+  const Split split = dataset_split(*shards, ratio, split_seed);
+  EvalImages ev;
+  std::tie(ev.train_images, ev.train_labels) = gather(*shards, capped(split.train, cfg.eval.max_train, split_seed));
+  std::tie(ev.val_images, ev.val_labels) = gather(*shards, capped(split.val, cfg.eval.max_val, split_seed + 1));
+  ev.num_classes = shards->num_classes();
+  ev.split_hash = fmt::format("{}:max{}/{}", split.hash, cfg.eval.max_train, cfg.eval.max_val);
+  return ev;
+}
+
+}  // namespace ablate

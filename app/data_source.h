@@ -1,0 +1,65 @@
+// The app's bridge from datasets/ (packed shards, streaming loader, device augmentation) to what
+// the trainer and evaluations consume: augmented training batches (a BatchSource) and the fixed
+// evaluation image sets. Also decides where a dataset's packed shards live and packs them once.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "harness/config.h"
+#include "methods/pch/torch_pch.h"
+#include "methods/trainer.h"
+
+namespace ablate {
+
+class Loader;
+class ShardSet;
+
+// Seed of the train/val split every run uses (pre-training takes the train part, evaluation the
+// same split), so a sweep's runs see identical images and validation images stay unseen.
+inline constexpr uint64_t kSplitSeed = 0;
+
+// Packed shard folder of `dataset` for this config: data.shards when set (pre-training dataset
+// only), else results/cache/<dataset>-<side>, packed on first use under a file lock.
+std::filesystem::path shard_dir_for(const RunConfig& cfg, const std::string& dataset);
+
+// Pre-training batches: the train split of data.dataset (capped at data.max_images), shuffled per
+// epoch with the run seed, random-resized-cropped to model.img_size, flipped and normalised on the
+// device with the default device generator (which checkpoints save and restore).
+class ShardBatchSource : public BatchSource {
+ public:
+  ShardBatchSource(const RunConfig& cfg, const std::string& shard_dir, torch::Device device, uint64_t seed);
+  ~ShardBatchSource() override;
+
+  torch::Tensor next() override;  // (B, 3, S, S) float
+  int64_t batches_per_epoch() const override;
+  int64_t epoch() const override;
+  int64_t position() const override;
+  void seek(int64_t epoch, int64_t position) override;
+
+  const std::string& split_hash() const { return split_hash_; }
+  int64_t num_images() const;
+
+ private:
+  void start_loader(int64_t epoch, int64_t position);
+
+  const RunConfig& cfg_;
+  torch::Device device_;
+  uint64_t seed_;
+  std::shared_ptr<const ShardSet> shards_;
+  std::vector<int64_t> train_;
+  std::string split_hash_;
+  std::unique_ptr<Loader> loader_;
+};
+
+// Evaluation images of eval.dataset at native resolution, uint8 (N, 3, S, S) on the CPU.
+struct EvalImages {
+  torch::Tensor train_images, val_images;  // (N, 3, S, S) uint8
+  torch::Tensor train_labels, val_labels;  // (N,) int64
+  int num_classes = 0;
+  std::string split_hash;
+};
+EvalImages load_eval_images(const RunConfig& cfg, uint64_t split_seed);
+
+}  // namespace ablate

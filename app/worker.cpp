@@ -1,0 +1,141 @@
+// `ablate worker --run-dir DIR`: executes one planned run in this process. The runner (or a Slurm
+// task) starts it; it reads DIR/config.json, pre-trains (resuming from DIR/ckpt when present),
+// runs the evaluations the config names, and reports everything - environment, metrics,
+// evaluations, artifacts and the final status - through DIR/journal.jsonl, the only channel back
+// to the results database.
+//
+// Data protocol: the pre-training images are the train split (data.train_fraction, split seed 0)
+// of data.dataset, so evaluation on the same dataset never sees its validation images during
+// pre-training; evaluations use eval.dataset's split with the same fixed seed, so every run of a
+// sweep is evaluated on identical images. Split hashes are journaled with the run.
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "app/commands.h"
+#include "app/data_source.h"
+#include "app/version.h"
+#include "harness/check.h"
+#include "harness/config_io.h"
+#include "harness/env_info.h"
+#include "harness/hash.h"
+#include "harness/journal.h"
+#include "methods/features.h"
+#include "methods/knn.h"
+#include "methods/linear_probe.h"
+#include "methods/method.h"
+#include "methods/pch/torch_pch.h"
+#include "methods/trainer.h"
+#include "methods/vit.h"
+
+namespace ablate {
+namespace {
+
+constexpr uint64_t kEvalSplitSeed = 0;
+
+RunConfig read_run_config(const std::filesystem::path& run_dir) {
+  const auto file = run_dir / "config.json";
+  std::ifstream in(file);
+  if (!in) throw DataError(fmt::format("{}: cannot read the run's config", file.string()));
+  try {
+    return config_from_json(nlohmann::json::parse(in));
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(fmt::format("{}: {}", file.string(), e.what()));
+  }
+}
+
+// Hash of the encoder weights: the key of the per-run feature cache.
+std::string weights_hash(VisionTransformer& enc) {
+  Sha256 h;
+  for (const auto& p : enc->parameters()) {
+    const auto c = p.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    h.update(std::string_view(static_cast<const char*>(c.data_ptr()), c.numel() * sizeof(float)));
+  }
+  return h.final_hex();
+}
+
+void evaluate(const RunConfig& cfg, VisionTransformer& encoder, const std::filesystem::path& run_dir,
+              JournalWriter& journal, torch::Device device) {
+  if (cfg.eval.protocols.empty()) return;
+  const EvalImages ev = load_eval_images(cfg, kEvalSplitSeed);
+  journal.env("eval_split_hash", ev.split_hash);
+  journal.env("eval_train_images", std::to_string(ev.train_images.size(0)));
+  journal.env("eval_val_images", std::to_string(ev.val_images.size(0)));
+
+  encoder->eval();
+  const EmbedFn embed = [&](const torch::Tensor& x) { return encoder->forward_features(x); };
+  const std::string wh = weights_hash(encoder);
+  auto features = [&](const char* split, const torch::Tensor& images, double scale) {
+    const FeatureCacheKey key{wh, ev.split_hash + split, scale, cfg.model.img_size};
+    return cached_features(run_dir, split, key, [&] {
+      return extract_features(embed, images, scale, cfg.model.img_size, device);
+    });
+  };
+  for (const auto& protocol : cfg.eval.protocols) {
+    if (protocol == "knn") {
+      for (double scale : cfg.eval.scales) {
+        const auto tr = features("train", ev.train_images, scale);
+        const auto va = features("val", ev.val_images, scale);
+        const auto acc = knn_accuracy(tr, ev.train_labels, va, ev.val_labels, ev.num_classes, cfg.eval.knn_k,
+                                      cfg.eval.knn_t);
+        journal.eval("knn", cfg.eval.dataset, scale, "top1", acc.top1);
+        journal.eval("knn", cfg.eval.dataset, scale, "top5", acc.top5);
+      }
+    } else if (protocol == "linprobe") {
+      const auto tr = features("train", ev.train_images, 1.0);
+      const auto va = features("val", ev.val_images, 1.0);
+      const auto acc = linear_probe(tr, ev.train_labels, va, ev.val_labels, ev.num_classes, cfg.eval,
+                                    device, static_cast<uint64_t>(cfg.seed));
+      journal.eval("linprobe", cfg.eval.dataset, 1.0, "top1", acc.top1);
+      journal.eval("linprobe", cfg.eval.dataset, 1.0, "top5", acc.top5);
+    } else {
+      throw ConfigError("", "eval.protocols", fmt::format("protocol '{}' is not available in this build", protocol),
+                        "knn, linprobe");
+    }
+  }
+}
+
+}  // namespace
+
+int worker_main(const std::filesystem::path& run_dir) {
+  JournalWriter journal(run_dir);
+  int64_t steps = 0;
+  try {
+    const RunConfig cfg = read_run_config(run_dir);
+    torch::manual_seed(static_cast<uint64_t>(cfg.seed));
+    const torch::Device device =
+        torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    for (const auto& [k, v] : collect_env_info(build_source_dir())) journal.env(k, v);
+    for (const auto& [k, v] : library_versions()) journal.env(k, v);
+    journal.env("device", device.str());
+    journal.env("threads", std::to_string(at::get_num_threads()));
+
+    auto method = make_method(cfg);
+    if (!cfg.eval.random_init) {
+      ShardBatchSource data(cfg, "", device, static_cast<uint64_t>(cfg.seed));
+      journal.env("pretrain_split_hash", data.split_hash());
+      journal.env("pretrain_images", std::to_string(data.num_images()));
+      const TrainOutcome out = pretrain(cfg, *method, data, journal, run_dir, device);
+      steps = out.steps;
+      if (out.status == "diverged") {
+        journal.finish("diverged", out.reason, out.diverged_step);
+        return 0;
+      }
+    } else {
+      method->to(device);
+    }
+    evaluate(cfg, method->encoder(), run_dir, journal, device);
+    journal.finish("done", "", steps);
+    return 0;
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) msg = ce->what_without_backtrace();
+    const auto nl = msg.find('\n');
+    journal.finish("failed", nl == std::string::npos ? msg : msg.substr(0, nl), steps);
+    fmt::print(stderr, "ablate worker: {}\n", msg);
+    return 1;
+  }
+}
+
+}  // namespace ablate

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's first command: set up (idempotent), build, then pre-train and evaluate the default
+# experiment on the real EuroSAT images (../shared/data) at smoke scale and print its table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/setup.sh
+EXP=${1:-experiments/quickstart.yaml}
+./build/ablate run "$EXP" --scale "${ABLATE_SCALE:-smoke}"
+./build/ablate report "$EXP" --format md

@@ -1,0 +1,150 @@
+// Host, build and process facts (see env_info.h). Everything degrades to "unknown" rather than
+// failing: missing provenance is worth recording, not worth aborting a run over.
+#include "harness/env_info.h"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include "ablate/build_info.h"
+#include "harness/hash.h"
+
+namespace ablate {
+namespace {
+
+// A path as one single-quoted shell word.
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Runs `cmd` through the shell, feeding its stdout to `sink`; returns the exit status (-1 when it
+// could not start).
+template <class Sink>
+int run_command(const std::string& cmd, Sink&& sink) {
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe) return -1;
+  std::array<char, 65536> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) sink(std::string_view(buf.data(), n));
+  return ::pclose(pipe);
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  size_t b = s.find_first_not_of(' ');
+  return b == std::string::npos ? std::string() : s.substr(b);
+}
+
+// Value of the first "key<sep>value" line of a text file, e.g. /proc/cpuinfo or /etc/os-release.
+std::string file_field(const char* file, const std::string& key, char sep) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) != 0) continue;
+    size_t p = line.find(sep);
+    if (p == std::string::npos) continue;
+    std::string v = trim(line.substr(p + 1));
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    return v;
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+std::string host_name() {
+  std::array<char, 256> buf{};
+  if (::gethostname(buf.data(), buf.size() - 1) != 0) return "unknown";
+  return buf.data();
+}
+
+std::string code_version(const std::filesystem::path& source_dir) {
+  const std::string git = "git -C " + shell_quote(source_dir.string()) + " ";
+  std::string commit;
+  if (run_command(git + "rev-parse HEAD 2>/dev/null", [&](std::string_view s) { commit += s; }) != 0)
+    return "unknown";
+  commit = trim(commit);
+  if (commit.empty()) return "unknown";
+  Sha256 diff_hash;
+  size_t diff_bytes = 0;
+  int rc = run_command(git + "--no-pager diff --no-ext-diff --no-color HEAD 2>/dev/null",
+                       [&](std::string_view s) {
+                         diff_hash.update(s);
+                         diff_bytes += s.size();
+                       });
+  if (rc != 0) return commit + "-dirty-unknown";
+  if (diff_bytes == 0) return commit;
+  return commit + "-dirty-" + diff_hash.final_hex().substr(0, 12);
+}
+
+std::filesystem::path build_source_dir() { return ABLATE_SOURCE_DIR; }
+
+std::map<std::string, std::string> collect_env_info(const std::filesystem::path& source_dir) {
+  std::map<std::string, std::string> env;
+  env["host"] = host_name();
+  env["code_version"] = code_version(source_dir);
+  struct utsname u {};
+  std::string os = ::uname(&u) == 0 ? fmt::format("{} {} {}", u.sysname, u.release, u.machine)
+                                    : std::string("unknown");
+  env["os"] = file_field("/etc/os-release", "PRETTY_NAME=", '=') + " (" + os + ")";
+  env["cpu"] = file_field("/proc/cpuinfo", "model name", ':') +
+               fmt::format(" x{}", ::sysconf(_SC_NPROCESSORS_ONLN));
+  env["compiler"] = ABLATE_CXX_COMPILER;
+  env["ablate_version"] = ABLATE_VERSION;
+  env["build_type"] = ABLATE_BUILD_TYPE;
+  env["sqlite"] = sqlite3_libversion();
+  env["opencv"] = ABLATE_HAVE_OPENCV ? ABLATE_OPENCV_VERSION : "none";
+  return env;
+}
+
+namespace {
+
+struct ProcStat {
+  char state = '?';  // R, S, D, Z (zombie: exited, not yet reaped), ...
+  int64_t start_ticks = 0;
+};
+
+std::optional<ProcStat> read_proc_stat(int64_t pid) {
+  if (pid <= 0) return std::nullopt;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return std::nullopt;
+  // Field 2 (comm) is parenthesised and may contain spaces: count fields after the last ')'.
+  size_t p = stat.rfind(')');
+  if (p == std::string::npos || p + 2 >= stat.size()) return std::nullopt;
+  std::istringstream rest(stat.substr(p + 2));
+  ProcStat ps;
+  std::string field;
+  for (int i = 3; i <= 22 && (rest >> field); ++i) {
+    if (i == 3) ps.state = field[0];
+    if (i == 22) {
+      ps.start_ticks = std::stoll(field);
+      return ps;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<int64_t> process_start_ticks(int64_t pid) {
+  auto ps = read_proc_stat(pid);
+  return ps ? std::optional<int64_t>(ps->start_ticks) : std::nullopt;
+}
+
+bool process_alive(int64_t pid, std::optional<int64_t> start_ticks) {
+  auto ps = read_proc_stat(pid);
+  if (!ps || ps->state == 'Z' || ps->state == 'X') return false;
+  return !start_ticks || ps->start_ticks == *start_ticks;
+}
+
+}  // namespace ablate

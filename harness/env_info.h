@@ -1,0 +1,39 @@
+// Facts about the machine, the build and the processes on this host, recorded with every run so a
+// result can be traced to the code and hardware that produced it: host name, code version (git
+// commit plus a digest of uncommitted changes), OS, CPU model, compiler. The worker adds its
+// library versions (LibTorch, CUDA, ...) to the same map before journaling it.
+//
+// Process identity (pid + start time) lives here too: the store uses it to tell a live runner from
+// a dead one whose pid was reused.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace ablate {
+
+std::string host_name();
+
+// "<git commit>" of the repository at source_dir, with "-dirty-<first 12 hex of sha256(git diff
+// HEAD)>" appended when tracked files have uncommitted changes; "unknown" when git or the
+// repository is unavailable.
+std::string code_version(const std::filesystem::path& source_dir);
+
+// host, code_version, os, cpu, compiler, ablate_version, build_type, sqlite, opencv.
+std::map<std::string, std::string> collect_env_info(const std::filesystem::path& source_dir);
+
+// The source tree this binary was configured from (ABLATE_SOURCE_DIR).
+std::filesystem::path build_source_dir();
+
+// Start time of process `pid` in clock ticks since boot (/proc/<pid>/stat field 22), or nullopt
+// when there is no such process.
+std::optional<int64_t> process_start_ticks(int64_t pid);
+
+// Whether process `pid` exists and, when start_ticks is given, is the same process that had that
+// start time (not a later one that reused the pid). A zombie (exited, unreaped) is not alive.
+bool process_alive(int64_t pid, std::optional<int64_t> start_ticks);
+
+}  // namespace ablate

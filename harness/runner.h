@@ -1,0 +1,41 @@
+// The local runner behind `ablate run`: registers an experiment's planned runs in the results
+// database and executes the runnable ones, each in its own worker process
+// (`<ablate_exe> worker --run-dir <runs_root>/<run id>`), one per GPU (--gpus) or --jobs at a time
+// on the CPU.
+//
+// The worker reads run_dir/config.json and reports only through run_dir/journal.jsonl (see
+// journal.h); the runner ingests journals, keeps heartbeats, reaps workers and records how each
+// attempt ended. Killing the runner at any moment is safe: workers die with it (PDEATHSIG), the
+// database stays consistent (short transactions), finished runs are never run again (a finish line
+// in a journal wins over re-launching), and the next `ablate run` marks the orphaned runs lost and
+// re-launches them; the worker resumes from run_dir/ckpt. A Slurm backend would replace only the
+// process launching: the journal, claim/heartbeat/finish protocol and resource request
+// (config.resources.gpus) stay the same.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "harness/experiment.h"
+
+namespace ablate {
+
+struct RunnerOptions {
+  std::string db = "results/ablate.sqlite";
+  std::vector<int> gpus;   // GPU ids to hand out (CUDA_VISIBLE_DEVICES); empty = CPU runs
+  int jobs = 1;            // concurrent runs without --gpus (ignored with --gpus)
+  std::string rerun;       // "": queued and lost runs; "failed": also failed ones (resumed from
+                           // their checkpoint); "all": every run afresh (results and folder wiped)
+  double lease_s = 60;     // a running row without heartbeat for this long is lost
+  std::string ablate_exe;  // the worker executable (normally the running `ablate` itself)
+  std::string runs_root;   // run folders; "" = <folder of db>/runs
+  bool progress_tty = false;  // draw the live progress line (normally isatty(stderr))
+};
+
+// Runs `experiment` to completion (or until SIGINT/SIGTERM, which stops the workers and leaves
+// their runs 'lost', to be resumed by the next call). Returns 0 when every planned run ended done
+// or diverged, 1 when some failed or were skipped, 130 when interrupted. Throws ConfigError on bad
+// options, StoreError on database failures.
+int run_experiment(const Experiment& experiment, const RunnerOptions& options);
+
+}  // namespace ablate

@@ -1,0 +1,110 @@
+// Atomic, complete training checkpoints (see checkpoint.h).
+#include "methods/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <ATen/Context.h>
+#include <fmt/format.h>
+
+#include "harness/check.h"
+#include "methods/pch/torch_pch.h"
+
+namespace ablate {
+namespace {
+
+torch::Tensor i64(int64_t v) { return torch::tensor({v}, torch::kInt64); }
+
+void fsync_path(const std::filesystem::path& p) {
+  int fd = ::open(p.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+std::vector<torch::Device> rng_devices() {
+  std::vector<torch::Device> d{torch::kCPU};
+  if (torch::cuda::is_available()) d.emplace_back(torch::kCUDA, 0);
+  return d;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::filesystem::path& file, const TrainProgress& progress,
+                     torch::nn::Module& model, const FusedAdamW& optimizer) {
+  torch::serialize::OutputArchive ar;
+  ar.write("magic", i64(kCheckpointMagic));
+  ar.write("version", i64(kCheckpointVersion));
+  ar.write("step", i64(progress.step));
+  ar.write("epoch", i64(progress.epoch));
+  ar.write("position", i64(progress.position));
+  ar.write("grad_norm_history",
+           torch::tensor(progress.grad_norm_history.empty() ? std::vector<double>{}
+                                                            : progress.grad_norm_history,
+                         torch::kFloat64));
+  torch::serialize::OutputArchive model_ar;
+  model.save(model_ar);
+  ar.write("model", model_ar);
+  const auto opt = optimizer.state();
+  ar.write("optim/count", i64(static_cast<int64_t>(opt.size())));
+  for (size_t i = 0; i < opt.size(); ++i) ar.write(fmt::format("optim/{}", i), opt[i]);
+  for (const auto& dev : rng_devices())
+    ar.write(fmt::format("rng/{}", dev.str()), at::globalContext().defaultGenerator(dev).get_state());
+
+  std::filesystem::create_directories(file.parent_path());
+  const auto tmp = file.string() + ".tmp";
+  ar.save_to(tmp);
+  fsync_path(tmp);
+  std::filesystem::rename(tmp, file);
+  fsync_path(file.parent_path());
+}
+
+bool load_checkpoint(const std::filesystem::path& file, TrainProgress& progress,
+                     torch::nn::Module& model, FusedAdamW& optimizer) {
+  if (!std::filesystem::exists(file)) return false;
+  torch::serialize::InputArchive ar;
+  try {
+    // Map every tensor onto the model's device: Module::load would otherwise re-seat parameters on
+    // the CPU.
+    const auto params = model.parameters();
+    ar.load_from(file.string(), params.empty() ? torch::Device(torch::kCPU) : params.front().device());
+  } catch (const c10::Error& e) {
+    throw DataError(fmt::format("{}: unreadable checkpoint: {}", file.string(), e.what_without_backtrace()));
+  }
+  auto read_i64 = [&](const char* key) {
+    torch::Tensor t;
+    ar.read(key, t);
+    return t.cpu().item<int64_t>();
+  };
+  if (read_i64("magic") != kCheckpointMagic)
+    throw DataError(fmt::format("{}: not an ablate checkpoint (bad magic)", file.string()));
+  if (const auto v = read_i64("version"); v != kCheckpointVersion)
+    throw DataError(fmt::format("{}: checkpoint version {} (this build reads {})", file.string(), v,
+                                kCheckpointVersion));
+  progress.step = read_i64("step");
+  progress.epoch = read_i64("epoch");
+  progress.position = read_i64("position");
+  torch::Tensor hist;
+  ar.read("grad_norm_history", hist);
+  hist = hist.cpu().contiguous();
+  progress.grad_norm_history.assign(hist.data_ptr<double>(), hist.data_ptr<double>() + hist.numel());
+
+  torch::serialize::InputArchive model_ar;
+  ar.read("model", model_ar);
+  model.load(model_ar);
+  const auto n = read_i64("optim/count");
+  std::vector<torch::Tensor> opt(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ar.read(fmt::format("optim/{}", i), opt[static_cast<size_t>(i)]);
+  optimizer.load_state(opt);
+  for (const auto& dev : rng_devices()) {
+    torch::Tensor state;
+    ar.read(fmt::format("rng/{}", dev.str()), state);
+    // defaultGenerator hands out a const reference to the process generator; set_state mutates it.
+    auto gen = at::globalContext().defaultGenerator(dev);
+    gen.set_state(state.cpu());
+  }
+  return true;
+}
+
+}  // namespace ablate

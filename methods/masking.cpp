@@ -1,0 +1,61 @@
+// Fixed-count masking (see masking.h).
+#include "methods/masking.h"
+
+#include <cmath>
+
+#include "harness/check.h"
+#include "methods/pch/torch_pch.h"
+
+namespace ablate {
+
+int64_t visible_count(int64_t patches, double mask_ratio) {
+  return static_cast<int64_t>(double(patches) * (1.0 - mask_ratio));
+}
+
+int64_t recon_count(int64_t patches, double mask_ratio, double recon_ratio) {
+  const int64_t masked = patches - visible_count(patches, mask_ratio);
+  if (recon_ratio == 0.0) return masked;
+  const auto n = static_cast<int64_t>(std::floor(recon_ratio * double(patches)));
+  if (n < 1 || n > masked)
+    throw ConfigError("", "method.recon_ratio",
+                      fmt::format("{} of {} patches gives {} to reconstruct, but {} are masked",
+                                  recon_ratio, patches, n, masked),
+                      "need 1 <= floor(recon_ratio * L) <= L - int(L * (1 - mask_ratio))");
+  return n;
+}
+
+MaskSplit split_from_shuffle(const torch::Tensor& ids_shuffle, int64_t n_keep) {
+  const int64_t L = ids_shuffle.size(1);
+  ABLATE_CHECK(n_keep >= 1 && n_keep < L, "keep {} of {} patches", n_keep, L);
+  MaskSplit s;
+  s.ids_keep = ids_shuffle.slice(1, 0, n_keep);
+  s.ids_masked = ids_shuffle.slice(1, n_keep);
+  // Inverse permutation by scatter (exact, no sort): restore[b, shuffle[b, i]] = i.
+  auto positions = torch::arange(L, ids_shuffle.options()).expand_as(ids_shuffle);
+  s.ids_restore = torch::empty_like(ids_shuffle).scatter_(1, ids_shuffle, positions);
+  return s;
+}
+
+MaskSplit split_from_keep(const torch::Tensor& ids_keep, int64_t patches) {
+  const int64_t K = ids_keep.size(1);
+  // Stable sort of the 0/1 keep mask puts the masked patches first, in increasing index order.
+  auto kept = ids_to_mask(ids_keep, patches);
+  auto order = std::get<1>(torch::sort(kept, /*stable=*/true, /*dim=*/1, /*descending=*/false));
+  return split_from_shuffle(torch::cat({ids_keep, order.slice(1, 0, patches - K)}, 1), K);
+}
+
+MaskSplit random_masking(int64_t batch, int64_t patches, double mask_ratio, torch::Device device) {
+  auto noise = torch::rand({batch, patches}, torch::TensorOptions().device(device));
+  return split_from_shuffle(torch::argsort(noise, 1), visible_count(patches, mask_ratio));
+}
+
+torch::Tensor gather_tokens(const torch::Tensor& x, const torch::Tensor& ids) {
+  return torch::gather(x, 1, ids.unsqueeze(-1).expand({-1, -1, x.size(2)}));
+}
+
+torch::Tensor ids_to_mask(const torch::Tensor& ids, int64_t patches) {
+  auto mask = torch::zeros({ids.size(0), patches}, ids.options().dtype(torch::kFloat32));
+  return mask.scatter_(1, ids, 1.0);
+}
+
+}  // namespace ablate

@@ -1,0 +1,250 @@
+// Database-against-database comparison (reports/compare.h).
+#include "reports/compare.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "harness/check.h"
+#include "reports/spec_reader.h"
+#include "reports/stats.h"
+
+namespace ablate {
+namespace {
+
+using CellMap = std::map<std::pair<std::string, nlohmann::json>, std::vector<const RunRecord*>>;
+
+CellMap group(const std::vector<RunRecord>& runs) {
+  CellMap cells;
+  for (const RunRecord& r : runs) cells[{r.experiment, cell_key(r.axes)}].push_back(&r);
+  return cells;
+}
+
+TrackedMetric parse_tracked(const nlohmann::json& j, const std::string& where, const std::string& path) {
+  SpecReader r(j, where, path);
+  r.only({"source", "better", "rel_tol", "abs_tol", "scale"});
+  TrackedMetric m;
+  m.source = MetricSource::parse(r.string("source"), where + ": " + r.key_path("source"));
+  m.better = r.choice("better", {"higher", "lower"});
+  m.rel_tol = r.number("rel_tol", 0.0);
+  m.abs_tol = r.number("abs_tol", 0.0);
+  m.scale = r.number("scale", 1.0);
+  if (m.rel_tol < 0 || m.abs_tol < 0) r.fail(nullptr, "tolerances must be >= 0");
+  return m;
+}
+
+// Tracked metrics from the `compare` section over the defaults (a listed source replaces the
+// default of the same source; `defaults: false` drops the defaults).
+std::vector<TrackedMetric> tracked_metrics(const CompareRequest& req, const std::vector<RunRecord>& base,
+                                           const ResultsDb& db_b, double& alpha) {
+  const std::string where = req.source.empty() ? "<compare>" : req.source;
+  bool defaults = true;
+  std::vector<TrackedMetric> listed;
+  alpha = 0.05;
+  if (!req.tracked.is_null()) {
+    SpecReader r(req.tracked, where, "compare");
+    r.only({"alpha", "defaults", "metrics"});
+    alpha = r.number("alpha", 0.05);
+    if (!(alpha > 0 && alpha < 1)) r.fail("alpha", "expected 0 < alpha < 1");
+    if (req.tracked.contains("defaults")) {
+      if (!req.tracked["defaults"].is_boolean()) r.fail("defaults", "expected true or false");
+      defaults = req.tracked["defaults"].get<bool>();
+    }
+    const nlohmann::json& list = r.list("metrics");
+    for (std::size_t i = 0; i < list.size(); ++i)
+      listed.push_back(parse_tracked(list[i], where, fmt::format("compare.metrics[{}]", i)));
+  }
+  std::vector<TrackedMetric> out;
+  if (defaults) {
+    out = default_tracked_metrics();
+    std::set<std::string> seen;
+    for (const RunRecord& r : base)
+      for (const EvalRow& e : db_b.evals(r.id)) {
+        const std::string text =
+            fmt::format("eval:{}:{}:{:g}:{}", e.protocol, e.dataset, e.scale, e.metric);
+        if (!seen.insert(text).second) continue;
+        TrackedMetric m;
+        m.source = MetricSource::parse(text, "default eval metric");
+        m.abs_tol = 1.0;
+        m.scale = 100;
+        out.push_back(m);
+      }
+  }
+  for (const TrackedMetric& m : listed) {
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const TrackedMetric& d) { return d.source.text == m.source.text; });
+    if (it != out.end()) *it = m;
+    else out.push_back(m);
+  }
+  return out;
+}
+
+nlohmann::json seedless_config(const RunRecord& r) {
+  nlohmann::json c = r.config;
+  if (c.is_object()) c.erase(kSeedAxis);
+  return c;
+}
+
+void judge(CellComparison& c, double alpha) {
+  const TrackedMetric& m = c.metric;
+  const double ma = mean(c.a.values), mb = mean(c.b.values);
+  c.change = (ma - mb) * m.scale;
+  c.rel_change = mb != 0 ? (ma - mb) / std::fabs(mb) : 0;
+  c.tolerance = std::max(m.abs_tol, m.rel_tol * std::fabs(mb * m.scale));
+  const double worse = m.better == "higher" ? -c.change : c.change;  // > 0: A is worse
+  if (c.a.values.size() >= 2 && c.b.values.size() >= 2) {
+    const TestResult t = welch_t_test(c.a.values, c.b.values);
+    c.tested = true;
+    c.p_worse = m.better == "higher" ? t.p_less : t.p_greater;
+    const double p_better = m.better == "higher" ? t.p_greater : t.p_less;
+    if (worse > c.tolerance && c.p_worse < alpha) {
+      c.status = "regression";
+    } else if (worse > c.tolerance) {
+      c.status = "borderline";
+      c.borderline = true;
+      c.note = "beyond tolerance but not significant: re-run with more seeds";
+    } else if (-worse > c.tolerance && p_better < alpha) {
+      c.status = "improvement";
+    } else {
+      c.status = "ok";
+    }
+    return;
+  }
+  c.note = "1 seed on a side: tolerance only, no significance test";
+  c.status = worse > c.tolerance ? "regression" : -worse > c.tolerance ? "improvement" : "ok";
+  // Within a quarter of the tolerance of the threshold, a second seed could flip the status.
+  c.borderline = std::fabs(worse - c.tolerance) <= 0.25 * c.tolerance;
+}
+
+std::string side(const Sample& s, double scale) {
+  if (s.values.empty()) return "—";
+  std::vector<double> v = s.values;
+  for (double& x : v) x *= scale;
+  return v.size() > 1 ? fmt::format("{:.4g} ± {:.2g} (n={})", mean(v), sample_std(v), v.size())
+                      : fmt::format("{:.4g} (n=1)", mean(v));
+}
+
+}  // namespace
+
+std::vector<TrackedMetric> default_tracked_metrics() {
+  TrackedMetric throughput;
+  throughput.source = MetricSource::parse("metric:images_per_s:median", "default metric");
+  throughput.rel_tol = 0.05;
+  TrackedMetric memory;
+  memory.source = MetricSource::parse("metric:peak_mem_mb:max", "default metric");
+  memory.better = "lower";
+  memory.rel_tol = 0.10;
+  return {throughput, memory};
+}
+
+int CompareResult::regressions() const {
+  return static_cast<int>(std::count_if(cells.begin(), cells.end(), [](const CellComparison& c) {
+    return c.status == "regression";
+  }));
+}
+
+CompareResult compare_databases(const CompareRequest& req) {
+  const ResultsDb db_a(req.db), db_b(req.against);
+  const std::vector<RunRecord> runs_a = db_a.runs(req.experiment), runs_b = db_b.runs(req.experiment);
+  CompareResult res;
+  res.db = req.db;
+  res.against = req.against;
+  const std::vector<TrackedMetric> tracked = tracked_metrics(req, runs_b, db_b, res.alpha);
+  const CellMap cells_a = group(runs_a), cells_b = group(runs_b);
+  for (const auto& [key, rb] : cells_b) {
+    auto it = cells_a.find(key);
+    const std::string label = key.first + ": " + cell_label(key.second);
+    if (it == cells_a.end()) {
+      res.notes.push_back(label + " is only in the baseline");
+      continue;
+    }
+    const std::vector<const RunRecord*>& ra = it->second;
+    const nlohmann::json diff = nlohmann::json::diff(seedless_config(*rb.front()), seedless_config(*ra.front()));
+    if (!diff.empty()) {
+      std::string paths;
+      for (const auto& op : diff) paths += (paths.empty() ? "" : ", ") + op.value("path", std::string("?"));
+      res.notes.push_back(label + ": configs differ at " + paths);
+    }
+    for (const TrackedMetric& m : tracked) {
+      CellComparison c;
+      c.experiment = key.first;
+      c.cell = key.second;
+      c.metric = m;
+      c.a = collect_sample(db_a, ra, m.source);
+      c.b = collect_sample(db_b, rb, m.source);
+      if (c.a.values.empty() && c.b.values.empty()) continue;  // not logged by this cell at all
+      if (c.a.values.empty() || c.b.values.empty()) {
+        c.status = "incomparable";
+        c.note = c.a.values.empty() ? "no value in the new database" : "no value in the baseline";
+        const std::string problems = summarize_problems(c.a.values.empty() ? c.a.problems : c.b.problems);
+        if (!problems.empty()) c.note += " (" + problems + ")";
+      } else {
+        judge(c, res.alpha);
+      }
+      res.cells.push_back(std::move(c));
+    }
+  }
+  for (const auto& [key, ra] : cells_a)
+    if (!cells_b.count(key)) res.notes.push_back(key.first + ": " + cell_label(key.second) + " is new");
+  return res;
+}
+
+std::string render_compare(const CompareResult& r, const std::string& format) {
+  if (format == "json") {
+    nlohmann::json j;
+    j["db"] = r.db;
+    j["against"] = r.against;
+    j["alpha"] = r.alpha;
+    j["regressions"] = r.regressions();
+    j["notes"] = r.notes;
+    j["cells"] = nlohmann::json::array();
+    j["borderline"] = nlohmann::json::array();
+    for (const CellComparison& c : r.cells) {
+      nlohmann::json e = {{"experiment", c.experiment}, {"cell", c.cell},
+                          {"metric", c.metric.source.text}, {"status", c.status},
+                          {"borderline", c.borderline}, {"change", c.change},
+                          {"rel_change", c.rel_change}, {"tolerance", c.tolerance},
+                          {"p_worse", c.tested ? nlohmann::json(c.p_worse) : nlohmann::json()},
+                          {"n_new", c.a.values.size()}, {"n_baseline", c.b.values.size()},
+                          {"runs_new", c.a.run_ids}, {"runs_baseline", c.b.run_ids},
+                          {"note", c.note}};
+      j["cells"].push_back(e);
+      if (c.borderline) j["borderline"].push_back(e);
+    }
+    return j.dump(2) + "\n";
+  }
+  if (format != "md")
+    throw ConfigError("<command line>", "format", "unknown compare format '" + format + "'", "md or json");
+  std::string out = fmt::format("# Compare `{}` against baseline `{}`\n\n", r.db, r.against);
+  out += "| experiment | cell | metric | baseline | new | change | tolerance | p(worse) | status | note |\n"
+         "|---|---|---|---|---|--:|--:|--:|---|---|\n";
+  for (const CellComparison& c : r.cells) {
+    const bool has = c.status != "incomparable";
+    out += fmt::format(
+        "| {} | {} | `{}` | {} | {} | {} | {} | {} | {}{} | {} |\n", c.experiment,
+        cell_label(c.cell), c.metric.source.text, side(c.b, c.metric.scale), side(c.a, c.metric.scale),
+        has ? fmt::format("{:+.4g} ({:+.1f}%)", c.change, 100 * c.rel_change) : "—",
+        has ? fmt::format("{:.4g}", c.tolerance) : "—",
+        c.tested ? fmt::format("{:.3g}", c.p_worse) : "—",
+        c.status == "regression" ? "**regression**" : c.status, c.borderline && c.status != "borderline" ? " (borderline)" : "",
+        c.note);
+  }
+  const auto borderline = std::count_if(r.cells.begin(), r.cells.end(),
+                                        [](const CellComparison& c) { return c.borderline; });
+  out += fmt::format("\n{} regression(s), {} borderline (alpha = {:g}).\n", r.regressions(),
+                     borderline, r.alpha);
+  for (const std::string& n : r.notes) out += "- " + n + "\n";
+  return out;
+}
+
+int compare_main(const CompareRequest& req) {
+  const CompareResult r = compare_databases(req);
+  std::cout << render_compare(r, req.format);
+  return r.regressions() > 0 ? 1 : 0;
+}
+
+}  // namespace ablate

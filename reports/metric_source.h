@@ -1,0 +1,34 @@
+// Where a table cell, claim or comparison takes its per-run number from, written as one string in
+// experiment files: "eval:<protocol>:<dataset>:<scale>:<metric>" reads the evals table (e.g.
+// "eval:knn:eurosat:1.0:top1"), "metric:<name>:<agg>" reduces a run's logged metric series (e.g.
+// "metric:images_per_s:median", "metric:loss:last"). Parsing here keeps the syntax in one place.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ablate {
+
+struct MetricSource {
+  enum class Kind { eval, metric };
+  Kind kind = Kind::metric;
+  std::string text;  // as written, for messages and labels
+  // eval:
+  std::string protocol, dataset, eval_metric;
+  double scale = 1.0;
+  // metric:
+  std::string name;
+  std::string agg;  // last | first | min | max | mean | median
+
+  // Throws ConfigError naming `where` (e.g. "exp.yaml: tables[0].metrics[1].source") on bad syntax.
+  static MetricSource parse(const std::string& text, const std::string& where);
+};
+
+// Reduces a (step, value) series, ordered by step, with the source's aggregation. Non-finite
+// values are ignored; returns false when nothing is left.
+bool aggregate_series(const std::vector<std::pair<std::int64_t, double>>& series,
+                      const std::string& agg, double& out);
+
+}  // namespace ablate

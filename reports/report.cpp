@@ -1,0 +1,115 @@
+// Report assembly and the `ablate report` entry point (reports/report.h).
+#include "reports/report.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "harness/check.h"
+#include "reports/cells.h"
+#include "reports/render.h"
+
+namespace ablate {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string default_out_dir(const ReportRequest& req) {
+  return req.out_dir.empty() ? (fs::path("results") / "reports" / req.experiment).string()
+                             : req.out_dir;
+}
+
+// The experiment's runs: the planned ones (with the planner's axes, "not run" when the database
+// has no row yet) or, without a plan, every run the database files under the experiment.
+std::vector<RunRecord> experiment_runs(const ResultsDb& db, const ReportRequest& req,
+                                       std::vector<std::string>& notes) {
+  if (req.runs.empty()) return db.runs(req.experiment);
+  // Shared runs may be filed under another experiment: look planned ids up in the whole store.
+  std::map<std::string, RunRecord> stored;
+  for (RunRecord& r : db.runs("")) stored.emplace(r.id, std::move(r));
+  std::vector<RunRecord> out;
+  int missing = 0;
+  for (const PlannedRun& p : req.runs) {
+    auto it = stored.find(p.id);
+    RunRecord r;
+    if (it != stored.end()) {
+      r = it->second;
+    } else {
+      r.id = p.id;
+      r.experiment = req.experiment;
+      r.status = "not run";
+      ++missing;
+    }
+    if (p.axes.is_object()) r.axes = p.axes;
+    if (r.axes.contains(kSeedAxis) && r.axes[kSeedAxis].is_number_integer())
+      r.seed = r.axes[kSeedAxis].get<std::int64_t>();
+    out.push_back(std::move(r));
+  }
+  if (missing > 0)
+    notes.push_back(fmt::format("{} of {} planned runs are not in the database yet.", missing,
+                                req.runs.size()));
+  return out;
+}
+
+}  // namespace
+
+Report build_report(const ReportRequest& req) {
+  const std::string where = req.source.empty() ? req.experiment : req.source;
+  // Parse specs before touching the database so spec errors surface first.
+  const std::vector<TableSpec> tables = parse_tables(req.tables, where);
+  const std::vector<ClaimSpec> claims = parse_claims(req.claims, where);
+  const ResultsDb db(req.db_path);
+  Report rep;
+  rep.experiment = req.experiment;
+  rep.db_path = req.db_path;
+  rep.source = req.source;
+  rep.out_dir = default_out_dir(req);
+  rep.figures = req.figures;
+  rep.runs = experiment_runs(db, req, rep.notes);
+  if (rep.runs.empty())
+    rep.notes.push_back("The database has no runs for experiment '" + req.experiment + "'.");
+  for (const TableSpec& t : tables)
+    rep.tables.push_back(build_table(t, db, rep.runs, !req.runs.empty(), where));
+  for (const ClaimSpec& c : claims)
+    rep.claims.push_back(evaluate_claim(c, db, rep.runs, req.seed, where));
+  PlotOptions po;
+  po.gnuplot = req.gnuplot;
+  po.dir = (fs::path(rep.out_dir) / "figures").string();
+  if (!req.gnuplot.empty()) rep.plots = make_plots(db, rep.runs, po);
+  for (const FigureFile& f : rep.figures)
+    if (!fs::exists(f.path)) throw DataError(fmt::format("{}: figure does not exist", f.path));
+  return rep;
+}
+
+std::string render_report(const ReportRequest& req, const std::string& format) {
+  const Format f = parse_format(format);
+  return render(build_report(req), f);
+}
+
+int report_main(const ReportRequest& req) {
+  std::vector<Format> formats;
+  for (const std::string& name : req.formats) formats.push_back(parse_format(name));
+  const Report rep = build_report(req);
+  fs::create_directories(rep.out_dir);
+  for (const ClaimResult& c : rep.claims)
+    std::cout << fmt::format("claim {:<28} {:<13} (n={} vs {}{})\n", c.spec.id,
+                             to_string(c.stats.verdict), c.stats.n_a, c.stats.n_b,
+                             c.stats.test.test.empty()
+                                 ? std::string()
+                                 : fmt::format(", {} p={:.3g}", c.stats.test.test, c.stats.p_claimed));
+  for (const Plot& p : rep.plots)
+    if (!p.skipped.empty()) std::cout << "plot " << p.name << " skipped: " << p.skipped << "\n";
+  for (Format f : formats) {
+    const fs::path path = fs::path(rep.out_dir) / (std::string("report.") + file_extension(f));
+    std::ofstream out(path, std::ios::binary);
+    out << render(rep, f);
+    if (!out) throw DataError(fmt::format("{}: cannot write the report", path.string()));
+    std::cout << "wrote " << path.string() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace ablate

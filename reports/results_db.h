@@ -1,0 +1,72 @@
+// Read-only view of a results database written by the harness (runs, experiments, metrics, evals
+// tables; see reports/README.md). Reports go through raw SQL here rather than harness/store.h so
+// they can open any database, including one copied back from another machine while a runner
+// still writes to its original. Per-run series and evals are cached: a report asks for the same
+// run many times (several tables, plots, claims).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reports/metric_source.h"
+
+struct sqlite3;
+
+namespace ablate {
+
+// One row of `runs`, plus the axes this report assigns to it.
+struct RunRecord {
+  std::string id, experiment, config_hash;
+  nlohmann::json config;  // parsed config_json (null when absent or unparsable)
+  nlohmann::json axes;    // object: axis key -> value for this matrix cell (includes "seed")
+  std::int64_t seed = 0;
+  std::string status;     // queued running done failed diverged lost; "not run" if only planned
+  std::int64_t attempts = 0;
+  std::string exit_reason, host, gpu, code_version;
+  std::optional<std::int64_t> diverged_step, last_step;
+};
+
+struct EvalRow {
+  std::string protocol, dataset, metric;
+  double scale = 1.0;
+  double value = 0.0;
+};
+
+class ResultsDb {
+ public:
+  // Opens `path` read-only; StoreError if it is missing or not a results database.
+  explicit ResultsDb(const std::string& path);
+  ~ResultsDb();
+  ResultsDb(const ResultsDb&) = delete;
+  ResultsDb& operator=(const ResultsDb&) = delete;
+
+  const std::string& path() const { return path_; }
+  // Runs of an experiment (via `experiments` or runs.experiment), ordered by id; "" = all.
+  std::vector<RunRecord> runs(const std::string& experiment) const;
+  std::vector<std::string> experiment_names() const;
+  // The (step, value) series of a logged metric, ordered by step.
+  const std::vector<std::pair<std::int64_t, double>>& series(const std::string& run_id,
+                                                             const std::string& name) const;
+  const std::vector<EvalRow>& evals(const std::string& run_id) const;
+  // The run's number for a source, or nothing when the run did not log it.
+  std::optional<double> value(const std::string& run_id, const MetricSource& source) const;
+
+ private:
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  mutable std::map<std::pair<std::string, std::string>, std::vector<std::pair<std::int64_t, double>>>
+      series_cache_;
+  mutable std::map<std::string, std::vector<EvalRow>> eval_cache_;
+};
+
+// The problem of a run that contributes no number: "diverged @ step 1234", "failed: <reason>",
+// "lost", "running", "queued", "not run".
+std::string describe_outcome(const RunRecord& run);
+
+}  // namespace ablate

@@ -1,0 +1,115 @@
+// Scaled feature extraction against direct LibTorch references (identity at scale 1, 2x2 average
+// pooling + bilinear upsampling at scale 0.5), ImageNet normalisation by hand, and the feature cache.
+#include "methods/features.h"
+
+#include "methods/pch/torch_pch.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/support/catch.h"
+
+using namespace ablate;
+namespace F = torch::nn::functional;
+
+namespace {
+
+torch::Tensor random_images(int64_t n, int64_t side, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return torch::randint(0, 256, {n, 3, side, side}, gen, torch::kUInt8);
+}
+
+// A fixed random linear "encoder": (B, 3, M, M) -> (B, 5).
+struct LinearEmbed {
+  torch::Tensor w;
+  explicit LinearEmbed(int64_t m) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+    w = torch::randn({3 * m * m, 5}, gen);
+  }
+  torch::Tensor operator()(const torch::Tensor& x) const { return x.flatten(1).matmul(w); }
+};
+
+}  // namespace
+
+TEST_CASE("ImageNet normalisation matches the per-channel formula", "[features]") {
+  const torch::Tensor x = torch::full({1, 3, 2, 2}, 0.5);
+  const torch::Tensor expect = torch::tensor({(0.5 - 0.485) / 0.229, (0.5 - 0.456) / 0.224,
+                                              (0.5 - 0.406) / 0.225}, torch::kFloat32);
+  CHECK(torch::allclose(normalize_imagenet(x), expect.view({1, 3, 1, 1}).expand({1, 3, 2, 2})));
+}
+
+TEST_CASE("scale 1 at the native size is plain normalisation and direct embedding", "[features]") {
+  const torch::Tensor images = random_images(10, 8, 1);
+  const torch::Tensor direct = normalize_imagenet(images.to(torch::kFloat32) / 255.0);
+  CHECK(torch::allclose(prepare_images(images, 1.0, 8), direct));
+  const LinearEmbed embed(8);
+  const torch::Tensor feats = extract_features(embed, images, 1.0, 8, torch::kCPU, /*batch=*/3);
+  REQUIRE(feats.sizes() == torch::IntArrayRef({10, 5}));
+  CHECK(torch::allclose(feats, embed(direct), 1e-4, 1e-3));
+}
+
+TEST_CASE("scale 0.5 is 2x2 average pooling then bilinear upsampling", "[features]") {
+  const torch::Tensor images = random_images(4, 16, 2);
+  const torch::Tensor pooled = torch::avg_pool2d(images.to(torch::kFloat32) / 255.0, {2, 2});
+  REQUIRE(pooled.size(2) == 8);
+  const torch::Tensor up = F::interpolate(pooled, F::InterpolateFuncOptions()
+                                                      .size(std::vector<int64_t>{16, 16})
+                                                      .mode(torch::kBilinear)
+                                                      .align_corners(false));
+  CHECK(torch::allclose(prepare_images(images, 0.5, 16), normalize_imagenet(up), 1e-5, 1e-5));
+  // Pooled pixel by hand: the mean of the 2x2 block, e.g. channel 1, output (3, 5).
+  const torch::Tensor block = images.index({0, 1, torch::indexing::Slice(6, 8),
+                                            torch::indexing::Slice(10, 12)});
+  CHECK(std::abs(pooled[0][1][3][5].item<double>() -
+                 block.to(torch::kFloat64).mean().item<double>() / 255.0) < 1e-6);
+  // Embedding at scale 0.5 embeds exactly those inputs.
+  const LinearEmbed embed(16);
+  CHECK(torch::allclose(extract_features(embed, images, 0.5, 16, torch::kCPU, 4),
+                        embed(normalize_imagenet(up)), 1e-3, 1e-3));
+}
+
+TEST_CASE("downsampling to a non-divisor side averages the covered pixels", "[features]") {
+  // 0.25 of 10 rounds to 3 (2.5 -> 3): adaptive average pooling, then resize back to 10.
+  const torch::Tensor images = random_images(2, 10, 4);
+  const torch::Tensor area = F::interpolate(images.to(torch::kFloat32) / 255.0,
+                                            F::InterpolateFuncOptions()
+                                                .size(std::vector<int64_t>{3, 3})
+                                                .mode(torch::kArea));
+  const torch::Tensor up = F::interpolate(area, F::InterpolateFuncOptions()
+                                                    .size(std::vector<int64_t>{10, 10})
+                                                    .mode(torch::kBilinear)
+                                                    .align_corners(false));
+  CHECK(torch::allclose(prepare_images(images, 0.25, 10), normalize_imagenet(up), 1e-5, 1e-5));
+}
+
+TEST_CASE("feature cache reuses matching entries and recomputes on a key change", "[features]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("ablate_features_test_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  int computed = 0;
+  const auto compute = [&] {
+    ++computed;
+    return torch::full({4, 2}, static_cast<float>(computed));
+  };
+  const FeatureCacheKey key{"ckpt-a", "split-x", 0.25, 64};
+  const torch::Tensor first = cached_features(dir, "val", key, compute);
+  CHECK(std::filesystem::exists(dir / "features" / "val_0.25.pt"));
+  CHECK(feature_cache_file(dir, "val", 0.25) == dir / "features" / "val_0.25.pt");
+  const torch::Tensor again = cached_features(dir, "val", key, compute);
+  CHECK(computed == 1);
+  CHECK(torch::equal(first, again));
+  FeatureCacheKey other = key;
+  other.checkpoint_hash = "ckpt-b";
+  const torch::Tensor fresh = cached_features(dir, "val", other, compute);
+  CHECK(computed == 2);
+  CHECK(fresh[0][0].item<float>() == 2.0f);
+  // A torn file is recomputed rather than trusted.
+  {
+    std::ofstream(dir / "features" / "val_0.25.pt", std::ios::trunc) << "garbage";
+  }
+  cached_features(dir, "val", other, compute);
+  CHECK(computed == 3);
+  std::filesystem::remove_all(dir);
+}
