@@ -10,6 +10,7 @@
 
 namespace ablate {
 
+class Store;
 struct RunConfig;
 
 // Executes one planned run in this process: reads run_dir/config.json, pre-trains (resuming from
@@ -47,10 +48,11 @@ int bench_main(const BenchOptions& opt);
 // `ablate bench loader`: images/s from packed shards vs decoding JPEGs with OpenCV.
 int bench_loader_main(const std::string& shards, const std::string& jpeg_dir, int images, int workers);
 
-// `ablate data pack|crop|dedup` and `ablate sync`.
+// `ablate data pack|crop|dedup` and `ablate sync` (journals -> database, e.g. after Slurm tasks).
 int data_pack_main(const std::string& src, const std::string& out, int size, const std::string& dataset);
-int data_crop_main(const std::string& src, const std::string& out, int min_side, int max_side, int count,
+int data_crop_main(const std::string& src, const std::string& out, int min_side, int max_side, int per_image,
                    uint64_t seed);
 int data_dedup_main(const std::string& src, int threshold, const std::string& out_json);
+int sync_main(Store& store);
 
 }  // namespace ablate

@@ -5,6 +5,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <fstream>
+#include <numeric>
+
+#include <ATen/Context.h>
 #include <fmt/format.h>
 
 #include "datasets/augment.h"
@@ -75,6 +80,7 @@ std::pair<torch::Tensor, torch::Tensor> gather(const ShardSet& shards, const std
 }  // namespace
 
 std::filesystem::path shard_dir_for(const RunConfig& cfg, const std::string& dataset) {
+  // data.shards names the packed pre-training set; evaluation on the same dataset uses it too.
   if (dataset == cfg.data.dataset && !cfg.data.shards.empty()) {
     const std::filesystem::path dir = cfg.data.shards;
     if (!std::filesystem::exists(dir / "manifest.json"))
@@ -145,7 +151,15 @@ void ShardBatchSource::start_loader(int64_t epoch, int64_t position) {
 torch::Tensor ShardBatchSource::next() {
   auto b = loader_->next();
   ABLATE_CHECK(b.has_value(), "endless loader ended");
-  return augment_pretrain(b->images, cfg_.model.img_size, cfg_.data.crop_min, cfg_.data.crop_max, cfg_.data.hflip);
+  AugmentOptions ao;
+  ao.out_size = cfg_.model.img_size;
+  ao.scale_min = cfg_.data.crop_min;
+  ao.scale_max = cfg_.data.crop_max;
+  ao.hflip = cfg_.data.hflip;
+  // The device's default generator: the one checkpoints save and restore, so a resumed run draws
+  // the same crops as an uninterrupted one.
+  at::Generator gen = at::globalContext().defaultGenerator(device_);
+  return augment_batch(b->images, ao, gen);
 }
 
 int64_t ShardBatchSource::batches_per_epoch() const { return loader_->batches_per_epoch(); }

@@ -211,14 +211,14 @@ int main(int argc, char** argv) {
   pack->add_option("--size", pack_size, "side in pixels of the packed images")->required();
   std::string dataset_name;
   pack->add_option("--dataset", dataset_name, "registry name (default: inferred from the folder)");
-  int crop_min = 64, crop_max = 128, crop_count = 1000;
+  int crop_min = 64, crop_max = 128, crop_per_image = 4;
   uint64_t crop_seed = 0;
   auto* crop = data->add_subcommand("crop", "random sub-images between a min and max side");
   crop->add_option("src", src, "image folder")->required();
   crop->add_option("--out", out_dir, "output folder")->required();
   crop->add_option("--min", crop_min, "min side (px)");
   crop->add_option("--max", crop_max, "max side (px)");
-  crop->add_option("--count", crop_count, "crops to write");
+  crop->add_option("--per-image", crop_per_image, "crops per source image");
   crop->add_option("--seed", crop_seed, "seed");
   int dedup_threshold = 6;
   auto* dedup = data->add_subcommand("dedup", "perceptual-hash duplicate groups");
@@ -279,7 +279,7 @@ int main(int argc, char** argv) {
     }
     if (*sync) {
       Store store(db, Store::Mode::existing);
-      return sync_journals(store);
+      return sync_main(store);
     }
     if (*report) {
       const auto exp = load_experiment(file, scale, {});
@@ -301,7 +301,7 @@ int main(int argc, char** argv) {
       return bench_main(bopt);
     }
     if (*pack) return data_pack_main(src, out_dir, pack_size, dataset_name);
-    if (*crop) return data_crop_main(src, out_dir, crop_min, crop_max, crop_count, crop_seed);
+    if (*crop) return data_crop_main(src, out_dir, crop_min, crop_max, crop_per_image, crop_seed);
     if (*dedup) return data_dedup_main(src, dedup_threshold, out_path);
     std::cout << app.help();
     return 0;

@@ -87,8 +87,8 @@ void evaluate(const RunConfig& cfg, VisionTransformer& encoder, const std::files
       const auto va = features("val", ev.val_images, 1.0);
       const auto acc = linear_probe(tr, ev.train_labels, va, ev.val_labels, ev.num_classes, cfg.eval,
                                     device, static_cast<uint64_t>(cfg.seed));
-      journal.eval("linprobe", cfg.eval.dataset, 1.0, "top1", acc.top1);
-      journal.eval("linprobe", cfg.eval.dataset, 1.0, "top5", acc.top5);
+      journal.eval("linprobe", cfg.eval.dataset, 1.0, "top1", acc.val.top1);
+      journal.eval("linprobe", cfg.eval.dataset, 1.0, "top5", acc.val.top5);
     } else {
       throw ConfigError("", "eval.protocols", fmt::format("protocol '{}' is not available in this build", protocol),
                         "knn, linprobe");

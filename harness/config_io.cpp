@@ -137,6 +137,7 @@ void check_choice(const std::string& s, const std::string& key, const FieldSpec&
 std::string scalar_of(const YAML::Node& n, const std::string& key, FieldType type, const std::string& where) {
   if (!n.IsScalar())
     throw ConfigError(where, key, fmt::format("expected {}, got {}", field_type_name(type), node_kind(n)));
+  if (invalid_utf8_at(n.Scalar()) != std::string::npos) throw ConfigError(where, key, "the value is not valid UTF-8");
   return n.Scalar();
 }
 
@@ -229,6 +230,7 @@ nlohmann::json yaml_to_json_at(const YAML::Node& n, const std::string& file, int
   switch (n.Type()) {
     case YAML::NodeType::Scalar: {
       const std::string& s = n.Scalar();
+      if (invalid_utf8_at(s) != std::string::npos) throw ConfigError(mark_where(file, n.Mark()), "", "text is not valid UTF-8");
       if (n.Tag() == "!") return s;  // quoted: always a string
       if (s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
       if (std::optional<bool> b = parse_bool(s)) return *b;
@@ -246,6 +248,7 @@ nlohmann::json yaml_to_json_at(const YAML::Node& n, const std::string& file, int
       for (auto it = n.begin(); it != n.end(); ++it) {
         if (!it->first.IsScalar()) throw ConfigError(mark_where(file, it->first.Mark()), "", "a key must be a plain name");
         const std::string& key = it->first.Scalar();
+        if (invalid_utf8_at(key) != std::string::npos) throw ConfigError(mark_where(file, it->first.Mark()), "", "a key is not valid UTF-8");
         if (o.contains(key)) throw ConfigError(mark_where(file, it->first.Mark()), key, "key given twice in the same mapping");
         o[key] = yaml_to_json_at(it->second, file, depth + 1);
       }
@@ -290,6 +293,20 @@ const char* field_type_name(FieldType type) {
     case FieldType::DoubleList: return "a list of numbers";
   }
   return "?";
+}
+
+size_t invalid_utf8_at(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    // Sequence length from the lead byte; overlong 2-byte leads (0xC0, 0xC1) and leads past
+    // U+10FFFF (> 0xF4) are invalid.
+    size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    if (len == 0 || i + len > text.size()) return i;
+    for (size_t k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return i;
+    i += len;
+  }
+  return std::string_view::npos;
 }
 
 std::string choices_hint(std::string_view given, const std::vector<std::string>& allowed) {

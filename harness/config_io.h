@@ -41,6 +41,10 @@ std::vector<FieldInfo> config_fields();
 const FieldInfo* find_field(const std::vector<FieldInfo>& fields, std::string_view key);
 const char* field_type_name(FieldType type);  // "an integer", "a number", ...
 
+// Byte offset of the first invalid UTF-8 sequence in `text`, or npos. Config strings end up in
+// JSON (run ids, the store), which must be UTF-8.
+size_t invalid_utf8_at(std::string_view text);
+
 // Hint for a name that is not one of `allowed`: "did you mean 'x'? allowed: a, b, c".
 std::string choices_hint(std::string_view given, const std::vector<std::string>& allowed);
 

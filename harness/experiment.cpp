@@ -10,6 +10,7 @@
 // Every value keeps the location it was written at, so errors in step 7 point into the file.
 #include "harness/experiment.h"
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -301,9 +302,16 @@ YAML::Node Loader::to_node(const Value& v, const DerivedKey& d) const {
 }
 
 Experiment Loader::load(const std::string& text, const std::string& scale, const std::vector<std::string>& overrides) {
+  if (size_t bad = invalid_utf8_at(text); bad != std::string::npos) {
+    size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+    line_start = line_start == std::string::npos ? 0 : line_start + 1;
+    int line = 1 + int(std::count(text.begin(), text.begin() + long(bad), '\n'));
+    throw ConfigError(fmt::format("{}:{}:{}", file_, line, bad - line_start + 1), "", "the file is not valid UTF-8");
+  }
   const YAML::Node root = YAML::Load(text);  // const: operator[] must never insert keys
   if (!root.IsMap())
-    throw ConfigError(root.Mark().is_null() ? file_ : where(root), "", "an experiment file must be a mapping", "keys: name, description, base, matrix, ...");
+    throw ConfigError(root.Mark().is_null() ? file_ + ":1:1" : where(root), "", "an experiment file must be a mapping",
+                      "keys: name, description, base, matrix, ...");
   check_keys(root, "", {"name", "description", "paper", "base", "matrix", "derived", "scales", "default_scale", "tables", "claims"});
 
   Experiment ex;

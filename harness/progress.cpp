@@ -26,6 +26,7 @@ std::string format_duration(double seconds) {
   const int64_t s = std::llround(std::max(0.0, seconds));
   if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
   if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  if (seconds < 10) return fmt::format("{:.1f}s", std::max(0.0, seconds));
   return fmt::format("{}s", s);
 }
 

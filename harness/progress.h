@@ -29,7 +29,7 @@ struct SweepProgress {
 // fraction of active ones) at the rate it was done; nullopt until there is progress to go by.
 std::optional<double> estimate_eta_s(const SweepProgress& p, double elapsed_s);
 
-// "1h02m", "4m05s", "12s".
+// "1h02m", "4m05s", "12s", "3.4s" (tenths below 10 s).
 std::string format_duration(double seconds);
 
 // The status line text (not truncated): e.g.

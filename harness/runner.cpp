@@ -85,6 +85,9 @@ std::string signal_name(int sig) {
   }
 }
 
+// Opens the runner's line in worker.log before each attempt.
+constexpr const char* kLogBanner = "==== ablate runner: ";
+
 // Last non-empty line of a worker log (at most 300 characters), to say why a worker died.
 std::string last_log_line(const fs::path& log) {
   std::ifstream in(log, std::ios::binary | std::ios::ate);
@@ -98,6 +101,7 @@ std::string last_log_line(const fs::path& log) {
     tail.pop_back();
   size_t nl = tail.rfind('\n');
   std::string line = nl == std::string::npos ? tail : tail.substr(nl + 1);
+  if (line.rfind(kLogBanner, 0) == 0) return "";  // the worker printed nothing
   if (line.size() > 300) line = line.substr(0, 300) + "...";
   return line;
 }
@@ -337,7 +341,7 @@ class LocalRunner {
     const fs::path log = dir / "worker.log";
     int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) throw std::system_error(errno, std::generic_category(), "opening " + log.string());
-    const std::string banner = fmt::format("==== ablate runner: attempt {} on {}{} ====\n", attempt,
+    const std::string banner = fmt::format("{}attempt {} on {}{} ====\n", kLogBanner, attempt,
                                            claim_.host,
                                            gpus.empty() ? "" : ", GPUs " + join_ints(gpus, ","));
     if (::write(log_fd, banner.data(), banner.size()) < 0) {

@@ -704,67 +704,6 @@ nlohmann::json status_json(Store& store, const Experiment& experiment) {
   return j;
 }
 
-std::string show_run(Store& store, std::string_view id) {
-  std::vector<std::string> ids = store.run_ids_with_prefix(id);
-  if (ids.empty())
-    throw StoreError(SQLITE_NOTFOUND,
-                     fmt::format("no run with id '{}' in {}", id, store.path().string()));
-  if (ids.size() > 1 && ids[0] != id)
-    throw StoreError(SQLITE_NOTFOUND, fmt::format("id prefix '{}' matches {} runs ({}, {}, ...): "
-                                                  "give more characters",
-                                                  id, ids.size(), ids[0], ids[1]));
-  const RunRow r = *store.run(ids[0]);
-  std::string s;
-  auto out = std::back_inserter(s);
-  std::string experiments;
-  for (const std::string& e : store.experiments_of(r.id))
-    experiments += (experiments.empty() ? "" : ", ") + e;
-  fmt::format_to(out, "run {}  [{}]  experiments: {}\n", r.id, r.status, experiments);
-  fmt::format_to(out, "  attempts {}  seed {}  host {}  gpu {}  code {}\n", r.attempts, r.seed,
-                 r.host.empty() ? "-" : r.host, r.gpu.empty() ? "-" : r.gpu,
-                 r.code_version.empty() ? "-" : r.code_version);
-  fmt::format_to(out, "  started {}  finished {}", utc_time(r.started_at), utc_time(r.finished_at));
-  if (r.started_at && r.finished_at)
-    fmt::format_to(out, "  ({:.1f} s)", *r.finished_at - *r.started_at);
-  fmt::format_to(out, "\n  steps {}/{}", r.last_step ? std::to_string(*r.last_step) : "-",
-                 r.total_steps ? std::to_string(*r.total_steps) : "-");
-  if (r.diverged_step) fmt::format_to(out, "  diverged at step {}", *r.diverged_step);
-  fmt::format_to(out, "\n");
-  if (!r.exit_reason.empty()) fmt::format_to(out, "  exit: {}\n", r.exit_reason);
-  if (!r.run_dir.empty()) fmt::format_to(out, "  run dir: {}\n", r.run_dir);
-  fmt::format_to(out, "  config hash: {}\naxes: {}\nconfig:\n{}\n", r.config_hash, r.axes_json,
-                 nlohmann::json::parse(r.config_json).dump(2));
-
-  std::vector<EvalRow> evals = store.evals(r.id);
-  fmt::format_to(out, "evals:{}\n", evals.empty() ? " none" : "");
-  for (const EvalRow& e : evals)
-    fmt::format_to(out, "  {:<10} {:<12} scale {:<6} {:<12} {:.6g}\n", e.protocol, e.dataset,
-                   e.scale, e.metric, e.value);
-
-  std::vector<MetricRow> metrics = store.metrics(r.id);
-  fmt::format_to(out, "metrics:{}\n", metrics.empty() ? " none" : "");
-  for (size_t i = 0; i < metrics.size();) {
-    size_t j = i;
-    double lo = std::numeric_limits<double>::infinity();
-    while (j < metrics.size() && metrics[j].name == metrics[i].name) {
-      if (metrics[j].value < lo) lo = metrics[j].value;
-      ++j;
-    }
-    fmt::format_to(out, "  {:<20} {} points  steps {}..{}  last {:.6g}  min {:.6g}\n",
-                   metrics[i].name, j - i, metrics[i].step, metrics[j - 1].step,
-                   metrics[j - 1].value, lo);
-    i = j;
-  }
-  std::map<std::string, std::string> env = store.env(r.id);
-  fmt::format_to(out, "env:{}\n", env.empty() ? " none" : "");
-  for (const auto& [k, v] : env) fmt::format_to(out, "  {} = {}\n", k, v);
-  std::vector<ArtifactRow> artifacts = store.artifacts(r.id);
-  fmt::format_to(out, "artifacts:{}\n", artifacts.empty() ? " none" : "");
-  for (const ArtifactRow& a : artifacts)
-    fmt::format_to(out, "  {:<10} {}  sha256 {}\n", a.kind, a.path, a.sha256);
-  return s;
-}
-
 namespace {
 
 // One CSV field, quoted when it holds a separator, quote or line break (RFC 4180).
@@ -800,6 +739,73 @@ std::optional<double> duration(const RunRow& r) {
   if (!r.started_at || !r.finished_at) return std::nullopt;
   return *r.finished_at - *r.started_at;
 }
+
+}  // namespace
+
+std::string show_run(Store& store, std::string_view id) {
+  std::vector<std::string> ids = store.run_ids_with_prefix(id);
+  if (ids.empty())
+    throw StoreError(SQLITE_NOTFOUND,
+                     fmt::format("no run with id '{}' in {}", id, store.path().string()));
+  if (ids.size() > 1 && ids[0] != id)
+    throw StoreError(SQLITE_NOTFOUND, fmt::format("id prefix '{}' matches {} runs ({}, {}, ...): "
+                                                  "give more characters",
+                                                  id, ids.size(), ids[0], ids[1]));
+  const RunRow r = *store.run(ids[0]);
+  std::string s;
+  auto out = std::back_inserter(s);
+  std::string experiments;
+  for (const std::string& e : store.experiments_of(r.id))
+    experiments += (experiments.empty() ? "" : ", ") + e;
+  fmt::format_to(out, "run {}  [{}]  experiments: {}\n", r.id, r.status, experiments);
+  fmt::format_to(out, "  attempts {}  seed {}  host {}  gpu {}  code {}\n", r.attempts, r.seed,
+                 r.host.empty() ? "-" : r.host, r.gpu.empty() ? "-" : r.gpu,
+                 r.code_version.empty() ? "-" : r.code_version);
+  fmt::format_to(out, "  started {}  finished {}", utc_time(r.started_at), utc_time(r.finished_at));
+  if (r.started_at && r.finished_at)
+    fmt::format_to(out, "  ({:.1f} s)", *r.finished_at - *r.started_at);
+  fmt::format_to(out, "\n  steps {}/{}", r.last_step ? std::to_string(*r.last_step) : "-",
+                 r.total_steps ? std::to_string(*r.total_steps) : "-");
+  if (r.diverged_step) fmt::format_to(out, "  diverged at step {}", *r.diverged_step);
+  fmt::format_to(out, "\n");
+  if (!r.exit_reason.empty()) fmt::format_to(out, "  exit: {}\n", r.exit_reason);
+  if (!r.run_dir.empty()) fmt::format_to(out, "  run dir: {}\n", r.run_dir);
+  fmt::format_to(out, "  config hash: {}\naxes: {}\nconfig:\n", r.config_hash, r.axes_json);
+  std::map<std::string, std::string> config;
+  flatten(nlohmann::json::parse(r.config_json), "", config);
+  for (const auto& [k, v] : config) fmt::format_to(out, "  {} = {}\n", k, v);
+
+  std::vector<EvalRow> evals = store.evals(r.id);
+  fmt::format_to(out, "evals:{}\n", evals.empty() ? " none" : "");
+  for (const EvalRow& e : evals)
+    fmt::format_to(out, "  {:<10} {:<12} scale {:<6} {:<12} {:.6g}\n", e.protocol, e.dataset,
+                   e.scale, e.metric, e.value);
+
+  std::vector<MetricRow> metrics = store.metrics(r.id);
+  fmt::format_to(out, "metrics:{}\n", metrics.empty() ? " none" : "");
+  for (size_t i = 0; i < metrics.size();) {
+    size_t j = i;
+    double lo = std::numeric_limits<double>::infinity();
+    while (j < metrics.size() && metrics[j].name == metrics[i].name) {
+      if (metrics[j].value < lo) lo = metrics[j].value;
+      ++j;
+    }
+    fmt::format_to(out, "  {:<20} {} points  steps {}..{}  last {:.6g}  min {:.6g}\n",
+                   metrics[i].name, j - i, metrics[i].step, metrics[j - 1].step,
+                   metrics[j - 1].value, lo);
+    i = j;
+  }
+  std::map<std::string, std::string> env = store.env(r.id);
+  fmt::format_to(out, "env:{}\n", env.empty() ? " none" : "");
+  for (const auto& [k, v] : env) fmt::format_to(out, "  {} = {}\n", k, v);
+  std::vector<ArtifactRow> artifacts = store.artifacts(r.id);
+  fmt::format_to(out, "artifacts:{}\n", artifacts.empty() ? " none" : "");
+  for (const ArtifactRow& a : artifacts)
+    fmt::format_to(out, "  {:<10} {}  sha256 {}\n", a.kind, a.path, a.sha256);
+  return s;
+}
+
+namespace {
 
 void export_json(Store& store, std::ostream& out) {
   nlohmann::json doc;

@@ -5,15 +5,12 @@
 
 #include <ATen/autocast_mode.h>
 
-#include <cmath>
-
 #include <fmt/format.h>
 
+#include "datasets/augment.h"
 #include "harness/check.h"
 
 namespace ablate {
-
-namespace F = torch::nn::functional;
 
 CudaBf16Autocast::CudaBf16Autocast(torch::Device device) : active_(device.is_cuda()) {
   if (!active_) return;
@@ -32,43 +29,14 @@ CudaBf16Autocast::~CudaBf16Autocast() {
   at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
 }
 
-torch::Tensor normalize_imagenet(const torch::Tensor& images01) {
-  ABLATE_CHECK(images01.dim() == 4 && images01.size(1) == 3, "images {}",
-               c10::str(images01.sizes()));
-  const auto opts = images01.options();
-  const torch::Tensor mean = torch::tensor({0.485, 0.456, 0.406}, opts).view({1, 3, 1, 1});
-  const torch::Tensor std = torch::tensor({0.229, 0.224, 0.225}, opts).view({1, 3, 1, 1});
-  return (images01 - mean) / std;
-}
-
-torch::Tensor prepare_images(const torch::Tensor& images, double scale, int64_t input_size) {
-  ABLATE_CHECK(images.dim() == 4 && images.size(1) == 3 && images.size(2) == images.size(3),
-               "expected square (B, 3, S, S) images, got {}", c10::str(images.sizes()));
-  ABLATE_CHECK(scale > 0 && scale <= 1 && input_size > 0, "scale {} input {}", scale, input_size);
-  const int64_t native = images.size(2);
-  const int64_t scaled = std::lround(scale * static_cast<double>(native));
-  ABLATE_CHECK(scaled >= 1, "scale {} of side {} leaves no pixels", scale, native);
-  torch::Tensor x = images.to(torch::kFloat32).div(255.0);  // (B, 3, S, S)
-  // Area downsampling = each output pixel the mean of the input pixels it covers.
-  if (scaled != native) x = torch::adaptive_avg_pool2d(x, {scaled, scaled});  // (B, 3, s, s)
-  if (scaled != input_size) {
-    x = F::interpolate(x, F::InterpolateFuncOptions()
-                              .size(std::vector<int64_t>{input_size, input_size})
-                              .mode(torch::kBilinear)
-                              .align_corners(false)
-                              .antialias(true));  // (B, 3, M, M)
-  }
-  return normalize_imagenet(x);
-}
-
 torch::Tensor extract_features(const EmbedFn& embed, const torch::Tensor& images, double scale,
                                int64_t input_size, torch::Device device, int64_t batch) {
   ABLATE_CHECK(batch > 0 && images.size(0) > 0, "batch {} images {}", batch, c10::str(images.sizes()));
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
   for (int64_t begin = 0; begin < images.size(0); begin += batch) {
-    const torch::Tensor input =
-        prepare_images(images.slice(0, begin, begin + batch).to(device), scale, input_size);
+    const torch::Tensor input = normalize_pixels(
+        resize_area(images.slice(0, begin, begin + batch).to(device), scale, input_size));  // (b, 3, M, M)
     torch::Tensor feats;  // (b, D)
     {
       CudaBf16Autocast autocast(device);

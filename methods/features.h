@@ -4,7 +4,8 @@
 // round(scale * S) (losing detail, as a coarser ground sample distance would) and then resized
 // bilinearly to the model's input side, so every scale is embedded at the same resolution. The
 // encoder is passed in as a plain function (images -> features) so this file depends on no model
-// class. Features are kept in float32 on the CPU: small (N x D), cacheable, and movable to any device.
+// class. Features are kept in float32 on the CPU: small (N x D), cacheable, and movable to any
+// device.
 #pragma once
 
 #include <cstdint>
@@ -35,17 +36,10 @@ class CudaBf16Autocast {
   torch::ScalarType previous_dtype_ = torch::kFloat16;
 };
 
-// (B, 3, H, W) float in [0, 1] -> ImageNet mean/std normalised, same shape.
-torch::Tensor normalize_imagenet(const torch::Tensor& images01);
-
-// (B, 3, S, S) uint8 -> (B, 3, M, M) float32 model input on the images' device: area-downsample to
-// round(scale * S) (skipped when that is S), bilinear resize to M = input_size (skipped when equal;
-// antialiased, which only matters when shrinking), ImageNet normalisation.
-torch::Tensor prepare_images(const torch::Tensor& images, double scale, int64_t input_size);
-
 // Features (N, D) float32 on the CPU of uint8 images (N, 3, S, S) (any device) at `scale`: batches of
-// `batch` are moved to `device`, prepared as above and embedded under no_grad, with bf16 autocast
-// on CUDA.
+// `batch` are moved to `device`, area-downsampled to round(scale * S) and resized bilinearly to
+// input_size (datasets/augment.h resize_area), ImageNet-normalised (normalize_pixels) and embedded
+// under no_grad, with bf16 autocast on CUDA.
 torch::Tensor extract_features(const EmbedFn& embed, const torch::Tensor& images, double scale,
                                int64_t input_size, torch::Device device, int64_t batch = 256);
 

@@ -46,7 +46,7 @@ MaskSplit split_from_keep(const torch::Tensor& ids_keep, int64_t patches) {
 
 MaskSplit random_masking(int64_t batch, int64_t patches, double mask_ratio, torch::Device device) {
   auto noise = torch::rand({batch, patches}, torch::TensorOptions().device(device));
-  return split_from_shuffle(torch::argsort(noise, 1), visible_count(patches, mask_ratio));
+  return split_from_shuffle(torch::argsort(noise, /*dim=*/1, /*descending=*/false), visible_count(patches, mask_ratio));
 }
 
 torch::Tensor gather_tokens(const torch::Tensor& x, const torch::Tensor& ids) {

@@ -103,7 +103,10 @@ TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource&
 
     const bool last = prog.step == total;
     const bool interrupt = stop_after > 0 && steps_this_call >= stop_after;
-    if (prog.step % cfg.train.log_every == 0 || last || interrupt) {
+    const bool checkpoint = prog.step % cfg.train.ckpt_every == 0 || last || interrupt;
+    // Checkpoint points are log points too: a checkpoint is only written after the divergence
+    // check has seen every step before it, so a resume never starts from poisoned weights.
+    if (prog.step % cfg.train.log_every == 0 || checkpoint) {
       // The only host synchronisation of the loop: read the step's scalars.
       const int64_t bad = train_step.first_bad_step();
       const double loss = train_step.loss();
@@ -143,7 +146,7 @@ TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource&
       prog.grad_norm_history.push_back(gn);
       if (prog.grad_norm_history.size() > 50) prog.grad_norm_history.erase(prog.grad_norm_history.begin());
     }
-    if (prog.step % cfg.train.ckpt_every == 0 || last || interrupt) {
+    if (checkpoint) {
       const auto t0 = Clock::now();
       save_checkpoint(ckpt, prog, method, train_step.optimizer());
       journal.metric(prog.step, static_cast<double>(prog.step) / static_cast<double>(per_epoch), "ckpt_seconds",

@@ -241,9 +241,9 @@ std::string render_compare(const CompareResult& r, const std::string& format) {
   return out;
 }
 
-int compare_main(const CompareRequest& req) {
+int compare_main(const CompareRequest& req, std::ostream& out) {
   const CompareResult r = compare_databases(req);
-  std::cout << render_compare(r, req.format);
+  out << render_compare(r, req.format);
   return r.regressions() > 0 ? 1 : 0;
 }
 

@@ -5,6 +5,7 @@
 // cells a re-run could flip are listed as borderline for the runner to repeat.
 #pragma once
 
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -62,7 +63,7 @@ struct CompareResult {
 
 CompareResult compare_databases(const CompareRequest& req);
 std::string render_compare(const CompareResult& result, const std::string& format);
-// Prints the comparison to stdout; returns 1 when a tracked metric regressed, else 0.
-int compare_main(const CompareRequest& req);
+// Prints the comparison (req.format) to `out`; returns 1 when a tracked metric regressed, else 0.
+int compare_main(const CompareRequest& req, std::ostream& out = std::cout);
 
 }  // namespace ablate

@@ -89,25 +89,25 @@ std::string render_report(const ReportRequest& req, const std::string& format) {
   return render(build_report(req), f);
 }
 
-int report_main(const ReportRequest& req) {
+int report_main(const ReportRequest& req, std::ostream& out) {
   std::vector<Format> formats;
   for (const std::string& name : req.formats) formats.push_back(parse_format(name));
   const Report rep = build_report(req);
   fs::create_directories(rep.out_dir);
   for (const ClaimResult& c : rep.claims)
-    std::cout << fmt::format("claim {:<28} {:<13} (n={} vs {}{})\n", c.spec.id,
+    out << fmt::format("claim {:<28} {:<13} (n={} vs {}{})\n", c.spec.id,
                              to_string(c.stats.verdict), c.stats.n_a, c.stats.n_b,
                              c.stats.test.test.empty()
                                  ? std::string()
                                  : fmt::format(", {} p={:.3g}", c.stats.test.test, c.stats.p_claimed));
   for (const Plot& p : rep.plots)
-    if (!p.skipped.empty()) std::cout << "plot " << p.name << " skipped: " << p.skipped << "\n";
+    if (!p.skipped.empty()) out << "plot " << p.name << " skipped: " << p.skipped << "\n";
   for (Format f : formats) {
     const fs::path path = fs::path(rep.out_dir) / (std::string("report.") + file_extension(f));
-    std::ofstream out(path, std::ios::binary);
-    out << render(rep, f);
-    if (!out) throw DataError(fmt::format("{}: cannot write the report", path.string()));
-    std::cout << "wrote " << path.string() << "\n";
+    std::ofstream file(path, std::ios::binary);
+    file << render(rep, f);
+    if (!file) throw DataError(fmt::format("{}: cannot write the report", path.string()));
+    out << "wrote " << path.string() << "\n";
   }
   return 0;
 }

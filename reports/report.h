@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -60,7 +61,7 @@ Report build_report(const ReportRequest& req);
 // The report in one format ("md", "tex", "csv", "html").
 std::string render_report(const ReportRequest& req, const std::string& format);
 // Writes <out_dir>/report.<ext> for each requested format and prints a claim summary and the
-// written paths to stdout. Returns 0; errors are thrown (ConfigError, StoreError).
-int report_main(const ReportRequest& req);
+// written paths to `out`. Returns 0; errors are thrown (ConfigError, StoreError).
+int report_main(const ReportRequest& req, std::ostream& out = std::cout);
 
 }  // namespace ablate

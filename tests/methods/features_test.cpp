@@ -4,6 +4,8 @@
 
 #include "methods/pch/torch_pch.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -112,4 +114,26 @@ TEST_CASE("feature cache reuses matching entries and recomputes on a key change"
   cached_features(dir, "val", other, compute);
   CHECK(computed == 3);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("CUDA extraction under bf16 autocast is close to fp32 on the CPU", "[features][gpu]") {
+  if (!torch::cuda::is_available()) ABLATE_SKIP("no CUDA device");
+  const torch::Tensor images = random_images(20, 32, 5);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(6);
+  const torch::Tensor w = torch::randn({3 * 16 * 16, 8}, gen) / 16.0;
+  const torch::Tensor w_cuda = w.cuda();
+  bool saw_bf16 = false;
+  const EmbedFn embed = [&](const torch::Tensor& x) {
+    const torch::Tensor y = x.flatten(1).matmul(x.is_cuda() ? w_cuda : w);
+    saw_bf16 = saw_bf16 || y.scalar_type() == torch::kBFloat16;
+    return y;
+  };
+  const torch::Tensor cpu = extract_features(embed, images, 0.25, 16, torch::kCPU, 8);
+  CHECK(!saw_bf16);
+  const torch::Tensor cuda = extract_features(embed, images, 0.25, 16, torch::kCUDA, 8);
+  CHECK(saw_bf16);  // the matmul ran under autocast
+  CHECK(cuda.scalar_type() == torch::kFloat32);
+  CHECK(!cuda.is_cuda());
+  CHECK(!at::autocast::is_autocast_enabled(at::kCUDA));  // the guard restored the state
+  CHECK(((cuda - cpu).abs().max() / cpu.abs().max()).item<double>() < 2e-2);
 }

@@ -54,7 +54,9 @@ TEST_CASE("layer ids for lr decay follow MAE's get_layer_id_for_vit", "[finetune
   CHECK(layer_id_for_lr_decay("blocks_norm.weight", L) == 3);
 }
 
-TEST_CASE("fine-tuning a tiny encoder learns a separable task", "[finetune]") {
+namespace {
+
+FinetuneResult finetune_tiny(torch::Device device) {
   torch::manual_seed(0);  // the encoder's own initialisation
   TinyEncoder encoder(3 * 8 * 8, 32);
   const torch::Tensor patch_before = encoder->patch_embed->weight.clone();
@@ -71,10 +73,23 @@ TEST_CASE("fine-tuning a tiny encoder learns a separable task", "[finetune]") {
   opt.input_size = 8;
   opt.batch = 32;
   const FinetuneResult r = finetune(encoder.ptr(), features, 32, 3, colour_task(240, 1),
-                                    colour_task(90, 2), flip, cfg, opt, torch::kCPU, 3);
+                                    colour_task(90, 2), flip, cfg, opt, device, 3);
+  // Even the lowest layer (lr scale 0.75^3) moved: the encoder is trained end to end.
+  CHECK(!torch::equal(encoder->patch_embed->weight.cpu(), patch_before));
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("fine-tuning a tiny encoder learns a separable task", "[finetune]") {
+  const FinetuneResult r = finetune_tiny(torch::kCPU);
   CHECK(r.val.top1 > 0.8);  // chance is 1/3
   REQUIRE(r.epoch_loss.size() == 6);
   CHECK(r.epoch_loss.back() < r.epoch_loss.front());
-  // Even the lowest layer (lr scale 0.75^3) moved: the encoder is trained end to end.
-  CHECK(!torch::equal(encoder->patch_embed->weight, patch_before));
+}
+
+TEST_CASE("fine-tuning runs on CUDA under bf16 autocast", "[finetune][gpu]") {
+  if (!torch::cuda::is_available()) ABLATE_SKIP("no CUDA device");
+  const FinetuneResult r = finetune_tiny(torch::kCUDA);
+  CHECK(r.val.top1 > 0.8);
 }

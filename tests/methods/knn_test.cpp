@@ -106,3 +106,16 @@ TEST_CASE("results do not depend on the query chunk size", "[knn]") {
   CHECK(a.top1 == b.top1);
   CHECK(a.top5 == b.top5);
 }
+
+TEST_CASE("KNN on CUDA matches the CPU result", "[knn][gpu]") {
+  if (!torch::cuda::is_available()) ABLATE_SKIP("no CUDA device");
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(8);
+  const torch::Tensor train = torch::randn({2000, 64}, gen);
+  const torch::Tensor labels = torch::randint(0, 10, {2000}, gen);
+  const torch::Tensor val = torch::randn({500, 64}, gen);
+  const torch::Tensor cpu = knn_class_scores(train, labels, val, 10, 20, 0.07, 128);
+  const torch::Tensor cuda =
+      knn_class_scores(train.cuda(), labels.cuda(), val.cuda(), 10, 20, 0.07, 128);
+  CHECK(cuda.device().is_cuda());
+  CHECK(torch::allclose(cuda.cpu(), cpu, 1e-3, 1e-2));
+}

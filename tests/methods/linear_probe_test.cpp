@@ -69,3 +69,13 @@ TEST_CASE("probe is reproducible from its seed", "[linear_probe]") {
   CHECK(a.val.top1 == b.val.top1);
   CHECK(a.epoch_loss != c.epoch_loss);
 }
+
+TEST_CASE("probe runs on CUDA", "[linear_probe][gpu]") {
+  if (!torch::cuda::is_available()) ABLATE_SKIP("no CUDA device");
+  const auto [train_x, train_y] = blobs(400, 8, 32, 1);
+  const auto [val_x, val_y] = blobs(160, 8, 32, 2);
+  EvalConfig cfg;
+  cfg.probe_epochs = 15;
+  const ProbeResult r = linear_probe(train_x, train_y, val_x, val_y, 8, cfg, torch::kCUDA, 5, 64);
+  CHECK(r.val.top1 == 1.0);
+}

@@ -1,0 +1,46 @@
+// Training augmentation on the device, for whole batches: random resized crop (torchvision's
+// sampling rule), horizontal flip and ImageNet normalisation, plus the area resize of the
+// multi-scale KNN protocol.
+//
+// Everything is fixed-shape tensor work on the images' device with randomness from a generator
+// passed in: the crop's rejection sampling draws all 10 torchvision attempts at once and picks the
+// first valid one with argmax, and the crop itself is one affine_grid + grid_sample (bilinear, no
+// antialiasing). No host synchronisation, so it can sit inside a captured CUDA graph.
+#pragma once
+
+#include <cstdint>
+
+#include <ATen/core/Generator.h>
+#include <torch/types.h>
+
+namespace ablate {
+
+struct AugmentOptions {
+  int64_t out_size = 64;                                // output side S
+  double scale_min = 0.2, scale_max = 1.0;              // crop area as a fraction of the image
+  double ratio_min = 3.0 / 4.0, ratio_max = 4.0 / 3.0;  // crop aspect ratio w/h
+  bool hflip = true;                                    // flip with probability 1/2
+};
+
+// A generator of `device`'s type seeded with `seed` (independent of the global default one).
+at::Generator make_generator(torch::Device device, uint64_t seed);
+
+// Crop boxes for a batch of B images of H x W, as torchvision RandomResizedCrop.get_params:
+// (B, 4) float (top, left, height, width) in pixels, integral values.
+torch::Tensor sample_crop_boxes(int64_t batch, int64_t height, int64_t width, const AugmentOptions& opts,
+                                at::Generator& gen, torch::Device device);
+// Crops `boxes` (B, 4) out of images (B, 3, H, W) (uint8 or float) and resizes them bilinearly to
+// (B, 3, S, S) float in pixel units; flip (B) bool mirrors the crop horizontally.
+torch::Tensor crop_resize(const torch::Tensor& images, const torch::Tensor& boxes, const torch::Tensor& flip,
+                          int64_t out_size);
+// (B, 3, H, W) pixel values 0..255 (uint8 or float) -> float (x / 255 - mean) / std, ImageNet stats.
+torch::Tensor normalize_pixels(const torch::Tensor& images);
+// The full training view: sampled crop + flip + normalisation. (B, 3, H, W) uint8 -> (B, 3, S, S) float.
+torch::Tensor augment_batch(const torch::Tensor& images, const AugmentOptions& opts, at::Generator& gen);
+
+// Multi-scale evaluation input: area-downsample (B, 3, H, W) to round(scale * H) x round(scale * W)
+// (box averaging, as cv::INTER_AREA; skipped at scale 1), then bilinear resize to out_size x
+// out_size (skipped when already that size). Float in pixel units, not normalised.
+torch::Tensor resize_area(const torch::Tensor& images, double scale, int64_t out_size);
+
+}  // namespace ablate

@@ -1,0 +1,247 @@
+// Reading configs from YAML with exact error locations, cross-field validation, canonical JSON
+// and the run-id hash, and command-line overrides.
+#include "harness/config_io.h"
+
+#include "harness/hash.h"
+#include "tests/support/catch.h"
+
+using namespace ablate;
+
+namespace {
+
+RunConfig from_text(const std::string& yaml) { return config_from_yaml(YAML::Load(yaml), "cfg.yaml"); }
+
+// The ConfigError `f` throws (the test fails if none).
+template <class F>
+ConfigError error_of(F&& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e;
+  }
+  FAIL("no ConfigError");
+  return ConfigError("", "", "");
+}
+
+ConfigError yaml_error(const std::string& yaml) {
+  return error_of([&] { from_text(yaml); });
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("nested and dotted keys read into RunConfig", "[config_io]") {
+  RunConfig c = from_text(
+      "seed: 3\n"
+      "model: {size: vit_s, img_size: 224, patch_size: 16}\n"
+      "method.mask_ratio: 0.85\n"
+      "method:\n"
+      "  psts_order: [far, near, random]\n"
+      "eval: {scales: [0.5, 1]}\n");
+  CHECK(c.seed == 3);
+  CHECK(c.model.size == "vit_s");
+  CHECK(c.model.img_size == 224);
+  CHECK(c.method.mask_ratio == 0.85);
+  CHECK(c.method.psts_order == std::vector<std::string>{"far", "near", "random"});
+  CHECK(c.eval.scales == std::vector<double>{0.5, 1.0});
+  CHECK(c.train.epochs == RunConfig{}.train.epochs);  // untouched keys keep defaults
+}
+
+TEST_CASE("unknown keys point at the key with a suggestion", "[config_io]") {
+  ConfigError e = yaml_error("model:\n  size: vit_b\nmethod:\n  mask_ratoi: 0.8\n");
+  CHECK(e.where == "cfg.yaml:4:3");
+  CHECK(e.key == "method.mask_ratoi");
+  CHECK(contains(e.hint, "did you mean 'method.mask_ratio'"));
+  CHECK(contains(e.hint, "method.recon_ratio"));  // lists the allowed keys of the section
+  e = yaml_error("modle: {size: vit_b}\n");
+  CHECK(e.where == "cfg.yaml:1:1");
+  CHECK(contains(e.hint, "did you mean 'model'"));
+  e = yaml_error("model: vit_b\n");
+  CHECK(contains(e.problem, "is a section"));
+}
+
+TEST_CASE("types are checked with the value's location", "[config_io]") {
+  ConfigError e = yaml_error("train:\n  epochs: 2.5\n");
+  CHECK(e.where == "cfg.yaml:2:11");
+  CHECK(e.key == "train.epochs");
+  CHECK(contains(e.problem, "expected an integer"));
+  e = yaml_error("model: {qkv_bias: 1}\n");
+  CHECK(e.key == "model.qkv_bias");
+  CHECK(contains(e.problem, "true or false"));
+  e = yaml_error("train: {blr: fast}\n");
+  CHECK(contains(e.problem, "expected a number"));
+  e = yaml_error("method: {psts_order: near}\n");
+  CHECK(contains(e.problem, "a list of strings"));
+  e = yaml_error("eval: {scales: [0.5, big]}\n");
+  CHECK(e.key == "eval.scales");
+  e = yaml_error("model: {size: [vit_b]}\n");
+  CHECK(contains(e.problem, "expected a string, got a list"));
+  e = yaml_error("model:\n  size:\n");
+  CHECK(e.key == "model.size");
+  e = yaml_error("train: {blr: .inf}\n");
+  CHECK(e.key == "train.blr");
+}
+
+TEST_CASE("ranges and choices from FieldSpec", "[config_io]") {
+  ConfigError e = yaml_error("method: {mask_ratio: 1.0}\n");
+  CHECK(e.where == "cfg.yaml:1:22");
+  CHECK(contains(e.problem, "1 is out of range"));
+  CHECK(e.hint == "allowed: 0 < value < 1");
+  e = yaml_error("model: {img_size: 4}\n");
+  CHECK(e.hint == "allowed: 8 <= value <= 4096");
+  e = yaml_error("model: {decoder: crossy}\n");
+  CHECK(contains(e.hint, "did you mean 'cross'"));
+  e = yaml_error("eval: {protocols: [knn, svm]}\n");
+  CHECK(contains(e.problem, "'svm' is not allowed"));
+  e = yaml_error("seed: -1\n");
+  CHECK(e.key == "seed");
+  e = yaml_error("train: {epochs: 99999999999}\n");
+  CHECK(e.key == "train.epochs");
+}
+
+TEST_CASE("a key given twice is an error at the second one", "[config_io]") {
+  ConfigError e = yaml_error("train:\n  epochs: 1\n  epochs: 2\n");
+  CHECK(e.where == "cfg.yaml:3:3");
+  e = yaml_error("model: {size: vit_b}\nmodel.size: vit_s\n");
+  CHECK(e.where == "cfg.yaml:2:1");
+  CHECK(e.key == "model.size");
+}
+
+TEST_CASE("cross-field validation names the field", "[config_io]") {
+  struct Case {
+    const char* yaml;
+    const char* key;
+    const char* problem;
+  };
+  const Case cases[] = {
+      {"model: {img_size: 64, patch_size: 7}", "model.patch_size", "not a multiple"},
+      {"model: {dec_dim: 100, dec_heads: 16}", "model.dec_heads", "not divisible"},
+      {"model: {size: vit_xl}", "model.size", "unknown model size"},
+      {"method: {mask_ratio: 0.5, recon_ratio: 0.6}", "method.recon_ratio", "exceeds mask_ratio"},
+      {"method: {psts_order: [near, near, far]}", "method.psts_order", "permutation"},
+      {"method: {psts_order: [near, far]}", "method.psts_order", "permutation"},
+      {"method: {psts_bounds: [0.1, 0.3, 0.2, 0.5]}", "method.psts_bounds", "non-decreasing"},
+      {"method: {psts_bounds: [0.1, 0.3, 0.5]}", "method.psts_bounds", "4 non-decreasing"},
+      {"method: {scale_min: 0.5, scale_max: 0.5}", "method.scale_min", "below scale_max"},
+      {"data: {crop_min: 0.9, crop_max: 0.5}", "data.crop_min", "exceeds crop_max"},
+      {"method: {name: crossmae}", "method.name", "cross-attention decoder"},
+      {"method: {name: selectivemae, recon_ratio: 0.25}", "method.name", "cross-attention decoder"},
+      {"model: {decoder: cross}\nmethod: {name: selectivemae}", "method.name", "recon_ratio must be > 0"},
+      {"method: {psts: true}", "method.psts", "part of selectivemae"},
+      {"model: {dec_self_attn: true}", "model.dec_self_attn", "cross decoder"},
+      {"method: {name: crossscale, multiscale: false}", "method.multiscale", "need multiscale"},
+      {"eval: {protocols: []}", "eval.protocols", "at least one"},
+      {"eval: {protocols: [knn, knn]}", "eval.protocols", "twice"},
+      // 16x16 image, 8x8 patches: L = 4; int(4 * (1 - 0.9)) = 0 visible.
+      {"model: {img_size: 16, patch_size: 8}\nmethod: {mask_ratio: 0.9}", "method.mask_ratio", "no patch stays visible"},
+      // 4 * (1 - 1e-17) rounds to 4.0: every patch visible, none masked.
+      {"model: {img_size: 16, patch_size: 8}\nmethod: {mask_ratio: 1.0e-17}", "method.mask_ratio", "no patch is masked"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.yaml);
+    ConfigError e = yaml_error(c.yaml);
+    CHECK(e.key == c.key);
+    CHECK(contains(e.problem, c.problem));
+    CHECK(contains(e.where, "cfg.yaml:"));
+  }
+  // The valid counterparts load.
+  CHECK_NOTHROW(from_text("model: {decoder: cross}\nmethod: {name: selectivemae, recon_ratio: 0.25, psts: true}"));
+  CHECK_NOTHROW(from_text("model: {img_size: 16, patch_size: 8}\nmethod: {mask_ratio: 0.5}"));
+  CHECK_NOTHROW(from_text("method: {name: crossscale, multiscale: false, loss_cc: false, loss_cp: false}"));
+}
+
+TEST_CASE("canonical JSON holds every field with sorted keys", "[config_io]") {
+  RunConfig c;
+  nlohmann::json j = config_to_json(c);
+  size_t leaves = 0;
+  for (const auto& [key, value] : j.items()) leaves += value.is_object() ? value.size() : 1;
+  CHECK(leaves == config_fields().size());
+  CHECK(j.at("method").at("mask_ratio") == 0.75);
+  CHECK(j.at("seed") == 0);
+  std::string dump = canonical_dump(j);
+  CHECK(dump.find("\"data\"") < dump.find("\"eval\""));  // sorted, not visit order (model first)
+  CHECK(dump.find("\"eval\"") < dump.find("\"model\""));
+  CHECK(dump.find("\": ") == std::string::npos);  // compact: no space after the colon
+}
+
+TEST_CASE("config hash: stable under key order, sensitive to values", "[config_io]") {
+  RunConfig a = from_text("seed: 1\nmodel: {size: vit_s, img_size: 224, patch_size: 16}\ntrain: {epochs: 5, blr: 1.0e-3}\n");
+  RunConfig b = from_text("train: {blr: 0.001, epochs: 5}\nmodel.patch_size: 16\nmodel: {img_size: 224, size: vit_s}\nseed: 1\n");
+  CHECK(config_hash(a) == config_hash(b));
+  CHECK(config_hash(a).size() == 12);
+  CHECK(config_hash(a) == sha256_hex(canonical_dump(config_to_json(a))).substr(0, 12));
+  RunConfig c = a;
+  c.seed = 2;
+  CHECK(config_hash(c) != config_hash(a));
+  // JSON object built in a different insertion order dumps identically.
+  nlohmann::json x = {{"b", 1}, {"a", {{"d", 2}, {"c", 3}}}};
+  nlohmann::json y;
+  y["a"]["c"] = 3;
+  y["a"]["d"] = 2;
+  y["b"] = 1;
+  CHECK(canonical_dump(x) == canonical_dump(y));
+  CHECK(canonical_dump(x) == R"({"a":{"c":3,"d":2},"b":1})");
+}
+
+TEST_CASE("JSON round trip preserves the config and its hash", "[config_io]") {
+  RunConfig a = from_text("model: {size: vit_b, img_size: 224, patch_size: 16, decoder: cross}\n"
+                          "method: {name: selectivemae, recon_ratio: 0.25, mask_ratio: 0.85, psts_bounds: [0.1, 0.2, 0.3, 0.4]}\n");
+  RunConfig b = config_from_json(nlohmann::json::parse(canonical_dump(config_to_json(a))));
+  CHECK(config_hash(a) == config_hash(b));
+  CHECK(b.method.psts_bounds == std::vector<double>{0.1, 0.2, 0.3, 0.4});
+  nlohmann::json bad = config_to_json(a);
+  bad["train"]["epochz"] = 3;
+  CHECK(error_of([&] { config_from_json(bad); }).key == "train.epochz");
+  bad = config_to_json(a);
+  bad["train"]["epochs"] = "3";
+  CHECK(error_of([&] { config_from_json(bad); }).key == "train.epochs");
+  bad = config_to_json(a);
+  bad["method"]["mask_ratio"] = 1.5;
+  CHECK(contains(error_of([&] { config_from_json(bad); }).problem, "out of range"));
+}
+
+TEST_CASE("dotted-path overrides", "[config_io]") {
+  YAML::Node cfg = YAML::Load("train: {epochs: 1}\nmethod.mask_ratio: 0.5\n");
+  apply_override(cfg, "train.epochs=5");
+  apply_override(cfg, "method.psts_order=[far, near, random]");
+  apply_override(cfg, "method.mask_ratio=0.6");  // replaces the dotted spelling in place
+  apply_override(cfg, "data.dataset=ucmerced");  // creates the section
+  apply_override(cfg, "seed=7");
+  RunConfig c = config_from_yaml(cfg, "cfg.yaml");
+  CHECK(c.train.epochs == 5);
+  CHECK(c.method.psts_order == std::vector<std::string>{"far", "near", "random"});
+  CHECK(c.method.mask_ratio == 0.6);
+  CHECK(c.data.dataset == "ucmerced");
+  CHECK(c.seed == 7);
+
+  ConfigError e = error_of([&] { apply_override(cfg, "train.epoch=5"); });
+  CHECK(e.where == "<command line>");
+  CHECK(e.key == "train.epoch");
+  CHECK(contains(e.hint, "did you mean 'train.epochs'"));
+  CHECK(error_of([&] { apply_override(cfg, "train.epochs"); }).where == "<command line>");
+  CHECK(error_of([&] { apply_override(cfg, "train.epochs=[1,"); }).where == "<command line>");
+
+  FlatConfig flat;
+  apply_override(flat, "train.epochs=9");
+  CHECK(flat.at("train.epochs").where == "<command line>");
+  CHECK(read_config(flat).train.epochs == 9);
+  apply_override(flat, "train.epochs=nine");
+  CHECK(error_of([&] { read_config(flat); }).where == "<command line>");
+}
+
+TEST_CASE("yaml_to_json types plain scalars and keeps quoted ones as strings", "[config_io]") {
+  nlohmann::json j = yaml_to_json(YAML::Load("{a: 1, b: 1.5, c: true, d: '1', e: ~, f: [x, 2], g: text}"), "t.yaml");
+  CHECK(j == nlohmann::json::parse(R"({"a":1,"b":1.5,"c":true,"d":"1","e":null,"f":["x",2],"g":"text"})"));
+  CHECK_THROWS_AS(yaml_to_json(YAML::Load("{a: 1, a: 2}"), "t.yaml"), ConfigError);
+}
+
+TEST_CASE("invalid_utf8_at finds the first bad byte", "[config_io]") {
+  CHECK(invalid_utf8_at("plain") == std::string_view::npos);
+  CHECK(invalid_utf8_at("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") == std::string_view::npos);  // é € 😀
+  CHECK(invalid_utf8_at("ab\xff") == 2);
+  CHECK(invalid_utf8_at("a\xc3") == 1);          // truncated sequence
+  CHECK(invalid_utf8_at("a\xc0\x80") == 1);      // overlong encoding of NUL
+  CHECK(invalid_utf8_at("\xe2\x28\xa1") == 0);  // bad continuation byte
+  CHECK(yaml_error("data: {dataset: \"\xff\"}\n").key == "data.dataset");
+}

@@ -1,0 +1,289 @@
+// Local runner, driven with a fake worker: a bash script that speaks the worker protocol (reads
+// run_dir/config.json, appends journal lines, checkpoints every 2 steps and resumes from the
+// checkpoint). Its behaviour is chosen by the run's seed: 0 finishes, 1 exits with code 3,
+// 2 kills itself with SIGKILL, 3 reports divergence, 4 also journals its CUDA_VISIBLE_DEVICES.
+// Covers outcomes and exit reasons, --rerun, GPU assignment, and SIGKILL of the runner at random
+// moments followed by resumption: every run done once, every step's metric present once.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "harness/check.h"
+#include "harness/env_info.h"
+#include "harness/journal.h"
+#include "harness/runner.h"
+#include "harness/store.h"
+#include "tests/harness/run_fixtures.h"
+#include "tests/support/catch.h"
+
+using namespace ablate;
+using ablate::test::TempDir;
+
+namespace {
+
+constexpr int kSteps = 6;
+
+// Writes the fake worker into `dir` and returns its path. step_sleep: seconds per step.
+std::string write_fake_worker(const std::filesystem::path& dir, double step_sleep) {
+  const auto path = dir / "fake_worker.sh";
+  std::ofstream out(path);
+  out << R"(#!/bin/bash
+# Fake ablate worker: `fake_worker.sh worker --run-dir DIR`.
+set -u
+dir="$3"; j="$dir/journal.jsonl"
+seed=$(grep -o '"seed":[0-9]*' "$dir/config.json" | head -1 | cut -d: -f2)
+mode=$((seed % 10))
+steps=)" << kSteps << R"(
+seq=0; [ -f "$j" ] && seq=$(grep -c '' "$j")
+emit() { seq=$((seq+1)); printf '{"seq":%d,"t":0,"type":%s}\n' "$seq" "$1" >> "$j"; }
+emit '"open","pid":'$$',"host":"fake"'
+[ "$mode" = 4 ] && emit '"env","key":"cuda_visible_devices","value":"'"${CUDA_VISIBLE_DEVICES:-none}"'"'
+start=1; [ -f "$dir/ckpt" ] && start=$(( $(cat "$dir/ckpt") + 1 ))
+for ((s = start; s <= steps; s++)); do
+  sleep )" << step_sleep << R"(
+  emit '"metric","step":'$s',"epoch":0,"name":"loss","value":'$s'.5'
+  emit '"progress","step":'$s',"total_steps":'$steps',"loss":1,"images_per_s":100'
+  if [ $((s % 2)) = 0 ]; then echo $s > "$dir/ckpt.tmp"; mv "$dir/ckpt.tmp" "$dir/ckpt"; fi
+  if [ "$mode" = 1 ] && [ $s = 2 ]; then echo "fake failure at step 2" >&2; exit 3; fi
+  if [ "$mode" = 2 ] && [ $s = 2 ]; then kill -9 $$; fi
+  if [ "$mode" = 3 ] && [ $s = 3 ]; then
+    emit '"finish","status":"diverged","exit_reason":"loss is nan","step":3'; exit 0
+  fi
+done
+emit '"finish","status":"done","exit_reason":"","step":'$steps
+)";
+  out.close();
+  ::chmod(path.c_str(), 0755);
+  return path.string();
+}
+
+RunnerOptions options(const TempDir& tmp, double step_sleep, int jobs) {
+  RunnerOptions o;
+  o.db = (tmp / "db.sqlite").string();
+  o.jobs = jobs;
+  o.lease_s = 60;
+  o.ablate_exe = write_fake_worker(tmp.path(), step_sleep);
+  return o;
+}
+
+int count_finish_lines(const std::filesystem::path& run_dir) {
+  std::ifstream in(journal_path(run_dir));
+  int n = 0;
+  for (std::string l; std::getline(in, l);) n += l.find(R"("type":"finish")") != std::string::npos;
+  return n;
+}
+
+// Metric "loss" was logged at every step 1..kSteps with value step + 0.5.
+void check_all_steps(Store& store, const std::string& id) {
+  std::vector<MetricRow> m = store.metrics(id);
+  REQUIRE(m.size() == kSteps);
+  for (int s = 1; s <= kSteps; ++s) {
+    CHECK(m[s - 1].step == s);
+    CHECK(m[s - 1].value == s + 0.5);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("runner: outcomes and exit reasons are recorded per run", "[runner]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.02, 4);
+  Experiment e = test::experiment_of("outcomes", {0, 1, 2, 3});
+  CHECK(run_experiment(e, o) == 1);  // failures present
+
+  Store store(o.db);
+  RunRow done = *store.run(e.runs[0].id), exit3 = *store.run(e.runs[1].id),
+         killed = *store.run(e.runs[2].id), diverged = *store.run(e.runs[3].id);
+  CHECK(done.status == "done");
+  CHECK(done.attempts == 1);
+  CHECK(done.last_step == kSteps);
+  CHECK(done.total_steps == kSteps);
+  CHECK(done.code_version == code_version(build_source_dir()));
+  check_all_steps(store, done.id);
+  CHECK(exit3.status == "failed");
+  CHECK(exit3.exit_reason.rfind("exit code 3", 0) == 0);
+  CHECK(exit3.exit_reason.find("fake failure at step 2") != std::string::npos);  // log tail
+  CHECK(killed.status == "failed");
+  CHECK(killed.exit_reason.rfind("killed by signal 9 (SIGKILL)", 0) == 0);
+  CHECK(killed.exit_reason.find("OOM") != std::string::npos);
+  CHECK(diverged.status == "diverged");
+  CHECK(diverged.diverged_step == 3);
+  CHECK(diverged.exit_reason == "loss is nan");
+
+  // The worker got the canonical config, written before exec.
+  const auto dir = std::filesystem::path(done.run_dir);
+  CHECK(dir == std::filesystem::absolute(tmp / "runs" / done.id));
+  std::ifstream cfg(dir / "config.json");
+  std::string text((std::istreambuf_iterator<char>(cfg)), std::istreambuf_iterator<char>());
+  CHECK(text == canonical_dump(config_to_json(e.runs[0].config)) + "\n");
+  CHECK(config_from_json(nlohmann::json::parse(text)).seed == 0);
+  CHECK(nlohmann::json::parse(status_json(store, e).dump()) ==
+        nlohmann::json{{"planned", 4}, {"done", 1}, {"failed", 2}, {"diverged", 1},
+                       {"running", 0}, {"queued", 0}, {"lost", 0}});
+}
+
+TEST_CASE("runner: finished runs are skipped; --rerun failed resumes, --rerun all starts afresh",
+          "[runner]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.01, 2);
+  Experiment e = test::experiment_of("rerun", {0, 1});
+  CHECK(run_experiment(e, o) == 1);
+  CHECK(run_experiment(e, o) == 1);  // nothing to run: attempts unchanged
+  {
+    Store store(o.db);
+    CHECK(store.run(e.runs[0].id)->attempts == 1);
+    CHECK(store.run(e.runs[1].id)->attempts == 1);
+  }
+  o.rerun = "failed";
+  CHECK(run_experiment(e, o) == 0);
+  {
+    Store store(o.db);
+    CHECK(store.run(e.runs[0].id)->attempts == 1);
+    RunRow resumed = *store.run(e.runs[1].id);
+    CHECK(resumed.attempts == 2);
+    // The fake fails on reaching step 2; resumed from its step-2 checkpoint it finishes, and the
+    // metrics of both attempts together cover every step.
+    CHECK(resumed.status == "done");
+    check_all_steps(store, resumed.id);
+  }
+  o.rerun = "all";
+  CHECK(run_experiment(e, o) == 1);
+  Store store(o.db);
+  CHECK(store.run(e.runs[0].id)->attempts == 2);
+  CHECK(store.run(e.runs[0].id)->status == "done");
+  CHECK(count_finish_lines(store.run(e.runs[0].id)->run_dir) == 1);  // folder was wiped
+  check_all_steps(store, e.runs[0].id);
+  CHECK(store.run(e.runs[1].id)->status == "failed");  // afresh: fails at step 2 again
+  CHECK(store.metrics(e.runs[1].id).size() == 2);
+}
+
+TEST_CASE("runner: --gpus hands each run its own device via CUDA_VISIBLE_DEVICES", "[runner]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.05, 1);
+  o.gpus = {3, 5};
+  Experiment e = test::experiment_of("gpus", {4, 14, 24, 34});
+  PlannedRun too_big = test::planned_run(44, /*gpus=*/3);
+  e.runs.push_back(too_big);
+  CHECK(run_experiment(e, o) == 1);  // the 3-GPU run cannot be placed
+  Store store(o.db);
+  CHECK(store.run(too_big.id)->status == "queued");
+  std::set<std::string> used;
+  for (size_t i = 0; i < 4; ++i) {
+    RunRow r = *store.run(e.runs[i].id);
+    CHECK(r.status == "done");
+    CHECK(store.env(r.id).at("cuda_visible_devices") == r.gpu);
+    used.insert(r.gpu);
+  }
+  CHECK(used == std::set<std::string>{"3", "5"});  // one device per run, both devices in use
+}
+
+TEST_CASE("runner: bad options are rejected before anything runs", "[runner]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.01, 1);
+  Experiment e = test::experiment_of("bad", {0});
+  RunnerOptions bad = o;
+  bad.rerun = "some";
+  CHECK_THROWS_AS(run_experiment(e, bad), ConfigError);
+  bad = o;
+  bad.ablate_exe = (tmp / "missing").string();
+  CHECK_THROWS_AS(run_experiment(e, bad), ConfigError);
+  bad = o;
+  bad.gpus = {0, 0};
+  CHECK_THROWS_AS(run_experiment(e, bad), ConfigError);
+  CHECK_FALSE(std::filesystem::exists(tmp / "db.sqlite"));
+}
+
+TEST_CASE("runner: SIGKILL of the runner at random moments, then resume", "[runner]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.06, 2);
+  Experiment e = test::experiment_of("kill", {0, 10, 20, 30, 40});
+  std::mt19937 rng(7);
+  std::set<int64_t> worker_pids;
+  for (int kill = 0; kill < 6; ++kill) {
+    pid_t runner = ::fork();
+    REQUIRE(runner >= 0);
+    if (runner == 0) {
+      int rc = 1;
+      try {
+        rc = run_experiment(e, o);
+      } catch (...) {
+      }
+      ::_exit(rc);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 500));
+    ::kill(runner, SIGKILL);
+    ::waitpid(runner, nullptr, 0);
+    Store store(o.db);
+    for (const RunRow& r : store.runs())
+      if (r.worker_pid) worker_pids.insert(*r.worker_pid);
+  }
+  // PDEATHSIG: no worker outlived its runner (give the kernel a moment to deliver it).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int64_t pid : worker_pids) CHECK_FALSE(process_alive(pid, std::nullopt));
+
+  CHECK(run_experiment(e, o) == 0);
+  Store store(o.db);
+  int relaunched = 0;
+  for (const PlannedRun& p : e.runs) {
+    RunRow r = *store.run(p.id);
+    CHECK(r.status == "done");
+    CHECK(count_finish_lines(r.run_dir) == 1);  // done once, never re-run after its finish
+    check_all_steps(store, r.id);
+    relaunched += r.attempts > 1;
+  }
+  CHECK(relaunched > 0);  // the kills did interrupt runs
+  CHECK(store.runs().size() == e.runs.size());
+}
+
+TEST_CASE("runner: SIGINT stops the workers, leaves their runs lost, and they resume", "[runner]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.1, 2);
+  Experiment e = test::experiment_of("interrupt", {0, 10});
+  pid_t runner = ::fork();
+  REQUIRE(runner >= 0);
+  if (runner == 0) {
+    int rc = 1;
+    try {
+      rc = run_experiment(e, o);
+    } catch (...) {
+    }
+    ::_exit(rc);
+  }
+  // Interrupt once both workers run (polling the database like `ablate status` would).
+  for (int i = 0; i < 500; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!std::filesystem::exists(o.db)) continue;
+    Store store(o.db);
+    int running = 0;
+    for (const RunRow& r : store.runs()) running += r.status == "running" && r.worker_pid.has_value();
+    if (running == 2) break;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ::kill(runner, SIGINT);
+  int status = 0;
+  REQUIRE(::waitpid(runner, &status, 0) == runner);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  {
+    Store store(o.db);
+    for (const PlannedRun& p : e.runs) {
+      RunRow r = *store.run(p.id);
+      CHECK(r.status == "lost");
+      CHECK(r.exit_reason.find("interrupted by SIGINT") != std::string::npos);
+      REQUIRE(r.worker_pid.has_value());
+      CHECK_FALSE(process_alive(*r.worker_pid, std::nullopt));
+    }
+  }
+  CHECK(run_experiment(e, o) == 0);
+  Store store(o.db);
+  for (const PlannedRun& p : e.runs) {
+    CHECK(store.run(p.id)->attempts == 2);
+    check_all_steps(store, p.id);
+  }
+}
