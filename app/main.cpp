@@ -21,6 +21,7 @@
 #include "harness/model_sizes.h"
 #include "harness/runner.h"
 #include "harness/store.h"
+#include "reports/compare.h"
 #include "reports/report.h"
 
 namespace {
@@ -155,7 +156,7 @@ int main(int argc, char** argv) {
   report->add_option("--scale", scale, "smoke | small | paper");
   report->add_option("--db", db, "results database");
   report->add_option("--format", format, "md | tex | html | csv")->check(CLI::IsMember({"md", "tex", "html", "csv"}));
-  report->add_option("-o,--output", out_path, "write to this file instead of stdout");
+  report->add_option("-o,--out-dir", out_path, "folder for report.<ext> and figures/ (default results/reports/<experiment>)");
 
   std::string against;
   auto* compare = app.add_subcommand("compare", "compare two result databases; non-zero exit on regression");
@@ -283,17 +284,29 @@ int main(int argc, char** argv) {
     }
     if (*report) {
       const auto exp = load_experiment(file, scale, {});
-      return report_main(ReportRequest{exp.name, exp.tables, exp.claims, db, format.empty() ? "md" : format, out_path});
+      ReportRequest req;
+      req.db_path = db;
+      req.experiment = exp.name;
+      req.source = file;
+      req.tables = exp.tables;
+      req.claims = exp.claims;
+      for (const auto& r : exp.runs) req.runs.push_back(ReportRun{r.id, r.axes});
+      if (!format.empty()) req.formats = {format};
+      if (!out_path.empty()) req.out_dir = out_path;
+      Store(db, Store::Mode::existing);  // a clear error when the database is missing
+      return report_main(req);
     }
     if (*compare) {
-      nlohmann::json tables = nlohmann::json::array();
-      std::string name;
+      CompareRequest req;
+      req.db = db;
+      req.against = against;
       if (!file.empty()) {
         const auto exp = load_experiment(file, scale, {});
-        tables = exp.tables;
-        name = exp.name;
+        req.experiment = exp.name;
+        req.source = file;
+        req.tracked = exp.compare;
       }
-      return compare_main(CompareRequest{db, against, name, tables});
+      return compare_main(req);
     }
     if (*bench_loader) return bench_loader_main(loader_shards, loader_jpegs, loader_images, loader_workers);
     if (*bench) {

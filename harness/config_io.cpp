@@ -247,7 +247,7 @@ nlohmann::json yaml_to_json_at(const YAML::Node& n, const std::string& file, int
       nlohmann::json o = nlohmann::json::object();
       for (auto it = n.begin(); it != n.end(); ++it) {
         if (!it->first.IsScalar()) throw ConfigError(mark_where(file, it->first.Mark()), "", "a key must be a plain name");
-        const std::string& key = it->first.Scalar();
+        const std::string key = it->first.Scalar();
         if (invalid_utf8_at(key) != std::string::npos) throw ConfigError(mark_where(file, it->first.Mark()), "", "a key is not valid UTF-8");
         if (o.contains(key)) throw ConfigError(mark_where(file, it->first.Mark()), key, "key given twice in the same mapping");
         o[key] = yaml_to_json_at(it->second, file, depth + 1);
@@ -328,8 +328,8 @@ void flatten_into(const YAML::Node& node, const std::string& file, FlatConfig& o
   if (!node.IsMap())
     throw ConfigError(mark_where(file, node.Mark()), prefix, fmt::format("expected a mapping of config keys, got {}", node_kind(node)));
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key_node = it->first;
-    const YAML::Node& value = it->second;
+    const YAML::Node key_node = it->first;  // copies: `it->` yields a temporary proxy
+    const YAML::Node value = it->second;
     std::string key_where = mark_where(file, key_node.Mark());
     if (!key_node.IsScalar()) throw ConfigError(key_where, prefix, "a config key must be a plain name");
     std::string full = prefix.empty() ? key_node.Scalar() : prefix + "." + key_node.Scalar();

@@ -76,7 +76,7 @@ class Loader {
     std::vector<std::string> seen;
     for (auto it = map.begin(); it != map.end(); ++it) {
       if (!it->first.IsScalar()) throw ConfigError(where(it->first), section, "a key must be a plain name");
-      const std::string& k = it->first.Scalar();
+      const std::string k = it->first.Scalar();
       std::string path = section.empty() ? k : section + "." + k;
       if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
         throw ConfigError(where(it->first), path, "unknown key", choices_hint(k, allowed));

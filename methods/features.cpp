@@ -31,13 +31,14 @@ CudaBf16Autocast::~CudaBf16Autocast() {
 
 torch::Tensor extract_features(const EmbedFn& embed, const torch::Tensor& images, double scale,
                                int64_t input_size, torch::Device device, int64_t batch) {
-  ABLATE_CHECK(batch > 0 && images.size(0) > 0, "batch {} images {}", batch, c10::str(images.sizes()));
+  ABLATE_CHECK(batch > 0 && images.size(0) > 0, "batch {} images {}", batch,
+               c10::str(images.sizes()));
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
   for (int64_t begin = 0; begin < images.size(0); begin += batch) {
-    const torch::Tensor input = normalize_pixels(
-        resize_area(images.slice(0, begin, begin + batch).to(device), scale, input_size));  // (b, 3, M, M)
-    torch::Tensor feats;  // (b, D)
+    const torch::Tensor input = normalize_pixels(resize_area(
+        images.slice(0, begin, begin + batch).to(device), scale, input_size));  // (b, 3, M, M)
+    torch::Tensor feats;                                                        // (b, D)
     {
       CudaBf16Autocast autocast(device);
       feats = embed(input);

@@ -36,15 +36,15 @@ class CudaBf16Autocast {
   torch::ScalarType previous_dtype_ = torch::kFloat16;
 };
 
-// Features (N, D) float32 on the CPU of uint8 images (N, 3, S, S) (any device) at `scale`: batches of
-// `batch` are moved to `device`, area-downsampled to round(scale * S) and resized bilinearly to
+// Features (N, D) float32 on the CPU of uint8 images (N, 3, S, S) (any device) at `scale`: batches
+// of `batch` are moved to `device`, area-downsampled to round(scale * S) and resized bilinearly to
 // input_size (datasets/augment.h resize_area), ImageNet-normalised (normalize_pixels) and embedded
 // under no_grad, with bf16 autocast on CUDA.
 torch::Tensor extract_features(const EmbedFn& embed, const torch::Tensor& images, double scale,
                                int64_t input_size, torch::Device device, int64_t batch = 256);
 
-// What the cached features of one split at one scale depend on; a cache entry whose key text differs
-// is recomputed.
+// What the cached features of one split at one scale depend on; a cache entry whose key text
+// differs is recomputed.
 struct FeatureCacheKey {
   std::string checkpoint_hash;  // identity of the encoder weights
   std::string split_hash;       // identity of the images, in order
@@ -57,8 +57,8 @@ struct FeatureCacheKey {
 std::filesystem::path feature_cache_file(const std::filesystem::path& run_dir,
                                          const std::string& split, double scale);
 
-// The cached features for `key` when the cache file holds them, otherwise compute() (N, D), which is
-// then written (to a temporary file renamed into place, so an interrupted write leaves no torn
+// The cached features for `key` when the cache file holds them, otherwise compute() (N, D), which
+// is then written (to a temporary file renamed into place, so an interrupted write leaves no torn
 // entry). An unreadable cache file is treated as absent.
 torch::Tensor cached_features(const std::filesystem::path& run_dir, const std::string& split,
                               const FeatureCacheKey& key,

@@ -8,6 +8,7 @@
 #include <map>
 #include <utility>
 
+#include "datasets/augment.h"
 #include "harness/check.h"
 #include "methods/optim.h"
 
@@ -66,16 +67,17 @@ int64_t layer_id_for_lr_decay(const std::string& name, int64_t num_layers) {
   return num_layers;
 }
 
-FinetuneResult finetune(const std::shared_ptr<torch::nn::Module>& encoder, const EmbedFn& features_fn,
-                        int64_t feat_dim, int64_t num_classes, const LabelledImages& train,
-                        const LabelledImages& val, const AugmentFn& augment,
-                        const EvalConfig& cfg, const FinetuneOptions& options,
-                        torch::Device device, uint64_t seed) {
+FinetuneResult finetune(const std::shared_ptr<torch::nn::Module>& encoder,
+                        const EmbedFn& features_fn, int64_t feat_dim, int64_t num_classes,
+                        const LabelledImages& train, const LabelledImages& val,
+                        const EvalConfig& cfg, const FinetuneOptions& options, torch::Device device,
+                        uint64_t seed) {
   ABLATE_CHECK(encoder && feat_dim > 0 && num_classes > 0 && options.batch > 0,
                "feat_dim {} classes {} batch {}", feat_dim, num_classes, options.batch);
   ABLATE_CHECK(train.images.dim() == 4 && train.images.size(0) == train.labels.size(0) &&
                    train.images.size(0) > 0,
-               "train images {} labels {}", c10::str(train.images.sizes()), c10::str(train.labels.sizes()));
+               "train images {} labels {}", c10::str(train.images.sizes()),
+               c10::str(train.labels.sizes()));
   const int64_t n = train.images.size(0);
   const int64_t bs = std::min(options.batch, n);
   const int64_t steps_per_epoch = n / bs;  // last incomplete batch dropped, as in MAE
@@ -84,7 +86,13 @@ FinetuneResult finetune(const std::shared_ptr<torch::nn::Module>& encoder, const
       std::llround(options.warmup_fraction * static_cast<double>(total_steps));
   const double base_lr = cfg.ft_lr * static_cast<double>(bs) / 256.0;
 
-  torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  torch::Generator gen = make_generator(torch::kCPU, seed);
+  torch::Generator augment_gen = make_generator(device, seed + 1);
+  AugmentOptions augment;
+  augment.out_size = options.input_size;
+  augment.scale_min = options.crop_min;
+  augment.scale_max = 1.0;
+  augment.hflip = true;
   torch::nn::Linear head(feat_dim, num_classes);
   {
     // MAE: trunc_normal_(std=2e-5); at that std truncation at +-2 never triggers.
@@ -143,14 +151,14 @@ FinetuneResult finetune(const std::shared_ptr<torch::nn::Module>& encoder, const
       const torch::Tensor idx = order.slice(0, s * bs, (s + 1) * bs);  // (b)
       const torch::Tensor images =
           train.images.index_select(0, idx.to(train.images.device())).to(device);  // (b, 3, S, S)
-      const torch::Tensor target = labels.index_select(0, idx).to(device);          // (b)
-      const torch::Tensor input = normalize_imagenet(augment(images, gen));          // (b, 3, M, M)
+      const torch::Tensor target = labels.index_select(0, idx).to(device);         // (b)
+      const torch::Tensor input = augment_batch(images, augment, augment_gen);     // (b, 3, M, M)
       torch::Tensor loss;
       {
         CudaBf16Autocast autocast(device);
         const torch::Tensor logits = head->forward(features_fn(input));  // (b, C)
-        loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), target,
-                                                    loss_options);
+        loss =
+            torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), target, loss_options);
       }
       optimizer.zero_grad();
       loss.backward();

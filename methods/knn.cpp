@@ -19,7 +19,7 @@ TopkAccuracy topk_accuracy(const torch::Tensor& scores, const torch::Tensor& lab
   // A stable descending sort keeps equal scores in class order: the lower class ranks first.
   const torch::Tensor order = std::get<1>(torch::sort(scores, /*stable=*/true, /*dim=*/1,
                                                       /*descending=*/true))
-                                  .slice(1, 0, top);                        // (N, top)
+                                  .slice(1, 0, top);                            // (N, top)
   const torch::Tensor hits = order.eq(labels.to(order.device()).unsqueeze(1));  // (N, top)
   return TopkAccuracy{hits.select(1, 0).to(torch::kFloat64).mean().item<double>(),
                       hits.any(1).to(torch::kFloat64).mean().item<double>()};
@@ -28,11 +28,12 @@ TopkAccuracy topk_accuracy(const torch::Tensor& scores, const torch::Tensor& lab
 torch::Tensor knn_class_scores(const torch::Tensor& train_feats, const torch::Tensor& train_labels,
                                const torch::Tensor& val_feats, int64_t num_classes, int64_t k,
                                double t, int64_t val_chunk) {
-  ABLATE_CHECK(train_feats.dim() == 2 && val_feats.dim() == 2 &&
-                   train_feats.size(1) == val_feats.size(1),
-               "train {} val {}", c10::str(train_feats.sizes()), c10::str(val_feats.sizes()));
+  ABLATE_CHECK(
+      train_feats.dim() == 2 && val_feats.dim() == 2 && train_feats.size(1) == val_feats.size(1),
+      "train {} val {}", c10::str(train_feats.sizes()), c10::str(val_feats.sizes()));
   ABLATE_CHECK(train_labels.dim() == 1 && train_labels.size(0) == train_feats.size(0),
-               "labels {} for {} training features", c10::str(train_labels.sizes()), train_feats.size(0));
+               "labels {} for {} training features", c10::str(train_labels.sizes()),
+               train_feats.size(0));
   ABLATE_CHECK(train_feats.size(0) > 0 && k > 0 && t > 0 && val_chunk > 0 && num_classes > 0,
                "n_train {} k {} t {} chunk {} classes {}", train_feats.size(0), k, t, val_chunk,
                num_classes);
@@ -42,7 +43,7 @@ torch::Tensor knn_class_scores(const torch::Tensor& train_feats, const torch::Te
   const torch::Tensor train = F::normalize(train_feats.to(torch::kFloat32), unit);  // (N_t, D)
   const torch::Tensor labels = train_labels.to(device, torch::kInt64);              // (N_t)
   const torch::Tensor queries =
-      F::normalize(val_feats.to(device, torch::kFloat32), unit);                     // (N_v, D)
+      F::normalize(val_feats.to(device, torch::kFloat32), unit);  // (N_v, D)
 
   std::vector<torch::Tensor> chunks;
   for (int64_t begin = 0; begin < queries.size(0); begin += val_chunk) {

@@ -28,7 +28,7 @@ TopkAccuracy topk_accuracy(const torch::Tensor& scores, const torch::Tensor& lab
 
 // Summed exp(sim / t) votes of the k nearest training samples, (N_val, C) float32, on the features'
 // device. train_feats (N_train, D), train_labels (N_train) int64, val_feats (N_val, D). k is capped
-// at N_train. Queries are processed `val_chunk` rows at a time, so memory is O(val_chunk * N_train).
+// at N_train. Queries are processed `val_chunk` rows at a time: memory O(val_chunk * N_train).
 torch::Tensor knn_class_scores(const torch::Tensor& train_feats, const torch::Tensor& train_labels,
                                const torch::Tensor& val_feats, int64_t num_classes, int64_t k,
                                double t, int64_t val_chunk = 1024);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "datasets/augment.h"
 #include "harness/check.h"
 #include "methods/optim.h"
 
@@ -34,7 +35,7 @@ ProbeResult linear_probe(const torch::Tensor& train_feats, const torch::Tensor& 
   const int64_t total_steps = steps_per_epoch * cfg.probe_epochs;
   const double base_lr = cfg.probe_lr * static_cast<double>(bs) / 256.0;
 
-  torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  torch::Generator gen = make_generator(torch::kCPU, seed);
   torch::nn::Sequential probe = make_probe_head(dim, num_classes, gen);
   probe->to(device);
   torch::optim::SGD optimizer(probe->parameters(),
@@ -54,9 +55,8 @@ ProbeResult linear_probe(const torch::Tensor& train_feats, const torch::Tensor& 
             .lr(lr_at(step, total_steps, /*warmup_steps=*/0, base_lr, /*min_lr=*/0.0));
       }
       const torch::Tensor idx = order.slice(0, s * bs, (s + 1) * bs);  // (b)
-      const torch::Tensor loss =
-          torch::nn::functional::cross_entropy(probe->forward(x.index_select(0, idx)),
-                                               y.index_select(0, idx));
+      const torch::Tensor loss = torch::nn::functional::cross_entropy(
+          probe->forward(x.index_select(0, idx)), y.index_select(0, idx));
       optimizer.zero_grad();
       loss.backward();
       optimizer.step();

@@ -1,13 +1,14 @@
 // MAE's linear probe: a linear classifier on frozen encoder features, with a BatchNorm1d without
-// affine parameters (eps 1e-6) in front of the Linear head. The normalisation only rescales features
-// (it could be folded into the linear layer at inference) but makes the probe insensitive to the
-// feature scale, which differs a lot between encoders (MAE, Sec. A.3 / main_linprobe.py).
+// affine parameters (eps 1e-6) in front of the Linear head. The normalisation only rescales
+// features (it could be folded into the linear layer at inference) but makes the probe insensitive
+// to the feature scale, which differs a lot between encoders (MAE appendix on linear
+// probing; main_linprobe.py).
 //
 // Differences from MAE, for speed at our dataset sizes:
 //  * trained on precomputed features (features.h) instead of images with random-resized-crop +
 //    flip augmentation: the encoder is frozen either way, so only the augmentation is lost;
 //  * SGD with momentum 0.9 and no weight decay instead of LARS (LARS matters at MAE's batch 16384);
-//  * lr = probe_lr * batch / 256 on a per-step half-cycle cosine to 0, without MAE's 10-epoch warm-up.
+//  * lr = probe_lr * batch / 256 on a per-step half-cycle cosine to 0, without MAE's warm-up.
 // The head is initialised as in MAE (weights N(0, 0.01^2), bias 0) from the given seed, which also
 // drives the shuffling, so a probe is reproducible.
 #pragma once
@@ -24,8 +25,8 @@
 namespace ablate {
 
 struct ProbeResult {
-  TopkAccuracy val;                 // accuracy on the validation features
-  std::vector<double> epoch_loss;   // mean training cross-entropy per epoch
+  TopkAccuracy val;                // accuracy on the validation features
+  std::vector<double> epoch_loss;  // mean training cross-entropy per epoch
 };
 
 // BatchNorm1d(dim, affine=false, eps=1e-6) -> Linear(dim, num_classes), weights N(0, 0.01^2) from

@@ -59,7 +59,7 @@ const char* kPreamble =
     "set terminal svg size 820,460 dynamic noenhanced font 'sans,12' background '#ffffff'\n"
     "set grid lc rgb '#dddddd'\n"
     "set border lc rgb '#444444'\n"
-    "set key outside right top\n";
+    "set key below\n";
 
 // Runs gnuplot on `script`; returns "" on success, else what went wrong.
 std::string run_gnuplot(const std::string& exe, const fs::path& script) {

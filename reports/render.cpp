@@ -163,7 +163,7 @@ std::string md_table(const Table& t) {
       } else {
         text = cell_text(cell, digits);
       }
-      line += " " + md_escape(text) + " |";
+      line.append(" ").append(md_escape(text)).append(" |");
     }
     out += line + "\n";
   }
@@ -316,7 +316,10 @@ std::string csv_rows(const Table& t) {
             cell.best ? "1" : "0", cell.paper ? fmt::format("{:.10g}", *cell.paper) : "",
             cell.delta ? fmt::format("{:.10g}", *cell.delta) : ""};
         std::string line;
-        for (const std::string& f : fields) line += (line.empty() ? "" : ",") + csv_field(f);
+        for (const std::string& f : fields) {
+          if (!line.empty()) line += ',';
+          line += csv_field(f);
+        }
         out += line + "\n";
       }
   return out;
@@ -330,7 +333,11 @@ const char* kCss = R"(
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
 h1{font-size:1.6rem;border-bottom:2px solid #4477aa;padding-bottom:.3rem}
 h2{font-size:1.25rem;margin-top:2rem;color:#234}
-table{border-collapse:collapse;margin:1rem 0;font-size:.92rem}
+table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
+table.claims{width:100%}
+table.claims td:first-child{max-width:16rem}
+table.claims code{word-break:break-all;font-size:.8rem}
+table.claims td.num{white-space:nowrap}
 caption{caption-side:top;text-align:left;font-style:italic;padding-bottom:.4rem}
 th,td{padding:.35rem .7rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
 thead th{border-bottom:2px solid #444;background:#f4f6f8}
@@ -407,21 +414,23 @@ std::string render_html(const Report& rep) {
   for (const std::string& n : rep.notes) out += "<p class=\"note\">" + html_escape(n) + "</p>\n";
   if (!rep.claims.empty()) {
     out += "<h2>Claims</h2>\n<table class=\"claims\">\n<thead><tr><th>claim</th><th>metric</th>"
-           "<th>a</th><th>b</th><th>relation</th><th>test</th><th>p</th><th>95% CI (a−b)</th>"
-           "<th>d</th><th>verdict</th><th>note</th></tr></thead>\n<tbody>\n";
+           "<th>a</th><th>b</th><th>relation</th><th>p (test)</th><th>95% CI (a−b)</th>"
+           "<th>d</th><th>verdict</th></tr></thead>\n<tbody>\n";
     for (const ClaimResult& c : rep.claims) {
       const char* v = to_string(c.stats.verdict);
+      const std::string note = claim_note(c);
       out += "<tr><td><b>" + html_escape(c.spec.id) + "</b><br>" + html_escape(c.spec.text) +
+             (note.empty() ? "" : "<br><span class=\"n\">" + html_escape(note) + "</span>") +
              "</td><td><code>" + html_escape(c.spec.source.text) + "</code></td><td>" +
              html_escape(cell_label(c.spec.a)) + "<br>" + html_escape(side_text(c.a)) + "</td><td>" +
              html_escape(cell_label(c.spec.b)) + "<br>" + html_escape(side_text(c.b)) + "</td><td>" +
-             html_escape(relation_text(c.spec)) + "</td><td>" +
-             html_escape(c.stats.test.test.empty() ? "—" : c.stats.test.test) +
-             "</td><td class=\"num\">" +
-             (c.stats.test.test.empty() ? "—" : p_text(c.stats.p_claimed)) + "</td><td>" +
+             html_escape(relation_text(c.spec)) + "</td><td class=\"num\">" +
+             (c.stats.test.test.empty()
+                  ? std::string("—")
+                  : p_text(c.stats.p_claimed) + "<br><span class=\"n\">" + c.stats.test.test + "</span>") +
+             "</td><td>" +
              ci_text(c) + "</td><td class=\"num\">" + fmt::format("{:.2f}", c.stats.effect_size) +
-             "</td><td><span class=\"verdict " + v + "\">" + v + "</span></td><td>" +
-             html_escape(claim_note(c)) + "</td></tr>\n";
+             "</td><td><span class=\"verdict " + v + "\">" + v + "</span></td></tr>\n";
     }
     out += "</tbody>\n</table>\n";
   }

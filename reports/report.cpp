@@ -32,7 +32,7 @@ std::vector<RunRecord> experiment_runs(const ResultsDb& db, const ReportRequest&
   for (RunRecord& r : db.runs("")) stored.emplace(r.id, std::move(r));
   std::vector<RunRecord> out;
   int missing = 0;
-  for (const PlannedRun& p : req.runs) {
+  for (const ReportRun& p : req.runs) {
     auto it = stored.find(p.id);
     RunRecord r;
     if (it != stored.end()) {

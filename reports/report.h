@@ -21,7 +21,7 @@ namespace ablate {
 
 // A run of the experiment's matrix as the planner sees it; its axes override the database's
 // axes_json (a run shared by two experiments was stored with the axes of the first).
-struct PlannedRun {
+struct ReportRun {
   std::string id;
   nlohmann::json axes;
 };
@@ -37,7 +37,7 @@ struct ReportRequest {
   std::string source;                // experiment file, named in error messages
   nlohmann::json tables;             // the file's `tables` section (list) or null
   nlohmann::json claims;             // the file's `claims` section (list) or null
-  std::vector<PlannedRun> runs;      // planned runs in matrix order; empty = the database's
+  std::vector<ReportRun> runs;      // planned runs in matrix order; empty = the database's
   std::vector<FigureFile> figures;   // PNGs for the HTML report
   std::string out_dir;               // report.<ext> and figures/ go here; "" = results/reports/<exp>
   std::vector<std::string> formats = {"md", "html"};  // md | tex | csv | html

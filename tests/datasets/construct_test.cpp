@@ -15,7 +15,9 @@ namespace {
 
 // `img` written as a JPEG of `quality` and read back.
 RgbImage recompressed(const RgbImage& img, const fs::path& tmp, int quality) {
-  const fs::path p = tmp / ("q" + std::to_string(quality) + ".jpg");
+  fs::path p = tmp / "q";
+  p += std::to_string(quality);
+  p += ".jpg";
   write_image(p, img, quality);
   return read_image(p);
 }

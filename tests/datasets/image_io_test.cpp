@@ -39,7 +39,7 @@ const char* kEuroSat = "eurosat_rgb/Forest/Forest_1.jpg";
 
 TEST_CASE("decoded JPEGs equal cv::imread", "[datasets][image_io]") {
   if (!have_data("eurosat_rgb") || !have_data("ucmerced")) ABLATE_SKIP("no shared data at " << data_root());
-  for (const fs::path p : {data_root() / kEuroSat, data_root() / "ucmerced/harbor/harbor07.jpg"}) {
+  for (const fs::path& p : {data_root() / kEuroSat, data_root() / "ucmerced/harbor/harbor07.jpg"}) {
     const RgbImage img = read_image(p);
     const cv::Mat ref = cv::imread(p.string());
     CHECK(img.height == ref.rows);

@@ -362,9 +362,13 @@ TEST_CASE("the experiment files in experiments/ load at every scale", "[experime
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (entry.path().extension() != ".yaml") continue;
     ++files;
-    INFO(entry.path().string());
-    Experiment ex = load_experiment(entry.path().string(), "", {});
-    CHECK_FALSE(ex.runs.empty());
+    std::vector<std::string> scales = {""};  // "" = the default scale
+    for (const auto& profile : YAML::LoadFile(entry.path().string())["scales"]) scales.push_back(profile.first.Scalar());
+    for (const std::string& scale : scales) {
+      INFO(entry.path().string() << " at scale '" << scale << "'");
+      Experiment ex = load_experiment(entry.path().string(), scale, {});
+      CHECK_FALSE(ex.runs.empty());
+    }
   }
   if (files == 0) ABLATE_SKIP("no experiment files yet");
 }

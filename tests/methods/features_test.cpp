@@ -1,5 +1,6 @@
 // Scaled feature extraction against direct LibTorch references (identity at scale 1, 2x2 average
-// pooling + bilinear upsampling at scale 0.5), ImageNet normalisation by hand, and the feature cache.
+// pooling + bilinear upsampling at scale 0.5), ImageNet normalisation by hand, the CUDA bf16 path,
+// and the feature cache.
 #include "methods/features.h"
 
 #include "methods/pch/torch_pch.h"
@@ -33,57 +34,63 @@ struct LinearEmbed {
   torch::Tensor operator()(const torch::Tensor& x) const { return x.flatten(1).matmul(w); }
 };
 
-}  // namespace
+// The model input itself as the "feature": extraction then returns exactly what the encoder sees.
+torch::Tensor flat(const torch::Tensor& x) { return x.flatten(1); }
 
-TEST_CASE("ImageNet normalisation matches the per-channel formula", "[features]") {
-  const torch::Tensor x = torch::full({1, 3, 2, 2}, 0.5);
-  const torch::Tensor expect = torch::tensor({(0.5 - 0.485) / 0.229, (0.5 - 0.456) / 0.224,
-                                              (0.5 - 0.406) / 0.225}, torch::kFloat32);
-  CHECK(torch::allclose(normalize_imagenet(x), expect.view({1, 3, 1, 1}).expand({1, 3, 2, 2})));
+// ImageNet normalisation of pixel values in [0, 255], by the formula.
+torch::Tensor imagenet(const torch::Tensor& pixels) {
+  const torch::Tensor mean = torch::tensor({0.485, 0.456, 0.406}).view({1, 3, 1, 1});
+  const torch::Tensor std = torch::tensor({0.229, 0.224, 0.225}).view({1, 3, 1, 1});
+  return (pixels.to(torch::kFloat32) / 255.0 - mean) / std;
 }
 
-TEST_CASE("scale 1 at the native size is plain normalisation and direct embedding", "[features]") {
+torch::Tensor bilinear(const torch::Tensor& x, int64_t side) {
+  return F::interpolate(x, F::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{side, side})
+                               .mode(torch::kBilinear)
+                               .align_corners(false));
+}
+
+}  // namespace
+
+TEST_CASE("scale 1 at the native size is normalisation and direct embedding", "[features]") {
   const torch::Tensor images = random_images(10, 8, 1);
-  const torch::Tensor direct = normalize_imagenet(images.to(torch::kFloat32) / 255.0);
-  CHECK(torch::allclose(prepare_images(images, 1.0, 8), direct));
+  const torch::Tensor seen = extract_features(flat, images, 1.0, 8, torch::kCPU, /*batch=*/3);
+  CHECK(torch::allclose(seen, imagenet(images).flatten(1), 1e-5, 1e-5));
+  // One pixel by hand: channel 1 of image 4 at (2, 5).
+  const double p = images[4][1][2][5].item<double>();
+  CHECK(std::abs(seen[4][64 + 2 * 8 + 5].item<double>() - (p / 255.0 - 0.456) / 0.224) < 1e-5);
   const LinearEmbed embed(8);
-  const torch::Tensor feats = extract_features(embed, images, 1.0, 8, torch::kCPU, /*batch=*/3);
+  const torch::Tensor feats = extract_features(embed, images, 1.0, 8, torch::kCPU, 4);
   REQUIRE(feats.sizes() == torch::IntArrayRef({10, 5}));
-  CHECK(torch::allclose(feats, embed(direct), 1e-4, 1e-3));
+  CHECK(torch::allclose(feats, embed(imagenet(images)), 1e-4, 1e-3));
 }
 
 TEST_CASE("scale 0.5 is 2x2 average pooling then bilinear upsampling", "[features]") {
   const torch::Tensor images = random_images(4, 16, 2);
-  const torch::Tensor pooled = torch::avg_pool2d(images.to(torch::kFloat32) / 255.0, {2, 2});
-  REQUIRE(pooled.size(2) == 8);
-  const torch::Tensor up = F::interpolate(pooled, F::InterpolateFuncOptions()
-                                                      .size(std::vector<int64_t>{16, 16})
-                                                      .mode(torch::kBilinear)
-                                                      .align_corners(false));
-  CHECK(torch::allclose(prepare_images(images, 0.5, 16), normalize_imagenet(up), 1e-5, 1e-5));
-  // Pooled pixel by hand: the mean of the 2x2 block, e.g. channel 1, output (3, 5).
-  const torch::Tensor block = images.index({0, 1, torch::indexing::Slice(6, 8),
-                                            torch::indexing::Slice(10, 12)});
+  const torch::Tensor pooled =
+      torch::avg_pool2d(images.to(torch::kFloat32), {2, 2});  // (4, 3, 8, 8)
+  // Pooled pixel by hand: the mean of the 2x2 block, e.g. image 0, channel 1, output (3, 5).
+  const torch::Tensor block =
+      images.index({0, 1, torch::indexing::Slice(6, 8), torch::indexing::Slice(10, 12)});
   CHECK(std::abs(pooled[0][1][3][5].item<double>() -
-                 block.to(torch::kFloat64).mean().item<double>() / 255.0) < 1e-6);
-  // Embedding at scale 0.5 embeds exactly those inputs.
+                 block.to(torch::kFloat64).mean().item<double>()) < 1e-4);
+  const torch::Tensor expect = imagenet(bilinear(pooled, 16));
+  CHECK(torch::allclose(extract_features(flat, images, 0.5, 16, torch::kCPU, 3), expect.flatten(1),
+                        1e-5, 1e-5));
   const LinearEmbed embed(16);
-  CHECK(torch::allclose(extract_features(embed, images, 0.5, 16, torch::kCPU, 4),
-                        embed(normalize_imagenet(up)), 1e-3, 1e-3));
+  CHECK(torch::allclose(extract_features(embed, images, 0.5, 16, torch::kCPU, 4), embed(expect),
+                        1e-3, 1e-3));
 }
 
 TEST_CASE("downsampling to a non-divisor side averages the covered pixels", "[features]") {
-  // 0.25 of 10 rounds to 3 (2.5 -> 3): adaptive average pooling, then resize back to 10.
+  // 0.25 of 10 rounds to 3 (2.5 -> 3): area interpolation, then bilinear to the input side 12.
   const torch::Tensor images = random_images(2, 10, 4);
-  const torch::Tensor area = F::interpolate(images.to(torch::kFloat32) / 255.0,
-                                            F::InterpolateFuncOptions()
-                                                .size(std::vector<int64_t>{3, 3})
-                                                .mode(torch::kArea));
-  const torch::Tensor up = F::interpolate(area, F::InterpolateFuncOptions()
-                                                    .size(std::vector<int64_t>{10, 10})
-                                                    .mode(torch::kBilinear)
-                                                    .align_corners(false));
-  CHECK(torch::allclose(prepare_images(images, 0.25, 10), normalize_imagenet(up), 1e-5, 1e-5));
+  const torch::Tensor area = F::interpolate(
+      images.to(torch::kFloat32),
+      F::InterpolateFuncOptions().size(std::vector<int64_t>{3, 3}).mode(torch::kArea));
+  CHECK(torch::allclose(extract_features(flat, images, 0.25, 12, torch::kCPU, 2),
+                        imagenet(bilinear(area, 12)).flatten(1), 1e-5, 1e-5));
 }
 
 TEST_CASE("feature cache reuses matching entries and recomputes on a key change", "[features]") {
@@ -108,9 +115,7 @@ TEST_CASE("feature cache reuses matching entries and recomputes on a key change"
   CHECK(computed == 2);
   CHECK(fresh[0][0].item<float>() == 2.0f);
   // A torn file is recomputed rather than trusted.
-  {
-    std::ofstream(dir / "features" / "val_0.25.pt", std::ios::trunc) << "garbage";
-  }
+  { std::ofstream(dir / "features" / "val_0.25.pt", std::ios::trunc) << "garbage"; }
   cached_features(dir, "val", other, compute);
   CHECK(computed == 3);
   std::filesystem::remove_all(dir);

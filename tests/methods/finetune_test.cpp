@@ -17,8 +17,8 @@ struct TinyEncoderImpl : torch::nn::Module {
   torch::nn::LayerNorm norm{nullptr};
   TinyEncoderImpl(int64_t in, int64_t dim) {
     patch_embed = register_module("patch_embed", torch::nn::Linear(in, dim));
-    blocks = register_module("blocks", torch::nn::Sequential(torch::nn::Linear(dim, dim),
-                                                             torch::nn::Linear(dim, dim)));
+    blocks = register_module(
+        "blocks", torch::nn::Sequential(torch::nn::Linear(dim, dim), torch::nn::Linear(dim, dim)));
     norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
   }
   torch::Tensor forward(const torch::Tensor& x) {  // (B, 3, M, M) -> (B, D)
@@ -29,8 +29,8 @@ struct TinyEncoderImpl : torch::nn::Module {
 };
 TORCH_MODULE(TinyEncoder);
 
-// Class c: channel c bright (mean 150), the others dark (mean 90), noise +-60: a horizontal-flip
-// invariant colour task.
+// Class c: channel c bright (mean 150), the others dark (mean 90), noise +-60: a colour task that
+// crops and flips do not change.
 LabelledImages colour_task(int64_t n, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const torch::Tensor labels = torch::arange(n, torch::kInt64).remainder(3);           // (N)
@@ -61,11 +61,6 @@ FinetuneResult finetune_tiny(torch::Device device) {
   TinyEncoder encoder(3 * 8 * 8, 32);
   const torch::Tensor patch_before = encoder->patch_embed->weight.clone();
   const EmbedFn features = [&](const torch::Tensor& x) { return encoder->forward(x); };
-  const AugmentFn flip = [](const torch::Tensor& images, torch::Generator& gen) {
-    const torch::Tensor x = images.to(torch::kFloat32) / 255.0;
-    const torch::Tensor coin = torch::rand({x.size(0)}, gen).lt(0.5).to(x.device());
-    return torch::where(coin.view({-1, 1, 1, 1}), x.flip(3), x);
-  };
   EvalConfig cfg;
   cfg.ft_epochs = 6;
   cfg.ft_lr = 2e-2;
@@ -73,7 +68,7 @@ FinetuneResult finetune_tiny(torch::Device device) {
   opt.input_size = 8;
   opt.batch = 32;
   const FinetuneResult r = finetune(encoder.ptr(), features, 32, 3, colour_task(240, 1),
-                                    colour_task(90, 2), flip, cfg, opt, device, 3);
+                                    colour_task(90, 2), cfg, opt, device, 3);
   // Even the lowest layer (lr scale 0.75^3) moved: the encoder is trained end to end.
   CHECK(!torch::equal(encoder->patch_embed->weight.cpu(), patch_before));
   return r;

@@ -96,7 +96,8 @@ TEST_CASE("results do not depend on the query chunk size", "[knn]") {
   for (int64_t chunk : {1, 10, 32, 96}) {
     CHECK(torch::allclose(knn_class_scores(train, labels, val, 6, 20, 0.07, chunk), whole));
   }
-  // The weights sum over exactly k = 20 neighbours: each row's total equals the 20 largest exp(sim/T).
+  // The weights sum over exactly k = 20 neighbours: each row's total equals the 20 largest
+  // exp(sim/T).
   const torch::Tensor sim = torch::nn::functional::normalize(val, {}).matmul(
       torch::nn::functional::normalize(train, {}).t());
   const torch::Tensor expect = std::get<0>(sim.topk(20, 1)).div(0.07).exp().sum(1);

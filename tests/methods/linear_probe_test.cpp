@@ -13,10 +13,11 @@ namespace {
 
 // Class c of `classes` sits at 4 * e_c in `dim` dimensions with N(0, 0.5^2) noise; the features are
 // then scaled and shifted far from unit range so the BatchNorm has work to do.
-std::pair<torch::Tensor, torch::Tensor> blobs(int64_t n, int64_t classes, int64_t dim, uint64_t seed) {
+std::pair<torch::Tensor, torch::Tensor> blobs(int64_t n, int64_t classes, int64_t dim,
+                                              uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const torch::Tensor labels = torch::arange(n, torch::kInt64).remainder(classes);  // (N)
-  const torch::Tensor centres = torch::eye(classes, dim) * 4.0;                      // (C, D)
+  const torch::Tensor centres = torch::eye(classes, dim) * 4.0;                     // (C, D)
   const torch::Tensor x = centres.index_select(0, labels) + 0.5 * torch::randn({n, dim}, gen);
   return {x * 250.0 + 1000.0, labels};
 }

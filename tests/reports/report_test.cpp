@@ -4,7 +4,9 @@
 // tests/scripts/html_screenshot.sh, which opens it in headless Chromium.
 #include "reports/report.h"
 
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 

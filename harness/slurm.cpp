@@ -1,0 +1,785 @@
+// Slurm backend (see slurm.h): sbatch script generation, submission with claims in the database,
+// squeue/sacct parsing, and reconciling the database with Slurm's view of the jobs.
+#include "harness/slurm.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "harness/check.h"
+#include "harness/config_io.h"
+#include "harness/env_info.h"
+#include "harness/hash.h"
+#include "harness/journal.h"
+#include "harness/store.h"
+
+extern char** environ;
+
+namespace ablate {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Slurm's default MaxArraySize is 1001 (task ids 0..1000): larger sweeps use several arrays.
+constexpr int kMaxArrayTasks = 1000;
+// Job ids per squeue/sacct/scancel call: keeps command lines short on big sweeps.
+constexpr size_t kIdsPerCall = 200;
+
+struct CommandResult {
+  int rc = -1;  // exit code, or 128 + signal
+  std::string out, err;
+};
+
+// Runs argv[0] (a path) with the given arguments and this process's environment, capturing
+// stdout and stderr. Throws std::system_error when it cannot be started.
+CommandResult run_command(const std::vector<std::string>& argv) {
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    const int e = errno;
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
+    throw std::system_error(e, std::generic_category(), "pipe");
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int spawn_rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  if (spawn_rc != 0) {
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    throw std::system_error(spawn_rc, std::generic_category(), "starting " + argv[0]);
+  }
+  CommandResult r;
+  // Both pipes are drained together: a child filling one while we block on the other would hang.
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&r.out, &r.err};
+  for (int open_fds = 2; open_fds > 0;) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buf[4096];
+      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        sinks[i]->append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  for (pollfd& f : fds)
+    if (f.fd >= 0) ::close(f.fd);
+  int wstatus = 0;
+  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  r.rc = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  return r;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t b = 0;
+  while (b < s.size() && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  return s.substr(b);
+}
+
+// "what failed: rc N: <stderr>" for errors from a Slurm command.
+std::string command_failure(const std::vector<std::string>& argv, const CommandResult& r) {
+  std::string cmd;
+  for (size_t i = 0; i < argv.size() && i < 4; ++i) cmd += (i ? " " : "") + argv[i];
+  if (argv.size() > 4) cmd += " ...";
+  const std::string err = trim(r.err.empty() ? r.out : r.err);
+  return fmt::format("`{}` exited with code {}{}", cmd, r.rc, err.empty() ? "" : ": " + err);
+}
+
+std::string find_on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    if (dir.empty()) continue;
+    const fs::path p = fs::path(dir) / name;
+    if (::access(p.c_str(), X_OK) == 0 && !fs::is_directory(p)) return p.string();
+  }
+  return "";
+}
+
+// A shell word that expands to exactly `s`.
+std::string sh_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// A value for an #SBATCH line: sbatch splits those lines on whitespace and treats '%' in file
+// names as a pattern, so such values cannot be written there.
+const std::string& sbatch_value(const std::string& value, const char* what) {
+  if (value.empty() || value.find_first_of(" \t\n\r\"'\\%") != std::string::npos)
+    throw ConfigError("<command line>", what,
+                      fmt::format("'{}' cannot be written into an #SBATCH line", value),
+                      "no whitespace, quotes, backslashes or '%'");
+  return value;
+}
+
+std::string job_name_of(const std::string& experiment) {
+  std::string n = "ablate-";
+  for (char c : experiment) n += std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-' ? c : '_';
+  return n;
+}
+
+void check_options(const SlurmOptions& o, const RunnerOptions& r) {
+  if (o.throttle < 0)
+    throw ConfigError("<command line>", "--throttle", fmt::format("{} is negative", o.throttle),
+                      "0 = no limit");
+  if (o.gpus_per_task < 0)
+    throw ConfigError("<command line>", "--gpus-per-task", fmt::format("{} is negative", o.gpus_per_task));
+  if (o.cpus_per_task < 0)
+    throw ConfigError("<command line>", "--cpus-per-task", fmt::format("{} is negative", o.cpus_per_task));
+  if (o.signal_lead_s < 0)
+    throw ConfigError("<command line>", "signal lead", fmt::format("{} s is negative", o.signal_lead_s));
+  if (r.rerun != "" && r.rerun != "failed" && r.rerun != "all")
+    throw ConfigError("<command line>", "--rerun", fmt::format("unknown value '{}'", r.rerun), "failed or all");
+  if (r.ablate_exe.empty() || ::access(r.ablate_exe.c_str(), X_OK) != 0)
+    throw ConfigError("<command line>", "worker executable",
+                      fmt::format("'{}' is not an executable file", r.ablate_exe));
+}
+
+bool is_final_status(const std::string& s) { return s == "done" || s == "failed" || s == "diverged"; }
+
+void write_file(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) throw std::system_error(errno, std::generic_category(), "writing " + tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
+// Sets runs.slurm_job_id of the given (run id, attempt) pairs. Store has no setter for this column
+// yet, so this opens its own connection (same busy timeout as the Store's).
+void record_slurm_job_ids(const fs::path& db,
+                          const std::vector<std::tuple<std::string, int, std::string>>& runs) {
+  sqlite3* h = nullptr;
+  auto fail = [&](const char* what) {
+    const std::string msg = fmt::format("{} in {}: {}", what, db.string(), h ? sqlite3_errmsg(h) : "out of memory");
+    const int code = h ? sqlite3_errcode(h) : SQLITE_NOMEM;
+    sqlite3_close(h);
+    throw StoreError(code, msg);
+  };
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) fail("opening the database");
+  sqlite3_busy_timeout(h, 30000);
+  if (sqlite3_exec(h, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) fail("recording Slurm job ids");
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(h, "UPDATE runs SET slurm_job_id=? WHERE id=? AND attempts=?", -1, &st, nullptr) != SQLITE_OK)
+    fail("recording Slurm job ids");
+  for (const auto& [id, attempt, job] : runs) {
+    sqlite3_bind_text(st, 1, job.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, id.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 3, attempt);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+      sqlite3_finalize(st);
+      fail("recording Slurm job ids");
+    }
+    sqlite3_reset(st);
+  }
+  sqlite3_finalize(st);
+  if (sqlite3_exec(h, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) fail("recording Slurm job ids");
+  sqlite3_close(h);
+}
+
+// A run claimed for submission.
+struct Claimed {
+  std::string id;
+  int attempt = 0;
+  fs::path dir;
+  int64_t journal_offset = 0;
+  int gpus = 1;
+};
+
+// One sbatch call: its script and the runs it starts, in task order.
+struct Job {
+  SlurmJobSpec spec;
+  std::string file_stem;  // <jobs dir>/<stem>.sbatch (and .list for arrays)
+  std::vector<const Claimed*> runs;
+  std::string job_id;     // as sbatch printed it
+};
+
+// Applies Slurm's view to running rows (journals ingested after `states` was read, so a job that
+// Slurm says has ended has written all it will).
+SlurmSyncResult reconcile(Store& store, const std::vector<RunRow>& rows,
+                          const std::map<std::string, SlurmJobState>& states, std::ostream& log) {
+  SlurmSyncResult res;
+  std::vector<std::pair<std::string, int>> alive;
+  for (const RunRow& row : rows) {
+    const IngestResult in = ingest_journal(store, row.id, row.run_dir);
+    res.journal_lines += static_cast<int>(in.lines);
+    if (in.bad_lines > 0)
+      log << fmt::format("run {}: skipped {} malformed journal line(s) in {}\n", row.id, in.bad_lines,
+                         journal_path(row.run_dir).string());
+    if (in.finish_changed_status) {
+      ++res.finished;
+      continue;
+    }
+    const std::optional<RunRow> now = store.run(row.id);
+    if (!now || now->status != "running" || now->attempts != row.attempts) continue;
+    const auto st = states.find(row.slurm_job_id);
+    if (st != states.end() && !slurm_state_final(st->second.state)) {
+      alive.emplace_back(row.id, row.attempts);
+      continue;
+    }
+    std::string status = "lost", reason;
+    if (st == states.end()) {
+      reason = fmt::format("Slurm job {} is no longer known to Slurm and the run wrote no finish line",
+                           row.slurm_job_id);
+    } else {
+      const std::string& s = st->second.state;
+      if (s == "FAILED" || s == "OUT_OF_MEMORY" || s == "COMPLETED") status = "failed";
+      reason = fmt::format("Slurm job {} ended {}{} without a finish line", row.slurm_job_id, s,
+                           st->second.reason.empty() || st->second.reason == "None"
+                               ? ""
+                               : " (" + st->second.reason + ")");
+    }
+    reason += fmt::format("; see {}", (fs::path(row.run_dir) / "worker.log").string());
+    if (store.finish(row.id, row.attempts, status, reason)) {
+      status == "failed" ? ++res.failed : ++res.lost;
+      log << fmt::format("run {} {}: {}\n", row.id, status, reason);
+    }
+  }
+  store.heartbeat(alive);
+  return res;
+}
+
+std::vector<RunRow> running_slurm_rows(Store& store, const std::string& experiment) {
+  std::vector<RunRow> rows;
+  for (RunRow& r : store.runs(experiment))
+    if (r.status == "running" && !r.slurm_job_id.empty()) rows.push_back(std::move(r));
+  return rows;
+}
+
+std::vector<std::string> job_ids_of(const std::vector<RunRow>& rows) {
+  std::vector<std::string> ids;
+  for (const RunRow& r : rows) ids.push_back(r.slurm_job_id);
+  return ids;
+}
+
+std::string utc_stamp() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+  return buf;
+}
+
+// A new folder <parent>/<stem>[-N] for one submission's scripts and logs.
+fs::path new_jobs_dir(const fs::path& parent, const std::string& stem) {
+  fs::create_directories(parent);
+  for (int n = 1;; ++n) {
+    const fs::path p = parent / (n == 1 ? stem : fmt::format("{}-{}", stem, n));
+    if (fs::create_directory(p)) return p;
+  }
+}
+
+}  // namespace
+
+// ---- tools ----
+
+SlurmTools SlurmTools::from_path() {
+  return {find_on_path("sbatch"), find_on_path("squeue"), find_on_path("sacct"), find_on_path("scancel"),
+          find_on_path("scontrol")};
+}
+
+void SlurmTools::require() const {
+  const std::pair<const char*, const std::string*> required[] = {
+      {"sbatch", &sbatch}, {"squeue", &squeue}, {"scancel", &scancel}, {"scontrol", &scontrol}};
+  std::string missing;
+  for (const auto& [name, path] : required)
+    if (path->empty()) missing += std::string(missing.empty() ? "" : ", ") + name;
+  if (!missing.empty())
+    throw std::runtime_error(fmt::format("Slurm backend: {} not found on PATH (run on a Slurm login node, "
+                                         "or put the Slurm client programs on PATH)",
+                                         missing));
+}
+
+// ---- scripts ----
+
+std::string slurm_list_line(const fs::path& run_dir, int64_t journal_offset) {
+  const std::string dir = run_dir.string();
+  ABLATE_CHECK(dir.find_first_of("\t\n") == std::string::npos, "run folder '{}' has a tab or newline", dir);
+  return fmt::format("{}\t{}\n", dir, journal_offset);
+}
+
+std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
+  const bool array = job.array_size > 0;
+  if (!array && job.ntasks < 1)
+    throw ConfigError("<command line>", "resources.gpus", fmt::format("{} tasks", job.ntasks), "at least 1");
+  std::string s = "#!/bin/bash\n";
+  if (array) {
+    s += fmt::format(
+        "# ablate: {} run(s) as a Slurm job array, one task per run. Task i runs the run folder on\n"
+        "# line i+1 of {}.\n",
+        job.array_size, job.list_file.string());
+  } else {
+    s += fmt::format("# ablate: one run of {} ranks (srun, one task per rank) in {}.\n", job.ntasks,
+                     job.run_dir.string());
+  }
+  s += fmt::format(
+      "# The worker reports only through <run folder>/journal.jsonl (`ablate sync` ingests it).\n"
+      "# Preemption or `scontrol requeue` (SIGTERM), or USR1 {} s before the time limit, make the worker\n"
+      "# checkpoint and exit 99; the task is requeued and resumes from <run folder>/ckpt/last.pt.\n",
+      o.signal_lead_s);
+  auto line = [&](const std::string& opt) { s += "#SBATCH " + opt + "\n"; };
+  line("--job-name=" + sbatch_value(job.job_name, "job name"));
+  if (array) {
+    line(fmt::format("--array=0-{}{}", job.array_size - 1, o.throttle > 0 ? fmt::format("%{}", o.throttle) : ""));
+    line("--ntasks=1");
+  } else {
+    line(fmt::format("--ntasks={}", job.ntasks));
+  }
+  if (o.gpus_per_task > 0) line(fmt::format("--gpus-per-task={}", o.gpus_per_task));
+  if (o.cpus_per_task > 0) line(fmt::format("--cpus-per-task={}", o.cpus_per_task));
+  if (!o.partition.empty()) line("--partition=" + sbatch_value(o.partition, "--partition"));
+  if (!o.time.empty()) line("--time=" + sbatch_value(o.time, "--time"));
+  if (!o.account.empty()) line("--account=" + sbatch_value(o.account, "--account"));
+  line("--output=" + sbatch_value(job.log_dir.string(), "Slurm log folder") + (array ? "/%A_%a.out" : "/%j.out"));
+  line("--open-mode=append");
+  line("--requeue");
+  line(fmt::format("--signal=B:USR1@{}", o.signal_lead_s));
+  line("--chdir=" + sbatch_value(job.workdir.string(), "working directory"));
+  for (const std::string& extra : o.extra_sbatch) {
+    if (extra.find('\n') != std::string::npos)
+      throw ConfigError("<command line>", "--extra-sbatch", fmt::format("'{}' spans several lines", extra));
+    line(extra);
+  }
+  s += "set -u\n";
+  if (array) {
+    s += fmt::format(
+        "line=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {})\n"
+        "run_dir=${{line%%$'\\t'*}}\n"
+        "journal_offset=${{line##*$'\\t'}}\n"
+        "task=${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}\n"
+        "if [ -z \"$run_dir\" ]; then\n"
+        "  echo \"ablate: no line $((SLURM_ARRAY_TASK_ID + 1)) in {}\" >&2\n"
+        "  exit 2\n"
+        "fi\n",
+        sh_quote(job.list_file.string()), job.list_file.string());
+  } else {
+    s += fmt::format(
+        "run_dir={}\n"
+        "journal_offset={}\n"
+        "task=$SLURM_JOB_ID\n"
+        "# Rendezvous of the ranks: the first node of the allocation, a port derived from the job id.\n"
+        "MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)\n"
+        "export MASTER_ADDR\n"
+        "export MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))\n"
+        "export WORLD_SIZE=$SLURM_NTASKS\n",
+        sh_quote(job.run_dir.string()), job.journal_offset);
+  }
+  s += "log=$run_dir/worker.log\n"
+       "# A finish line written since the submission: a late requeue must not run the run again.\n"
+       "if tail -c \"+$((journal_offset + 1))\" \"$run_dir/journal.jsonl\" 2>/dev/null | grep -q "
+       "'\"type\":\"finish\"'; then\n"
+       "  echo \"==== ablate slurm: job $task: the run has finished since its submission ====\" >>\"$log\"\n"
+       "  exit 0\n"
+       "fi\n"
+       "echo \"==== ablate slurm: job $task on $(hostname), start $((${SLURM_RESTART_COUNT:-0} + 1)) ====\" >>\"$log\"\n";
+  if (array) {
+    s += fmt::format("{} worker --run-dir \"$run_dir\" >>\"$log\" 2>&1 &\n", sh_quote(job.ablate_exe));
+  } else {
+    // --wait: once one rank ends, the others get 60 s (to finish their checkpoint) before srun
+    // ends them, so a crashed rank cannot leave the rest blocked in a collective until the limit.
+    s += fmt::format(
+        "srun --kill-on-bad-exit=0 --wait=60 bash -c 'export RANK=$SLURM_PROCID LOCAL_RANK=$SLURM_LOCALID; "
+        "exec \"$0\" worker --run-dir \"$1\"' {} \"$run_dir\" >>\"$log\" 2>&1 &\n",
+        sh_quote(job.ablate_exe));
+  }
+  // Slurm SIGTERMs every process of the job itself, the worker included; the script only has to
+  // outlive the worker to report its exit code. USR1 (time limit) reaches the script alone.
+  s += "worker=$!\n"
+       "at_time_limit=0\n"
+       "trap 'at_time_limit=1; kill -USR1 \"$worker\" 2>/dev/null' USR1\n"
+       "trap ':' TERM\n"
+       "while :; do\n"
+       "  wait \"$worker\"\n"
+       "  kill -0 \"$worker\" 2>/dev/null || break\n"
+       "done\n"
+       "wait \"$worker\"\n"
+       "rc=$?\n"
+       "echo \"==== ablate slurm: job $task: worker exit code $rc ====\" >>\"$log\"\n"
+       "if [ \"$rc\" -eq 99 ] && [ \"$at_time_limit\" -eq 1 ]; then\n"
+       "  echo \"==== ablate slurm: job $task checkpointed before its time limit: requeued ====\" >>\"$log\"\n"
+       "  scontrol requeue \"$task\"\n"
+       "fi\n"
+       "exit \"$rc\"\n";
+  return s;
+}
+
+// ---- parsing ----
+
+bool slurm_state_final(const std::string& state) {
+  static const std::set<std::string> kFinal = {"COMPLETED", "CANCELLED", "FAILED",        "TIMEOUT",
+                                               "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",     "DEADLINE",
+                                               "OUT_OF_MEMORY", "REVOKED"};
+  return kFinal.count(state) > 0;
+}
+
+std::string parse_sbatch_job_id(const std::string& out) {
+  const std::string t = trim(out);
+  const std::string id = t.substr(0, t.find(';'));
+  if (id.empty() || !std::all_of(id.begin(), id.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+    throw std::runtime_error(fmt::format("sbatch printed '{}', not a job id", t));
+  return id;
+}
+
+std::map<std::string, SlurmJobState> parse_slurm_jobs(const std::string& out) {
+  std::map<std::string, SlurmJobState> jobs;
+  std::stringstream in(out);
+  for (std::string l; std::getline(in, l);) {
+    l = trim(l);
+    const size_t bar1 = l.find('|');
+    if (bar1 == std::string::npos || bar1 == 0) continue;
+    const size_t bar2 = l.find('|', bar1 + 1);
+    const std::string id = l.substr(0, bar1);
+    SlurmJobState st;
+    st.state = l.substr(bar1 + 1, bar2 == std::string::npos ? std::string::npos : bar2 - bar1 - 1);
+    st.state = st.state.substr(0, st.state.find(' '));  // sacct: "CANCELLED by 0"
+    if (bar2 != std::string::npos) st.reason = l.substr(bar2 + 1);
+    if (st.state.empty()) continue;
+    const size_t open = id.find("_[");
+    if (open == std::string::npos) {
+      jobs[id] = st;
+      continue;
+    }
+    // "12_[3-5,7%2]": tasks 3, 4, 5 and 7 of array 12 (the %N throttle is not a task).
+    const size_t close = id.find(']', open);
+    if (close == std::string::npos) continue;
+    std::string list = id.substr(open + 2, close - open - 2);
+    list = list.substr(0, list.find('%'));
+    std::stringstream parts(list);
+    for (std::string part; std::getline(parts, part, ',');) {
+      try {
+        const size_t dash = part.find('-');
+        const long a = std::stol(part.substr(0, dash));
+        const long b = dash == std::string::npos ? a : std::stol(part.substr(dash + 1));
+        for (long t = a; t <= b && t - a <= 1000000; ++t) jobs[fmt::format("{}_{}", id.substr(0, open), t)] = st;
+      } catch (const std::exception&) {
+        // A range that is not numbers: not a line this parser understands; skip it.
+      }
+    }
+  }
+  return jobs;
+}
+
+std::map<std::string, SlurmJobState> query_slurm_jobs(const SlurmTools& tools,
+                                                      const std::vector<std::string>& job_ids) {
+  std::map<std::string, SlurmJobState> states;
+  if (job_ids.empty()) return states;
+  ABLATE_CHECK(!tools.squeue.empty(), "query_slurm_jobs without squeue");
+  auto joined = [&](size_t from) {
+    std::string s;
+    for (size_t i = from; i < std::min(job_ids.size(), from + kIdsPerCall); ++i) s += (s.empty() ? "" : ",") + job_ids[i];
+    return s;
+  };
+  for (size_t from = 0; from < job_ids.size(); from += kIdsPerCall) {
+    const std::vector<std::string> argv = {tools.squeue, "-h", "-r", "-t", "all", "-o", "%i|%T|%r", "-j", joined(from)};
+    const CommandResult r = run_command(argv);
+    // squeue fails on a list of only unknown ids: that is an answer (all gone), not an error.
+    if (r.rc != 0 && r.err.find("Invalid job id") == std::string::npos)
+      throw std::runtime_error("cannot read Slurm job states: " + command_failure(argv, r));
+    if (r.rc == 0)
+      for (auto& [id, st] : parse_slurm_jobs(r.out)) states[id] = st;
+  }
+  std::vector<std::string> unknown;
+  for (const std::string& id : job_ids)
+    if (!states.count(id)) unknown.push_back(id);
+  if (unknown.empty() || tools.sacct.empty()) return states;
+  for (size_t from = 0; from < unknown.size(); from += kIdsPerCall) {
+    std::string ids;
+    for (size_t i = from; i < std::min(unknown.size(), from + kIdsPerCall); ++i) ids += (ids.empty() ? "" : ",") + unknown[i];
+    // Accounting is optional on a cluster: a failing sacct only means the ids stay unknown.
+    const CommandResult r = run_command({tools.sacct, "-n", "-P", "-X", "-o", "JobID,State,ExitCode", "-j", ids});
+    if (r.rc != 0) break;
+    for (auto& [id, st] : parse_slurm_jobs(r.out))
+      if (std::find(unknown.begin(), unknown.end(), id) != unknown.end()) states[id] = st;
+  }
+  return states;
+}
+
+// ---- submission ----
+
+int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, const SlurmOptions& options,
+                 const SlurmTools& tools, std::ostream& log) {
+  check_options(options, runner);
+  tools.require();
+  Store store(runner.db);
+  store.upsert_planned(experiment.name, experiment.runs);
+  // Slurm runs first (their heartbeats refreshed from squeue), then the local runners' leftovers.
+  slurm_sync(store, tools, "", log);
+  for (const LostRun& l : store.mark_lost_stale(runner.lease_s))
+    log << fmt::format("run {} lost: {}\n", l.id, l.reason);
+
+  const fs::path db_dir = fs::absolute(runner.db).parent_path();
+  const fs::path runs_root = fs::absolute(runner.runs_root.empty() ? db_dir / "runs" : fs::path(runner.runs_root));
+  std::vector<std::string> from = {"queued", "lost"};
+  if (runner.rerun == "failed") from.push_back("failed");
+
+  // Candidates, and the previous jobs of those Slurm may still hold (a cancelled task finishing
+  // its checkpoint, a lost run requeued by Slurm): a second job must not write the same folder.
+  std::vector<RunRow> candidates;
+  for (const PlannedRun& r : experiment.runs) {
+    std::optional<RunRow> row = store.run(r.id);
+    ABLATE_CHECK(row.has_value(), "planned run {} missing after upsert", r.id);
+    const bool wanted = std::find(from.begin(), from.end(), row->status) != from.end() ||
+                        (runner.rerun == "all" && is_final_status(row->status));
+    if (row->status == "running")
+      log << fmt::format("run {} is running ({}{}): not submitted\n", r.id, row->host,
+                         row->slurm_job_id.empty() ? "" : ", Slurm job " + row->slurm_job_id);
+    if (wanted) candidates.push_back(std::move(*row));
+  }
+  std::vector<std::string> previous;
+  for (const RunRow& c : candidates)
+    if (!c.slurm_job_id.empty()) previous.push_back(c.slurm_job_id);
+  const std::map<std::string, SlurmJobState> previous_states = query_slurm_jobs(tools, previous);
+
+  ClaimInfo who;
+  who.host = "slurm:" + host_name();  // not a local runner: mark_lost_stale never probes a pid
+  who.code_version = code_version(build_source_dir());
+  std::vector<Claimed> claimed;
+  for (const RunRow& c : candidates) {
+    const auto prev = previous_states.find(c.slurm_job_id);
+    if (prev != previous_states.end() && !slurm_state_final(prev->second.state)) {
+      log << fmt::format("run {}: its previous Slurm job {} is still {}: not submitted\n", c.id, c.slurm_job_id,
+                         prev->second.state);
+      continue;
+    }
+    const fs::path dir = runs_root / c.id;
+    if (runner.rerun == "all" && is_final_status(c.status)) {
+      fs::remove_all(dir);  // first the folder, then the rows: an interruption in between re-does both
+      store.requeue(c.id);
+    }
+    const IngestResult pre = ingest_journal(store, c.id, dir);
+    if (pre.finish_changed_status) {
+      log << fmt::format("run {} had already finished ({})\n", c.id, pre.finish->status);
+      continue;
+    }
+    who.run_dir = dir.string();
+    const std::optional<int> attempt = store.claim_run(c.id, from, who);
+    if (!attempt) {
+      log << fmt::format("run {} was taken by another runner: not submitted\n", c.id);
+      continue;
+    }
+    fs::create_directories(dir);
+    const PlannedRun& planned =
+        *std::find_if(experiment.runs.begin(), experiment.runs.end(), [&](const PlannedRun& p) { return p.id == c.id; });
+    write_file(dir / "config.json", canonical_dump(config_to_json(planned.config)) + "\n");
+    std::error_code ec;
+    const auto size = fs::file_size(journal_path(dir), ec);
+    claimed.push_back({c.id, *attempt, dir, ec ? 0 : static_cast<int64_t>(size), planned.config.resources.gpus});
+  }
+  if (claimed.empty()) {
+    log << fmt::format("{}: nothing to submit\n", experiment.name);
+    return 0;
+  }
+
+  const fs::path jobs_dir =
+      new_jobs_dir(options.jobs_dir.empty() ? db_dir / "slurm" : fs::absolute(options.jobs_dir),
+                   job_name_of(experiment.name).substr(7) + "-" + utc_stamp());
+  SlurmJobSpec base;
+  base.job_name = job_name_of(experiment.name);
+  base.ablate_exe = fs::absolute(runner.ablate_exe).string();
+  base.workdir = fs::current_path();
+  base.log_dir = jobs_dir;
+  std::vector<Job> jobs;
+  std::vector<const Claimed*> singles;
+  for (const Claimed& c : claimed) {
+    if (c.gpus > 1) {
+      Job j{base, c.id, {&c}, ""};
+      j.spec.run_dir = c.dir;
+      j.spec.ntasks = c.gpus;
+      j.spec.journal_offset = c.journal_offset;
+      jobs.push_back(std::move(j));
+    } else {
+      singles.push_back(&c);
+    }
+  }
+  for (size_t from_i = 0; from_i < singles.size(); from_i += kMaxArrayTasks) {
+    Job j{base, fmt::format("array-{}", from_i / kMaxArrayTasks), {}, ""};
+    j.runs.assign(singles.begin() + static_cast<std::ptrdiff_t>(from_i),
+                  singles.begin() + static_cast<std::ptrdiff_t>(std::min(singles.size(), from_i + kMaxArrayTasks)));
+    j.spec.array_size = static_cast<int>(j.runs.size());
+    j.spec.list_file = jobs_dir / (j.file_stem + ".list");
+    jobs.push_back(std::move(j));
+  }
+
+  int submitted = 0;
+  for (size_t ji = 0; ji < jobs.size(); ++ji) {
+    Job& job = jobs[ji];
+    const fs::path script_path = jobs_dir / (job.file_stem + ".sbatch");
+    std::string script, failure;
+    try {
+      script = sbatch_script(job.spec, options);
+      if (job.spec.array_size > 0) {
+        std::string list;
+        for (const Claimed* c : job.runs) list += slurm_list_line(c->dir, c->journal_offset);
+        write_file(job.spec.list_file, list);
+      }
+      write_file(script_path, script);
+      const std::vector<std::string> argv = {tools.sbatch, "--parsable", script_path.string()};
+      const CommandResult r = run_command(argv);
+      if (r.rc != 0) failure = command_failure(argv, r);
+      else job.job_id = parse_sbatch_job_id(r.out);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!failure.empty()) {
+      // This job and the ones not yet submitted: lost, so the next submission picks them up.
+      for (size_t k = ji; k < jobs.size(); ++k)
+        for (const Claimed* c : jobs[k].runs)
+          store.finish(c->id, c->attempt, "lost", "not submitted: " + failure);
+      throw std::runtime_error(fmt::format("submitting {} to Slurm failed ({} run(s) submitted before): {}",
+                                           script_path.string(), submitted, failure));
+    }
+    const std::string& job_id = job.job_id;
+    const std::string sha = sha256_hex(script);
+    std::vector<std::tuple<std::string, int, std::string>> ids;
+    for (size_t t = 0; t < job.runs.size(); ++t) {
+      const Claimed& c = *job.runs[t];
+      write_file(c.dir / "sbatch.sh", script);
+      ids.emplace_back(c.id, c.attempt, job.spec.array_size > 0 ? fmt::format("{}_{}", job_id, t) : job_id);
+    }
+    store.transaction("registering sbatch scripts", [&] {
+      for (const Claimed* c : job.runs) store.put_artifact(c->id, {"sbatch", "sbatch.sh", sha});
+    });
+    record_slurm_job_ids(store.path(), ids);
+    submitted += static_cast<int>(job.runs.size());
+    if (job.spec.array_size > 0)
+      log << fmt::format("submitted {} run(s) as Slurm job array {} (tasks 0-{}{}): {}\n", job.runs.size(), job_id,
+                         job.runs.size() - 1, options.throttle > 0 ? fmt::format(", {} at once", options.throttle) : "",
+                         script_path.string());
+    else
+      log << fmt::format("submitted run {} ({} ranks) as Slurm job {}: {}\n", job.runs[0]->id, job.spec.ntasks,
+                         job_id, script_path.string());
+  }
+  log << fmt::format("{}: {} run(s) submitted; `ablate status` shows their Slurm states, `ablate sync` "
+                     "ingests their journals\n",
+                     experiment.name, submitted);
+  return submitted;
+}
+
+// ---- reconciliation, status, cancel ----
+
+SlurmSyncResult slurm_sync(Store& store, const SlurmTools& tools, const std::string& experiment,
+                           std::ostream& log) {
+  const std::vector<RunRow> rows = running_slurm_rows(store, experiment);
+  if (rows.empty()) return {};
+  if (tools.squeue.empty()) {
+    // Journals still tell which runs finished; only the fate of the others stays open.
+    SlurmSyncResult res;
+    for (const RunRow& row : rows) {
+      const IngestResult in = ingest_journal(store, row.id, row.run_dir);
+      res.journal_lines += static_cast<int>(in.lines);
+      res.finished += in.finish_changed_status;
+    }
+    log << "squeue is not on PATH: the Slurm job states of running runs were not checked\n";
+    return res;
+  }
+  return reconcile(store, rows, query_slurm_jobs(tools, job_ids_of(rows)), log);
+}
+
+std::vector<SlurmRunStatus> slurm_status(Store& store, const Experiment& experiment, const SlurmTools& tools,
+                                         std::ostream& log) {
+  slurm_sync(store, tools, experiment.name, log);
+  std::vector<SlurmRunStatus> out;
+  std::vector<std::string> ids;
+  for (const PlannedRun& r : experiment.runs) {
+    const std::optional<RunRow> row = store.run(r.id);
+    if (!row || row->slurm_job_id.empty()) continue;
+    out.push_back({row->id, row->status, row->slurm_job_id, {}});
+    ids.push_back(row->slurm_job_id);
+  }
+  if (tools.squeue.empty()) return out;
+  const std::map<std::string, SlurmJobState> states = query_slurm_jobs(tools, ids);
+  for (SlurmRunStatus& s : out) {
+    const auto st = states.find(s.slurm_job_id);
+    if (st != states.end()) s.job = st->second;
+  }
+  return out;
+}
+
+std::string format_slurm_status(const std::vector<SlurmRunStatus>& rows) {
+  if (rows.empty()) return "no run of this experiment was submitted to Slurm\n";
+  std::string s = fmt::format("{:<14} {:<9} {:<16} {:<14} {}\n", "run", "status", "slurm job", "slurm state",
+                              "reason");
+  for (const SlurmRunStatus& r : rows)
+    s += fmt::format("{:<14} {:<9} {:<16} {:<14} {}\n", r.run_id, r.run_status, r.slurm_job_id,
+                     r.job.state.empty() ? "(gone)" : r.job.state, r.job.reason == "None" ? "" : r.job.reason);
+  return s;
+}
+
+int slurm_cancel(Store& store, const Experiment& experiment, const SlurmTools& tools, std::ostream& log) {
+  tools.require();
+  std::vector<RunRow> rows;
+  for (const PlannedRun& r : experiment.runs) {
+    std::optional<RunRow> row = store.run(r.id);
+    if (row && !row->slurm_job_id.empty() && (row->status == "running" || row->status == "lost"))
+      rows.push_back(std::move(*row));
+  }
+  const std::map<std::string, SlurmJobState> states = query_slurm_jobs(tools, job_ids_of(rows));
+  std::vector<const RunRow*> live;
+  for (const RunRow& r : rows) {
+    const auto st = states.find(r.slurm_job_id);
+    if (st != states.end() && !slurm_state_final(st->second.state)) live.push_back(&r);
+  }
+  for (size_t from = 0; from < live.size(); from += kIdsPerCall) {
+    std::vector<std::string> argv = {tools.scancel};
+    for (size_t i = from; i < std::min(live.size(), from + kIdsPerCall); ++i) argv.push_back(live[i]->slurm_job_id);
+    const CommandResult r = run_command(argv);
+    if (r.rc != 0) throw std::runtime_error("cancelling Slurm jobs failed: " + command_failure(argv, r));
+  }
+  int cancelled = 0;
+  for (const RunRow* r : live) {
+    if (r->status == "running")
+      store.finish(r->id, r->attempts, "lost",
+                   fmt::format("Slurm job {} cancelled by `ablate cancel`; resumes from its checkpoint on the "
+                               "next `ablate run --backend slurm`",
+                               r->slurm_job_id));
+    log << fmt::format("run {}: Slurm job {} cancelled\n", r->id, r->slurm_job_id);
+    ++cancelled;
+  }
+  log << fmt::format("{}: {} Slurm job(s) cancelled\n", experiment.name, cancelled);
+  return cancelled;
+}
+
+}  // namespace ablate

@@ -1,0 +1,399 @@
+// Data-parallel training against single-process training: two forked ranks (Gloo over loopback,
+// rendezvous through the environment as torchrun sets it) each train a small MLP with SGD on half
+// of a fixed batch; their parameters must equal those of one process trained on the whole batch.
+// Also: gradient buckets launch during backward, and a rank that is killed or stopped makes the
+// survivor fail with an error within the timeout instead of hanging.
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "harness/check.h"
+#include "methods/distributed.h"
+#include "methods/pch/torch_pch.h"
+#include "tests/support/catch.h"
+
+namespace ablate {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr int64_t kBatch = 8;  // global batch; each of the 2 ranks trains on 4 rows
+constexpr int kSteps = 4;
+constexpr double kLr = 0.1;
+// Bucket limit 8 KiB over the MLP below, parameters in reverse order: {fc3.bias, fc3.weight (2 KiB),
+// fc2.bias}, {fc2.weight (16 KiB, alone)}, {fc1.bias, fc1.weight (4 KiB)}: 3 buckets.
+constexpr size_t kBucketBytes = 8 << 10;
+constexpr size_t kExpectedBuckets = 3;
+
+struct MlpImpl : torch::nn::Module {
+  torch::nn::Linear fc1{16, 64}, fc2{64, 64}, fc3{64, 8};
+  MlpImpl() {
+    register_module("fc1", fc1);
+    register_module("fc2", fc2);
+    register_module("fc3", fc3);
+  }
+  torch::Tensor forward(const torch::Tensor& x) {  // (B, 16) -> (B, 8)
+    return fc3(torch::gelu(fc2(torch::gelu(fc1(x)))));
+  }
+};
+TORCH_MODULE(Mlp);
+
+Mlp make_mlp(uint64_t seed) {
+  Mlp m;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  torch::NoGradGuard no_grad;
+  for (auto& p : m->parameters()) p.copy_(torch::randn(p.sizes(), gen) * 0.3);
+  return m;
+}
+
+std::pair<torch::Tensor, torch::Tensor> fixed_batch() {  // (8, 16), (8, 8)
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  return {torch::randn({kBatch, 16}, gen), torch::randn({kBatch, 8}, gen)};
+}
+
+// One SGD step on the mean squared error; gradients averaged over the ranks when dp is given.
+void sgd_step(Mlp& model, const torch::Tensor& x, const torch::Tensor& y, DataParallel* dp) {
+  for (auto& p : model->parameters())
+    if (p.grad().defined()) p.mutable_grad().zero_();
+  torch::mse_loss(model->forward(x), y).backward();
+  if (dp) dp->finish_gradient_sync();
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->parameters()) p.sub_(p.grad() * kLr);
+}
+
+torch::Tensor flat_params(Mlp& model) {
+  std::vector<torch::Tensor> v;
+  for (const auto& p : model->parameters()) v.push_back(p.detach().reshape(-1));
+  return torch::cat(v);
+}
+
+int free_port() {
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+void write_all(int fd, const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = write(fd, p, n);
+    if (w <= 0) return;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+// A forked process running `body(fd)`, which reports through the pipe `fd`; its return value is
+// the exit status. Children leave through _exit (no Catch2, no static destructors of the parent's
+// state); the destructor kills and reaps a child that is still running, so none leaks.
+class Child {
+ public:
+  explicit Child(const std::function<int(int)>& body) {
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      close(fds[0]);
+      int code = 99;
+      try {
+        at::set_num_threads(1);  // the parent's OpenMP pool does not survive fork
+        code = body(fds[1]);
+      } catch (const std::exception& e) {
+        write_all(fds[1], e.what(), std::strlen(e.what()));
+        code = 98;
+      }
+      _exit(code);
+    }
+    close(fds[1]);
+    fd_ = fds[0];
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    close(fd_);
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  // Up to n bytes, waiting at most `timeout` for them (fewer at end of stream or timeout).
+  std::string read(size_t n, milliseconds timeout) {
+    std::string out;
+    const auto deadline = Clock::now() + timeout;
+    while (out.size() < n) {
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+      pollfd p{fd_, POLLIN, 0};
+      if (left <= 0 || poll(&p, 1, static_cast<int>(left)) <= 0) break;
+      char buf[4096];
+      const ssize_t r = ::read(fd_, buf, std::min(sizeof(buf), n - out.size()));
+      if (r <= 0) break;
+      out.append(buf, static_cast<size_t>(r));
+    }
+    return out;
+  }
+  // Exit status, or -1 when the child was still running after `timeout` (it is killed then).
+  int wait(milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    int status = 0;
+    while (waitpid(pid_, &status, WNOHANG) == 0) {
+      if (Clock::now() > deadline) return -1;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  void signal(int sig) { kill(pid_, sig); }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+};
+
+// The launcher's environment for rank `rank` of 2 on loopback, set inside a child.
+void set_rank_environment(int rank, int port) {
+  setenv("RANK", std::to_string(rank).c_str(), 1);
+  setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+  setenv("WORLD_SIZE", "2", 1);
+  setenv("MASTER_ADDR", "127.0.0.1", 1);
+  setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+  setenv("GLOO_SOCKET_IFNAME", "lo", 1);
+}
+
+struct RankResult {
+  std::vector<float> params;
+  std::vector<double> launch_offsets_ms;  // of the last step
+  size_t buckets = 0;
+};
+
+// Parses what `train_rank` wrote: [n][n floats][buckets][m][m doubles].
+RankResult parse_result(const std::string& bytes) {
+  RankResult r;
+  size_t at = 0;
+  auto take = [&](void* dst, size_t n) {
+    REQUIRE(at + n <= bytes.size());
+    std::memcpy(dst, bytes.data() + at, n);
+    at += n;
+  };
+  int64_t n = 0;
+  take(&n, sizeof(n));
+  r.params.resize(static_cast<size_t>(n));
+  take(r.params.data(), r.params.size() * sizeof(float));
+  int64_t b = 0, m = 0;
+  take(&b, sizeof(b));
+  r.buckets = static_cast<size_t>(b);
+  take(&m, sizeof(m));
+  r.launch_offsets_ms.resize(static_cast<size_t>(m));
+  take(r.launch_offsets_ms.data(), r.launch_offsets_ms.size() * sizeof(double));
+  return r;
+}
+
+// Child body: rank `rank` of 2 trains on its half of the batch and reports parameters and timings.
+// Rank 1 starts from different weights, so only the broadcast makes the replicas agree.
+int train_rank(int fd, int rank, int port) {
+  set_rank_environment(rank, port);
+  const DistEnv env = DistEnv::from_environment();
+  DataParallel dp(env, torch::kCPU, milliseconds(10000));
+  Mlp model = make_mlp(rank == 0 ? 1 : 2);
+  dp.broadcast_parameters(*model);
+  dp.attach(*model, kBucketBytes);
+  auto [x, y] = fixed_batch();
+  const int64_t half = kBatch / env.world_size;
+  for (int s = 0; s < kSteps; ++s)
+    sgd_step(model, x.narrow(0, env.rank * half, half), y.narrow(0, env.rank * half, half), &dp);
+  const auto flat = flat_params(model).contiguous();
+  const int64_t n = flat.numel(), b = static_cast<int64_t>(dp.num_buckets());
+  const auto offsets = dp.bucket_launch_offsets_ms();
+  const int64_t m = static_cast<int64_t>(offsets.size());
+  write_all(fd, &n, sizeof(n));
+  write_all(fd, flat.data_ptr<float>(), static_cast<size_t>(n) * sizeof(float));
+  write_all(fd, &b, sizeof(b));
+  write_all(fd, &m, sizeof(m));
+  write_all(fd, offsets.data(), offsets.size() * sizeof(double));
+  dp.barrier();  // rank 0 hosts the store: stay until rank 1 is done with it
+  return 0;
+}
+
+// Child body: trains until a collective fails; writes "s" once after a few steps, then the error.
+int train_until_failure(int fd, int rank, int port, milliseconds timeout) {
+  set_rank_environment(rank, port);
+  DataParallel dp(DistEnv::from_environment(), torch::kCPU, timeout);
+  Mlp model = make_mlp(1);
+  dp.attach(*model, kBucketBytes);
+  auto [x, y] = fixed_batch();
+  try {
+    for (int s = 0; s < 1000000; ++s) {
+      sgd_step(model, x, y, &dp);
+      if (s == 3) write_all(fd, "s", 1);
+    }
+  } catch (const DistributedError& e) {
+    write_all(fd, e.what(), std::strlen(e.what()));
+    return 3;
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("two data-parallel ranks on half batches match one process on the whole batch", "[distributed]") {
+  if (!DataParallel::supports(torch::kCPU)) ABLATE_SKIP("built without Gloo headers");
+  const int port = free_port();
+  Child r0([&](int fd) { return train_rank(fd, 0, port); });
+  Child r1([&](int fd) { return train_rank(fd, 1, port); });
+  const std::string out0 = r0.read(1 << 20, milliseconds(20000));
+  const std::string out1 = r1.read(1 << 20, milliseconds(20000));
+  const int c0 = r0.wait(milliseconds(5000)), c1 = r1.wait(milliseconds(5000));
+  INFO("rank 0: " << (c0 == 0 ? "" : out0) << " rank 1: " << (c1 == 0 ? "" : out1));
+  REQUIRE(c0 == 0);
+  REQUIRE(c1 == 0);
+  const RankResult a = parse_result(out0), b = parse_result(out1);
+
+  Mlp single = make_mlp(1);
+  auto [x, y] = fixed_batch();
+  for (int s = 0; s < kSteps; ++s) sgd_step(single, x, y, nullptr);
+  const auto ref = flat_params(single);
+  REQUIRE(static_cast<int64_t>(a.params.size()) == ref.numel());
+  const auto pa = torch::from_blob(const_cast<float*>(a.params.data()), {ref.numel()});
+  const auto pb = torch::from_blob(const_cast<float*>(b.params.data()), {ref.numel()});
+
+  // The replicas apply the same averaged gradients, so they agree exactly with each other.
+  CHECK(torch::equal(pa, pb));
+  CHECK(torch::allclose(pa, ref, 1e-5, 1e-6));
+  // The comparison is sensitive: training on rank 0's half alone ends far from the reference.
+  Mlp half = make_mlp(1);
+  for (int s = 0; s < kSteps; ++s) sgd_step(half, x.narrow(0, 0, kBatch / 2), y.narrow(0, 0, kBatch / 2), nullptr);
+  CHECK((flat_params(half) - ref).abs().max().item<double>() > 1e-3);
+
+  CHECK(a.buckets == kExpectedBuckets);
+  REQUIRE(a.launch_offsets_ms.size() == kExpectedBuckets);
+  // The first bucket (last layer) is full before backward reaches fc2 and fc1: launched during it.
+  CHECK(a.launch_offsets_ms.front() < 0.0);
+  CHECK(b.launch_offsets_ms.front() < 0.0);
+}
+
+TEST_CASE("a killed rank makes the surviving rank fail with an error, not hang", "[distributed]") {
+  if (!DataParallel::supports(torch::kCPU)) ABLATE_SKIP("built without Gloo headers");
+  const milliseconds timeout(5000);
+  const int port = free_port();
+  Child r0([&](int fd) { return train_until_failure(fd, 0, port, timeout); });
+  Child r1([&](int fd) { return train_until_failure(fd, 1, port, timeout); });
+  REQUIRE(r1.read(1, milliseconds(20000)) == "s");
+  r1.signal(SIGKILL);
+  const auto killed = Clock::now();
+  const int c0 = r0.wait(timeout + milliseconds(5000));
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - killed).count();
+  const std::string msg = r0.read(1 << 16, milliseconds(1000));
+  INFO("rank 0 exit " << c0 << " after " << ms << " ms: " << msg);
+  CHECK(c0 == 3);
+  CHECK(ms < static_cast<double>(timeout.count()));
+  CHECK(msg.find("rank 0 of 2") != std::string::npos);
+  CHECK(r1.wait(milliseconds(1000)) == 128 + SIGKILL);
+}
+
+TEST_CASE("a hung rank makes the surviving rank time out with an error", "[distributed]") {
+  if (!DataParallel::supports(torch::kCPU)) ABLATE_SKIP("built without Gloo headers");
+  const milliseconds timeout(1500);
+  const int port = free_port();
+  Child r0([&](int fd) { return train_until_failure(fd, 0, port, timeout); });
+  Child r1([&](int fd) { return train_until_failure(fd, 1, port, timeout); });
+  REQUIRE(r1.read(1, milliseconds(20000)) == "s");
+  r1.signal(SIGSTOP);
+  const auto stopped = Clock::now();
+  const int c0 = r0.wait(timeout + milliseconds(5000));
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - stopped).count();
+  const std::string msg = r0.read(1 << 16, milliseconds(1000));
+  INFO("rank 0 exit " << c0 << " after " << ms << " ms: " << msg);
+  CHECK(c0 == 3);
+  CHECK(ms >= 0.5 * static_cast<double>(timeout.count()));
+  CHECK(msg.find("rank 0 of 2") != std::string::npos);
+  // r1's destructor kills and reaps the stopped process.
+}
+
+TEST_CASE("DistEnv reads the launcher's environment and rejects inconsistent values", "[distributed]") {
+  auto run = [](const std::function<int()>& body) {
+    Child c([&](int) { return body(); });
+    return c.wait(milliseconds(5000));
+  };
+  auto clear = [] {
+    for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID",
+                          "SLURM_NTASKS", "SLURM_LOCALID"})
+      unsetenv(k);
+  };
+  auto config_error_key = [](const char* key) {
+    try {
+      DistEnv::from_environment();
+    } catch (const ConfigError& e) {
+      return e.key == key ? 0 : 2;
+    }
+    return 1;
+  };
+  CHECK(run([&] {
+          clear();
+          const DistEnv e = DistEnv::from_environment();
+          return e.world_size == 1 && e.rank == 0 && !e.enabled() ? 0 : 1;
+        }) == 0);
+  CHECK(run([&] {
+          clear();
+          setenv("RANK", "3", 1), setenv("WORLD_SIZE", "4", 1), setenv("LOCAL_RANK", "1", 1);
+          setenv("MASTER_ADDR", "node7", 1), setenv("MASTER_PORT", "29500", 1);
+          const DistEnv e = DistEnv::from_environment();
+          return e.rank == 3 && e.world_size == 4 && e.local_rank == 1 && e.master_addr == "node7" &&
+                         e.master_port == 29500 && e.enabled()
+                     ? 0
+                     : 1;
+        }) == 0);
+  CHECK(run([&] {  // srun: SLURM_* once a rendezvous address is exported
+          clear();
+          setenv("SLURM_PROCID", "5", 1), setenv("SLURM_NTASKS", "8", 1), setenv("SLURM_LOCALID", "1", 1);
+          setenv("MASTER_ADDR", "node0", 1), setenv("MASTER_PORT", "29400", 1);
+          const DistEnv e = DistEnv::from_environment();
+          return e.rank == 5 && e.world_size == 8 && e.local_rank == 1 ? 0 : 1;
+        }) == 0);
+  CHECK(run([&] {  // a batch script's SLURM_NTASKS alone does not make a distributed run
+          clear();
+          setenv("SLURM_PROCID", "0", 1), setenv("SLURM_NTASKS", "8", 1);
+          return DistEnv::from_environment().world_size == 1 ? 0 : 1;
+        }) == 0);
+  CHECK(run([&] {
+          clear();
+          setenv("RANK", "2", 1), setenv("WORLD_SIZE", "2", 1);
+          setenv("MASTER_ADDR", "a", 1), setenv("MASTER_PORT", "1", 1);
+          return config_error_key("RANK");
+        }) == 0);
+  CHECK(run([&] {
+          clear();
+          setenv("RANK", "0", 1), setenv("WORLD_SIZE", "2", 1), setenv("MASTER_PORT", "1", 1);
+          return config_error_key("MASTER_ADDR");
+        }) == 0);
+  CHECK(run([&] {
+          clear();
+          setenv("RANK", "0", 1), setenv("WORLD_SIZE", "two", 1);
+          return config_error_key("WORLD_SIZE");
+        }) == 0);
+  CHECK(run([&] {
+          clear();
+          setenv("RANK", "1", 1), setenv("WORLD_SIZE", "2", 1), setenv("MASTER_ADDR", "a", 1);
+          setenv("MASTER_PORT", "70000", 1);
+          return config_error_key("MASTER_PORT");
+        }) == 0);
+}
+
+}  // namespace ablate
