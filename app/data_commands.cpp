@@ -11,6 +11,7 @@
 #include "datasets/construct.h"
 #include "datasets/registry.h"
 #include "datasets/shards.h"
+#include "harness/check.h"
 #include "harness/journal.h"
 #include "harness/store.h"
 

@@ -20,6 +20,7 @@
 #include "harness/experiment.h"
 #include "harness/model_sizes.h"
 #include "harness/runner.h"
+#include "harness/slurm.h"
 #include "harness/store.h"
 #include "reports/compare.h"
 #include "reports/report.h"
@@ -132,6 +133,15 @@ int main(int argc, char** argv) {
   run->add_option("--rerun", rerun, "also re-run finished runs: failed | all")
       ->check(CLI::IsMember({"failed", "all"}));
   run->add_option("overrides", overrides, "key=value overrides (dotted paths)");
+  run->add_option("--backend", backend, "local | slurm")->check(CLI::IsMember({"local", "slurm"}));
+  SlurmOptions so;
+  run->add_option("--partition", so.partition, "Slurm partition");
+  run->add_option("--time", so.time, "Slurm time limit per task, e.g. 04:00:00");
+  run->add_option("--account", so.account, "Slurm account");
+  run->add_option("--throttle", so.throttle, "Slurm array throttle (%N): tasks running at once");
+  run->add_option("--gpus-per-task", so.gpus_per_task, "GPUs per Slurm task (rank)");
+  run->add_option("--cpus-per-task", so.cpus_per_task, "CPUs per Slurm task");
+  run->add_option("--extra-sbatch", so.extra_sbatch, "extra #SBATCH line (repeatable)");
 
   auto* status = app.add_subcommand("status", "counts of runs per status");
   status->add_option("file", file, "experiment YAML")->required();
@@ -150,6 +160,11 @@ int main(int argc, char** argv) {
 
   auto* sync = app.add_subcommand("sync", "ingest run journals (e.g. from Slurm tasks) into the database");
   sync->add_option("--db", db, "results database");
+
+  auto* cancel = app.add_subcommand("cancel", "cancel an experiment's Slurm jobs");
+  cancel->add_option("file", file, "experiment YAML")->required();
+  cancel->add_option("--scale", scale, "smoke | small | paper");
+  cancel->add_option("--db", db, "results database");
 
   auto* report = app.add_subcommand("report", "paper-style tables and claim verdicts from the database");
   report->add_option("file", file, "experiment YAML")->required();
@@ -255,12 +270,15 @@ int main(int argc, char** argv) {
         if (!r.config.eval.random_init) shard_dir_for(r.config, r.config.data.dataset);
         if (!r.config.eval.protocols.empty()) shard_dir_for(r.config, r.config.eval.dataset);
       }
+      if (backend == "slurm") return slurm_submit(exp, ro, so, SlurmTools::from_path(), std::cerr);
       return run_experiment(exp, ro);
     }
     if (*status) {
       const auto exp = load_experiment(file, scale, {});
       Store store(db);
+      const auto slurm = slurm_status(store, exp, SlurmTools::from_path(), std::cerr);
       const auto s = status_json(store, exp);
+      if (!slurm.empty()) std::cerr << format_slurm_status(slurm);
       if (json) {
         std::cout << s.dump(2) << "\n";
       } else {
@@ -280,7 +298,13 @@ int main(int argc, char** argv) {
     }
     if (*sync) {
       Store store(db, Store::Mode::existing);
+      slurm_sync(store, SlurmTools::from_path(), "", std::cerr);
       return sync_main(store);
+    }
+    if (*cancel) {
+      const auto exp = load_experiment(file, scale, {});
+      Store store(db, Store::Mode::existing);
+      return slurm_cancel(store, exp, SlurmTools::from_path(), std::cerr);
     }
     if (*report) {
       const auto exp = load_experiment(file, scale, {});

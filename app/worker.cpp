@@ -26,6 +26,7 @@
 #include "methods/linear_probe.h"
 #include "methods/method.h"
 #include "methods/pch/torch_pch.h"
+#include "methods/stop_signal.h"
 #include "methods/trainer.h"
 #include "methods/vit.h"
 
@@ -99,6 +100,7 @@ void evaluate(const RunConfig& cfg, VisionTransformer& encoder, const std::files
 }  // namespace
 
 int worker_main(const std::filesystem::path& run_dir) {
+  install_stop_handlers();
   JournalWriter journal(run_dir);
   int64_t steps = 0;
   try {
@@ -121,6 +123,11 @@ int worker_main(const std::filesystem::path& run_dir) {
       if (out.status == "diverged") {
         journal.finish("diverged", out.reason, out.diverged_step);
         return 0;
+      }
+      if (out.status == "stopped") {  // preempted: no finish line, the requeued task resumes
+        journal.env("stopped_at_step", std::to_string(out.steps));
+        journal.flush();
+        return kRequeueExitCode;
       }
     } else {
       method->to(device);

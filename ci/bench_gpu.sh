@@ -21,9 +21,11 @@ BUILD=${ABLATE_BUILD_DIR:-build-gpu}
 LOG="$OUT/bench_gpu.log"
 : >"$LOG"
 
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DABLATE_CUDA=ON \
-  ${ABLATE_EXTRA_PREFIX:+-DABLATE_EXTRA_PREFIX=$ABLATE_EXTRA_PREFIX} >>"$LOG" 2>&1
-cmake --build "$BUILD" -j "$(nproc)" >>"$LOG" 2>&1 || { tail -50 "$LOG"; exit 1; }
+if [ "${ABLATE_SKIP_BUILD:-0}" != 1 ]; then  # ci/gpu_session.sh bench brings a binary built earlier
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DABLATE_CUDA=ON \
+    ${ABLATE_EXTRA_PREFIX:+-DABLATE_EXTRA_PREFIX=$ABLATE_EXTRA_PREFIX} >>"$LOG" 2>&1
+  cmake --build "$BUILD" -j "$(nproc)" >>"$LOG" 2>&1 || { tail -50 "$LOG"; exit 1; }
+fi
 "$BUILD/ablate" --version | tee "$OUT/versions.txt"
 
 GPU=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1)

@@ -29,6 +29,10 @@ endif()
 
 add_library(ablate_torch INTERFACE)
 add_library(ablate::torch ALIAS ablate_torch)
+# LibTorch's include folder ships fmt 12 headers that shadow the system's fmt 9 for every target
+# that includes LibTorch; header-only mode makes those targets self-contained instead of linking
+# against a libfmt of another version.
+target_compile_definitions(ablate_torch INTERFACE FMT_HEADER_ONLY=1)
 
 if(ABLATE_CUDA)
   if(NOT Torch_DIR)
@@ -39,7 +43,10 @@ if(ABLATE_CUDA)
     endif()
   endif()
   find_package(Torch REQUIRED)
-  target_link_libraries(ablate_torch INTERFACE ${TORCH_LIBRARIES})
+  # libstdc++ first: libtorch.so exports its own copies of some std::filesystem symbols, and
+  # resolving std::filesystem::remove_all to those crashes (seen on the H100 box).
+  target_link_libraries(ablate_torch INTERFACE -Wl,--no-as-needed stdc++ -Wl,--as-needed
+                        ${TORCH_LIBRARIES})
   target_compile_options(ablate_torch INTERFACE ${TORCH_CXX_FLAGS})
   target_compile_definitions(ablate_torch INTERFACE ABLATE_WITH_CUDA=1)
   # NCCL for multi-GPU runs: header in /usr/include or the CUDA toolkit; the library from the

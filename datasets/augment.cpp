@@ -1,14 +1,13 @@
 // Device-side batch augmentation (see augment.h).
-#include "methods/pch/torch_pch.h"
-
 #include "datasets/augment.h"
+
+#include <ATen/Context.h>
 
 #include <cmath>
 #include <mutex>
 
-#include <ATen/Context.h>
-
 #include "harness/check.h"
+#include "methods/pch/torch_pch.h"
 
 namespace ablate {
 namespace F = torch::nn::functional;
@@ -30,7 +29,8 @@ torch::Tensor sample_crop_boxes(int64_t batch, int64_t height, int64_t width, co
                                 at::Generator& gen, torch::Device device) {
   ABLATE_CHECK(opts.scale_min > 0 && opts.scale_min <= opts.scale_max && opts.ratio_min > 0 &&
                    opts.ratio_min <= opts.ratio_max,
-               "scale [{}, {}], ratio [{}, {}]", opts.scale_min, opts.scale_max, opts.ratio_min, opts.ratio_max);
+               "scale [{}, {}], ratio [{}, {}]", opts.scale_min, opts.scale_max, opts.ratio_min,
+               opts.ratio_max);
   constexpr int64_t kTries = 10;  // torchvision's attempts before the centre-crop fallback
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device);
   const double H = static_cast<double>(height), W = static_cast<double>(width);
@@ -46,8 +46,10 @@ torch::Tensor sample_crop_boxes(int64_t batch, int64_t height, int64_t width, co
   const torch::Tensor any = valid.any(1);
   // Fallback: the largest centred crop whose ratio is clamped into [ratio_min, ratio_max].
   double fw = W, fh = H;
-  if (W / H < opts.ratio_min) fh = std::round(fw / opts.ratio_min);
-  else if (W / H > opts.ratio_max) fw = std::round(fh * opts.ratio_max);
+  if (W / H < opts.ratio_min)
+    fh = std::round(fw / opts.ratio_min);
+  else if (W / H > opts.ratio_max)
+    fw = std::round(fh * opts.ratio_max);
   const torch::Tensor bw = torch::where(any, w.gather(1, first).squeeze(1), fw);  // (B)
   const torch::Tensor bh = torch::where(any, h.gather(1, first).squeeze(1), fh);
   const torch::Tensor uij = torch::rand({batch, 2}, gen, f32);
@@ -74,12 +76,15 @@ torch::Tensor crop_resize(const torch::Tensor& images, const torch::Tensor& boxe
   const torch::Tensor sy = h / H;
   const torch::Tensor cy = (2 * top + h) / H - 1;
   const torch::Tensor zero = torch::zeros_like(sx);
-  const torch::Tensor theta = torch::stack({torch::stack({sx, zero, cx}, 1), torch::stack({zero, sy, cy}, 1)}, 1);
-  const torch::Tensor grid = F::affine_grid(theta, {x.size(0), x.size(1), out_size, out_size}, /*align_corners=*/false);
-  return F::grid_sample(x, grid, F::GridSampleFuncOptions()
-                                     .mode(torch::kBilinear)
-                                     .padding_mode(torch::kBorder)
-                                     .align_corners(false));  // (B, 3, S, S)
+  const torch::Tensor theta =
+      torch::stack({torch::stack({sx, zero, cx}, 1), torch::stack({zero, sy, cy}, 1)}, 1);
+  const torch::Tensor grid =
+      F::affine_grid(theta, {x.size(0), x.size(1), out_size, out_size}, /*align_corners=*/false);
+  return F::grid_sample(x, grid,
+                        F::GridSampleFuncOptions()
+                            .mode(torch::kBilinear)
+                            .padding_mode(torch::kBorder)
+                            .align_corners(false));  // (B, 3, S, S)
 }
 
 torch::Tensor normalize_pixels(const torch::Tensor& images) {
@@ -95,18 +100,22 @@ torch::Tensor normalize_pixels(const torch::Tensor& images) {
 
 torch::Tensor augment_batch(const torch::Tensor& images, const AugmentOptions& opts, at::Generator& gen) {
   const int64_t B = images.size(0);
-  const torch::Tensor boxes = sample_crop_boxes(B, images.size(2), images.size(3), opts, gen, images.device());
-  const torch::Tensor flip = opts.hflip ? torch::rand({B}, gen, torch::TensorOptions().device(images.device())) < 0.5
-                                        : torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).device(images.device()));
+  const torch::Tensor boxes =
+      sample_crop_boxes(B, images.size(2), images.size(3), opts, gen, images.device());
+  const torch::Tensor flip =
+      opts.hflip ? torch::rand({B}, gen, torch::TensorOptions().device(images.device())) < 0.5
+                 : torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).device(images.device()));
   return normalize_pixels(crop_resize(images, boxes, flip, opts.out_size));
 }
 
 torch::Tensor resize_area(const torch::Tensor& images, double scale, int64_t out_size) {
-  ABLATE_CHECK(scale > 0 && scale <= 1 && images.dim() == 4, "scale {} images {}", scale, c10::str(images.sizes()));
+  ABLATE_CHECK(scale > 0 && scale <= 1 && images.dim() == 4, "scale {} images {}", scale,
+               c10::str(images.sizes()));
   torch::Tensor x = images.to(torch::kFloat32);  // (B, 3, H, W)
   const int64_t th = std::max<int64_t>(1, std::llround(scale * static_cast<double>(x.size(2))));
   const int64_t tw = std::max<int64_t>(1, std::llround(scale * static_cast<double>(x.size(3))));
-  if (th != x.size(2) || tw != x.size(3)) x = F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions({th, tw}));
+  if (th != x.size(2) || tw != x.size(3))
+    x = F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions({th, tw}));
   if (th != out_size || tw != out_size)
     x = F::interpolate(x, F::InterpolateFuncOptions()
                               .size(std::vector<int64_t>{out_size, out_size})

@@ -8,10 +8,10 @@
 // antialiasing). No host synchronisation, so it can sit inside a captured CUDA graph.
 #pragma once
 
-#include <cstdint>
-
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
+
+#include <cstdint>
 
 namespace ablate {
 
@@ -39,8 +39,10 @@ torch::Tensor normalize_pixels(const torch::Tensor& images);
 torch::Tensor augment_batch(const torch::Tensor& images, const AugmentOptions& opts, at::Generator& gen);
 
 // Multi-scale evaluation input: area-downsample (B, 3, H, W) to round(scale * H) x round(scale * W)
-// (box averaging, as cv::INTER_AREA; skipped at scale 1), then bilinear resize to out_size x
-// out_size (skipped when already that size). Float in pixel units, not normalised.
+// (box averaging: identical to cv::INTER_AREA for integer factors; for fractional ones pooling
+// bins overlap by a pixel where INTER_AREA weights fractions; skipped at scale 1), then bilinear
+// resize to out_size x out_size (skipped when already that size). Float in pixel units, not
+// normalised.
 torch::Tensor resize_area(const torch::Tensor& images, double scale, int64_t out_size);
 
 }  // namespace ablate

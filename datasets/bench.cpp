@@ -1,6 +1,4 @@
 // Loader benchmark (see bench.h).
-#include "methods/pch/torch_pch.h"
-
 #include "datasets/bench.h"
 
 #include <atomic>
@@ -15,6 +13,7 @@
 #include "datasets/registry.h"
 #include "datasets/split.h"
 #include "harness/check.h"
+#include "methods/pch/torch_pch.h"
 
 #if ABLATE_HAVE_OPENCV
 #include <opencv2/imgcodecs.hpp>
@@ -41,20 +40,20 @@ double decode_images_per_s(const std::vector<fs::path>& files, int side, int wor
   std::vector<std::exception_ptr> failures(static_cast<size_t>(workers));
   auto work = [&](size_t t) {
     try {
-    cv::Mat resized;
-    for (size_t i; (i = next++) < files.size();) {
-      const cv::Mat bgr = cv::imread(files[i].string(), cv::IMREAD_COLOR);
-      if (bgr.empty()) throw DataError(files[i].string() + ": cannot decode");
-      const cv::Mat* src = &bgr;
-      if (bgr.rows != side || bgr.cols != side) {
-        cv::resize(bgr, resized, cv::Size(side, side), 0, 0, cv::INTER_AREA);
-        src = &resized;
+      cv::Mat resized;
+      for (size_t i; (i = next++) < files.size();) {
+        const cv::Mat bgr = cv::imread(files[i].string(), cv::IMREAD_COLOR);
+        if (bgr.empty()) throw DataError(files[i].string() + ": cannot decode");
+        const cv::Mat* src = &bgr;
+        if (bgr.rows != side || bgr.cols != side) {
+          cv::resize(bgr, resized, cv::Size(side, side), 0, 0, cv::INTER_AREA);
+          src = &resized;
+        }
+        uint8_t* dst = out.data() + i * plane * 3;
+        const uint8_t* s = src->ptr<uint8_t>();
+        for (size_t p = 0; p < plane; ++p)
+          for (size_t c = 0; c < 3; ++c) dst[c * plane + p] = s[p * 3 + (2 - c)];
       }
-      uint8_t* dst = out.data() + i * plane * 3;
-      const uint8_t* s = src->ptr<uint8_t>();
-      for (size_t p = 0; p < plane; ++p)
-        for (size_t c = 0; c < 3; ++c) dst[c * plane + p] = s[p * 3 + (2 - c)];
-    }
     } catch (...) {
       failures[t] = std::current_exception();
     }
@@ -95,7 +94,8 @@ LoaderBench bench_loader(const fs::path& shard_dir, const fs::path& jpeg_dir, in
   const DatasetIndex index = open_folder(jpeg_dir);
   const std::vector<int64_t> perm = seeded_permutation(static_cast<int64_t>(index.files.size()), 1);
   std::vector<fs::path> files;
-  for (int64_t k = 0; k < n_images; ++k) files.push_back(index.path(static_cast<size_t>(perm[k % perm.size()])));
+  for (int64_t k = 0; k < n_images; ++k)
+    files.push_back(index.path(static_cast<size_t>(perm[k % perm.size()])));
   r.decode_images_per_s = decode_images_per_s(files, r.image_size, workers);
   r.speedup = r.shard_images_per_s / r.decode_images_per_s;
 #endif

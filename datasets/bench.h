@@ -11,12 +11,12 @@
 namespace ablate {
 
 struct LoaderBench {
-  int64_t images = 0;               // images timed on each path
+  int64_t images = 0;  // images timed on each path
   int workers = 0;
-  int image_size = 0;               // shard side N (JPEGs are resized to it)
-  double shard_images_per_s = 0.0;  // packed shards through Loader
-  double decode_images_per_s = 0.0; // JPEG decode with OpenCV (0 without OpenCV)
-  double speedup = 0.0;             // shard / decode
+  int image_size = 0;                // shard side N (JPEGs are resized to it)
+  double shard_images_per_s = 0.0;   // packed shards through Loader
+  double decode_images_per_s = 0.0;  // JPEG decode with OpenCV (0 without OpenCV)
+  double speedup = 0.0;              // shard / decode
 };
 
 // Times n_images from the shard set in `shard_dir` and n_images decoded from the image folder

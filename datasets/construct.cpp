@@ -1,6 +1,8 @@
 // Sub-image cropping and perceptual-hash deduplication (see construct.h).
 #include "datasets/construct.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <bit>
@@ -8,8 +10,6 @@
 #include <numeric>
 #include <random>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "ablate/build_info.h"
 #include "datasets/split.h"
@@ -26,7 +26,8 @@ namespace fs = std::filesystem;
 SubimageResult crop_subimages(const std::vector<fs::path>& inputs, const fs::path& out_dir,
                               const SubimageOptions& opts) {
   if (opts.min_side < 1 || opts.max_side < opts.min_side)
-    throw ConfigError("", "side", fmt::format("min {} max {}", opts.min_side, opts.max_side), "1 <= min <= max");
+    throw ConfigError("", "side", fmt::format("min {} max {}", opts.min_side, opts.max_side),
+                      "1 <= min <= max");
   if (opts.ext != ".png" && opts.ext != ".jpg")
     throw ConfigError("", "ext", "'" + opts.ext + "'", ".png or .jpg");
   fs::create_directories(out_dir);
@@ -41,7 +42,8 @@ SubimageResult crop_subimages(const std::vector<fs::path>& inputs, const fs::pat
     std::seed_seq seq{opts.seed, static_cast<uint64_t>(n)};
     std::mt19937_64 rng(seq);
     for (int k = 0; k < opts.per_image; ++k) {
-      const int side = opts.min_side + static_cast<int>(uniform_below(rng, static_cast<uint64_t>(limit - opts.min_side + 1)));
+      const int side = opts.min_side +
+                       static_cast<int>(uniform_below(rng, static_cast<uint64_t>(limit - opts.min_side + 1)));
       const int top = static_cast<int>(uniform_below(rng, static_cast<uint64_t>(img.height - side + 1)));
       const int left = static_cast<int>(uniform_below(rng, static_cast<uint64_t>(img.width - side + 1)));
       RgbImage crop;
@@ -50,8 +52,8 @@ SubimageResult crop_subimages(const std::vector<fs::path>& inputs, const fs::pat
       for (int y = 0; y < side; ++y)
         std::copy_n(img.pixels.data() + (static_cast<size_t>(top + y) * img.width + left) * 3,
                     static_cast<size_t>(side) * 3, crop.pixels.data() + static_cast<size_t>(y) * side * 3);
-      const fs::path out = out_dir / fmt::format("{}_{}_y{}_x{}_s{}{}", inputs[n].stem().string(), k, top, left,
-                                                 side, opts.ext);
+      const fs::path out = out_dir / fmt::format("{}_{}_y{}_x{}_s{}{}", inputs[n].stem().string(), k, top,
+                                                 left, side, opts.ext);
       write_image(out, crop, opts.jpeg_quality);
       r.written.push_back(out);
     }

@@ -18,11 +18,11 @@
 namespace ablate {
 
 struct SubimageOptions {
-  int min_side = 64;          // crop side range in pixels (square crops)
+  int min_side = 64;  // crop side range in pixels (square crops)
   int max_side = 256;
-  int per_image = 4;          // crops per source image
-  uint64_t seed = 0;          // each source image draws from its own stream (seed, image index)
-  std::string ext = ".png";   // ".png" (lossless) or ".jpg"
+  int per_image = 4;         // crops per source image
+  uint64_t seed = 0;         // each source image draws from its own stream (seed, image index)
+  std::string ext = ".png";  // ".png" (lossless) or ".jpg"
   int jpeg_quality = 95;
 };
 

@@ -1,12 +1,12 @@
 // Image decoding with OpenCV plus the checks OpenCV does not make (see image_io.h).
 #include "datasets/image_io.h"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <string_view>
-
-#include <fmt/format.h>
 
 #include "ablate/build_info.h"
 #include "harness/check.h"
@@ -29,7 +29,7 @@ bool jpeg_complete(std::span<const uint8_t> b) {
     while (pos < n && b[pos] == 0xFF) ++pos;  // fill bytes
     if (pos >= n) return false;
     const uint8_t m = b[pos++];
-    if (m == 0xD9) return true;                          // EOI
+    if (m == 0xD9) return true;                           // EOI
     if ((m >= 0xD0 && m <= 0xD7) || m == 0x01) continue;  // RSTn, TEM: no length
     if (pos + 2 > n) return false;
     const size_t len = (size_t{b[pos]} << 8) | b[pos + 1];
@@ -38,7 +38,8 @@ bool jpeg_complete(std::span<const uint8_t> b) {
     if (m == 0xDA) {
       // Entropy-coded data: 0xFF is followed by a stuffed 0x00 or RSTn inside it; anything else
       // is the next marker.
-      while (pos + 1 < n && !(b[pos] == 0xFF && b[pos + 1] != 0x00 && (b[pos + 1] < 0xD0 || b[pos + 1] > 0xD7)))
+      while (pos + 1 < n &&
+             !(b[pos] == 0xFF && b[pos + 1] != 0x00 && (b[pos + 1] < 0xD0 || b[pos + 1] > 0xD7)))
         ++pos;
       if (pos + 1 >= n) return false;
     }
@@ -79,20 +80,28 @@ RgbImage decode_image(std::span<const uint8_t> bytes, const std::string& name) {
   }
   if (raw.empty()) throw DataError(fmt::format("{}: cannot decode (corrupt or unsupported format)", name));
   if (raw.depth() != CV_8U)
-    throw DataError(fmt::format("{}: {}-bit{} image; ablate reads 8-bit images only (convert with an "
-                                "explicit radiometric stretch first)",
-                                name, raw.elemSize1() * 8, raw.depth() >= CV_32F ? " floating-point" : ""));
+    throw DataError(
+        fmt::format("{}: {}-bit{} image; ablate reads 8-bit images only (convert with an "
+                    "explicit radiometric stretch first)",
+                    name, raw.elemSize1() * 8, raw.depth() >= CV_32F ? " floating-point" : ""));
   RgbImage img;
   img.height = raw.rows;
   img.width = raw.cols;
   img.pixels.resize(static_cast<size_t>(raw.rows) * raw.cols * 3);
   cv::Mat rgb(raw.rows, raw.cols, CV_8UC3, img.pixels.data());
   switch (raw.channels()) {
-    case 1: cv::cvtColor(raw, rgb, cv::COLOR_GRAY2RGB); break;
-    case 3: cv::cvtColor(raw, rgb, cv::COLOR_BGR2RGB); break;
-    case 4: cv::cvtColor(raw, rgb, cv::COLOR_BGRA2RGB); break;
+    case 1:
+      cv::cvtColor(raw, rgb, cv::COLOR_GRAY2RGB);
+      break;
+    case 3:
+      cv::cvtColor(raw, rgb, cv::COLOR_BGR2RGB);
+      break;
+    case 4:
+      cv::cvtColor(raw, rgb, cv::COLOR_BGRA2RGB);
+      break;
     default:
-      throw DataError(fmt::format("{}: {} channels; expected 1 (grey), 3 (RGB) or 4 (RGBA)", name, raw.channels()));
+      throw DataError(
+          fmt::format("{}: {} channels; expected 1 (grey), 3 (RGB) or 4 (RGBA)", name, raw.channels()));
   }
   ABLATE_CHECK(rgb.data == img.pixels.data(), "cvtColor reallocated");
   return img;
@@ -121,7 +130,9 @@ void write_image(const std::filesystem::path& path, const RgbImage& img, int jpe
   } catch (const cv::Exception& e) {
     throw DataError(fmt::format("{}: cannot write image: {}", path.string(), e.what()));
   }
-  if (!ok) throw DataError(fmt::format("{}: cannot write image (unknown extension or unwritable folder)", path.string()));
+  if (!ok)
+    throw DataError(
+        fmt::format("{}: cannot write image (unknown extension or unwritable folder)", path.string()));
 }
 
 #else
@@ -129,9 +140,10 @@ void write_image(const std::filesystem::path& path, const RgbImage& img, int jpe
 namespace {
 
 [[noreturn]] void no_opencv(const std::string& what) {
-  throw DataError(fmt::format("{}: this ablate build has no OpenCV, so it cannot decode or encode "
-                              "images; pack the data into shards on a machine with OpenCV",
-                              what));
+  throw DataError(
+      fmt::format("{}: this ablate build has no OpenCV, so it cannot decode or encode "
+                  "images; pack the data into shards on a machine with OpenCV",
+                  what));
 }
 
 }  // namespace

@@ -3,17 +3,15 @@
 // Jobs (one batch each) are handed out in sequence order; at most `depth_` jobs are in flight or
 // waiting to be consumed, each in its own slot seq % depth_, so memory stays bounded and batches
 // come out in order whatever order the workers finish in.
-#include "methods/pch/torch_pch.h"
-
 #include "datasets/loader.h"
 
 #include <algorithm>
 #include <cstring>
-
 #include <nlohmann/json.hpp>
 
 #include "datasets/split.h"
 #include "harness/check.h"
+#include "methods/pch/torch_pch.h"
 
 namespace ablate {
 
@@ -53,12 +51,14 @@ Loader::Loader(std::shared_ptr<const ShardSet> shards, LoaderOptions opts, Loade
     pool_ = opts_.indices;
     for (int64_t i : pool_)
       if (i < 0 || static_cast<size_t>(i) >= shards_->size())
-        throw DataError(fmt::format("{}: loader index {} out of range (the shard set holds {} images); "
-                                    "was the split computed for another shard set?",
-                                    shards_->dir().string(), i, shards_->size()));
+        throw DataError(
+            fmt::format("{}: loader index {} out of range (the shard set holds {} images); "
+                        "was the split computed for another shard set?",
+                        shards_->dir().string(), i, shards_->size()));
   }
   if (opts_.max_images > 0 && opts_.max_images < static_cast<int64_t>(pool_.size())) {
-    std::vector<int64_t> pick = seeded_permutation(static_cast<int64_t>(pool_.size()), mix_seed(opts_.seed, kSubsetStream));
+    std::vector<int64_t> pick =
+        seeded_permutation(static_cast<int64_t>(pool_.size()), mix_seed(opts_.seed, kSubsetStream));
     pick.resize(static_cast<size_t>(opts_.max_images));
     std::sort(pick.begin(), pick.end());
     std::vector<int64_t> capped;

@@ -10,17 +10,17 @@
 // so ranks stay in lock-step); `position` counts samples of this rank's slice.
 #pragma once
 
+#include <torch/types.h>
+
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
-#include <torch/types.h>
 
 #include "datasets/shards.h"
 
@@ -36,16 +36,16 @@ void to_json(nlohmann::json& j, const LoaderState& s);
 void from_json(const nlohmann::json& j, LoaderState& s);
 
 struct LoaderOptions {
-  int64_t batch = 64;               // samples per batch on this rank
-  int workers = 2;                  // reader threads (config data.workers)
-  int prefetch = 2;                 // batches prepared ahead (at least 2 and at least `workers`)
-  uint64_t seed = 0;                // permutation seed (run seed)
-  std::vector<int64_t> indices;     // pool of ShardSet indices, e.g. Split::train; empty = all
-  int64_t max_images = 0;           // cap on the pool, a seed-chosen subset (0 = whole pool)
-  bool shuffle = true;              // false: pool order every epoch (evaluation passes)
-  bool drop_last = true;            // only full batches (fixed shapes, e.g. for CUDA graphs)
-  int64_t max_epochs = 0;           // stop after this many epochs (0 = endless)
-  int rank = 0, world_size = 1;     // data-parallel slice
+  int64_t batch = 64;            // samples per batch on this rank
+  int workers = 2;               // reader threads (config data.workers)
+  int prefetch = 2;              // batches prepared ahead (at least 2 and at least `workers`)
+  uint64_t seed = 0;             // permutation seed (run seed)
+  std::vector<int64_t> indices;  // pool of ShardSet indices, e.g. Split::train; empty = all
+  int64_t max_images = 0;        // cap on the pool, a seed-chosen subset (0 = whole pool)
+  bool shuffle = true;           // false: pool order every epoch (evaluation passes)
+  bool drop_last = true;         // only full batches (fixed shapes, e.g. for CUDA graphs)
+  int64_t max_epochs = 0;        // stop after this many epochs (0 = endless)
+  int rank = 0, world_size = 1;  // data-parallel slice
   torch::Device device = torch::kCPU;
 };
 
@@ -105,9 +105,9 @@ class Loader {
   LoaderState cursor_;  // next job's start
   std::shared_ptr<const std::vector<int64_t>> cursor_order_;
   int64_t cursor_order_epoch_ = -1;
-  int64_t next_seq_ = 0;      // next job to hand out
-  int64_t consumed_ = 0;      // jobs the consumer has taken
-  int64_t total_jobs_ = -1;   // known once max_epochs is reached
+  int64_t next_seq_ = 0;     // next job to hand out
+  int64_t consumed_ = 0;     // jobs the consumer has taken
+  int64_t total_jobs_ = -1;  // known once max_epochs is reached
   std::vector<Slot> slots_;
   std::vector<std::thread> threads_;
 };

@@ -2,13 +2,13 @@
 // published releases; comments name the source of each protocol.
 #include "datasets/registry.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <map>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "harness/check.h"
 
@@ -49,57 +49,115 @@ std::vector<DatasetSpec> dataset_registry() {
   std::vector<DatasetSpec> r;
   // Helber et al. 2019; the usual protocol is an 80/20 stratified split.
   r.push_back(benchmark("eurosat", "eurosat_rgb", "EuroSAT RGB (Helber et al. 2019)",
-               {"AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial",
-                           "Pasture", "PermanentCrop", "Residential", "River", "SeaLake"},
-               {3000, 3000, 3000, 2500, 2500, 2000, 2500, 3000, 2500, 3000},
-               /*expected_count=*/27000, {0.8}, /*native_size=*/64, /*gsd_m=*/10.0));
+                        {"AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
+                         "PermanentCrop", "Residential", "River", "SeaLake"},
+                        {3000, 3000, 3000, 2500, 2500, 2000, 2500, 3000, 2500, 3000},
+                        /*expected_count=*/27000, {0.8}, /*native_size=*/64, /*gsd_m=*/10.0));
   // Yang and Newsam 2010; 80% (and 50%) train in the MAE-for-RS literature.
-  r.push_back(benchmark("ucmerced", "ucmerced", "UC Merced Land Use (Yang and Newsam 2010)",
-               {"agricultural", "airplane", "baseballdiamond", "beach", "buildings",
-                           "chaparral", "denseresidential", "forest", "freeway", "golfcourse",
-                           "harbor", "intersection", "mediumresidential", "mobilehomepark",
-                           "overpass", "parkinglot", "river", "runway", "sparseresidential",
-                           "storagetanks", "tenniscourt"},
-               std::vector<int64_t>(21, 100),
-               /*expected_count=*/2100, {0.8, 0.5}, /*native_size=*/256, /*gsd_m=*/0.3));
+  r.push_back(benchmark(
+      "ucmerced", "ucmerced", "UC Merced Land Use (Yang and Newsam 2010)",
+      {"agricultural",      "airplane",       "baseballdiamond", "beach",      "buildings", "chaparral",
+       "denseresidential",  "forest",         "freeway",         "golfcourse", "harbor",    "intersection",
+       "mediumresidential", "mobilehomepark", "overpass",        "parkinglot", "river",     "runway",
+       "sparseresidential", "storagetanks",   "tenniscourt"},
+      std::vector<int64_t>(21, 100),
+      /*expected_count=*/2100, {0.8, 0.5}, /*native_size=*/256, /*gsd_m=*/0.3));
   // Xia et al. 2017 (AID); protocol: 20% and 50% train.
   r.push_back(benchmark("aid", "aid", "AID (Xia et al. 2017)",
-               {"Airport", "BareLand", "BaseballField", "Beach", "Bridge", "Center",
-                           "Church", "Commercial", "DenseResidential", "Desert", "Farmland",
-                           "Forest", "Industrial", "Meadow", "MediumResidential", "Mountain",
-                           "Park", "Parking", "Playground", "Pond", "Port", "RailwayStation",
-                           "Resort", "River", "School", "SparseResidential", "Square", "Stadium",
-                           "StorageTanks", "Viaduct"},
-               {360, 310, 220, 400, 360, 260, 240, 350, 410, 300, 370, 250, 390, 280,
-                                290, 340, 350, 390, 370, 420, 380, 260, 290, 410, 300, 300, 330, 290,
-                                360, 420},
-               /*expected_count=*/10000, {0.2, 0.5}, /*native_size=*/600, /*gsd_m=*/0.0));
+                        {"Airport",
+                         "BareLand",
+                         "BaseballField",
+                         "Beach",
+                         "Bridge",
+                         "Center",
+                         "Church",
+                         "Commercial",
+                         "DenseResidential",
+                         "Desert",
+                         "Farmland",
+                         "Forest",
+                         "Industrial",
+                         "Meadow",
+                         "MediumResidential",
+                         "Mountain",
+                         "Park",
+                         "Parking",
+                         "Playground",
+                         "Pond",
+                         "Port",
+                         "RailwayStation",
+                         "Resort",
+                         "River",
+                         "School",
+                         "SparseResidential",
+                         "Square",
+                         "Stadium",
+                         "StorageTanks",
+                         "Viaduct"},
+                        {360, 310, 220, 400, 360, 260, 240, 350, 410, 300, 370, 250, 390, 280, 290,
+                         340, 350, 390, 370, 420, 380, 260, 290, 410, 300, 300, 330, 290, 360, 420},
+                        /*expected_count=*/10000, {0.2, 0.5}, /*native_size=*/600, /*gsd_m=*/0.0));
   // Cheng et al. 2017 (NWPU-RESISC45); protocol: 10% and 20% train.
   r.push_back(benchmark("resisc45", "resisc45", "NWPU-RESISC45 (Cheng et al. 2017)",
-               {"airplane", "airport", "baseball_diamond", "basketball_court", "beach",
-                           "bridge", "chaparral", "church", "circular_farmland", "cloud",
-                           "commercial_area", "dense_residential", "desert", "forest", "freeway",
-                           "golf_course", "ground_track_field", "harbor", "industrial_area",
-                           "intersection", "island", "lake", "meadow", "medium_residential",
-                           "mobile_home_park", "mountain", "overpass", "palace", "parking_lot",
-                           "railway", "railway_station", "rectangular_farmland", "river",
-                           "roundabout", "runway", "sea_ice", "ship", "snowberg",
-                           "sparse_residential", "stadium", "storage_tank", "tennis_court",
-                           "terrace", "thermal_power_station", "wetland"},
-               std::vector<int64_t>(45, 700),
-               /*expected_count=*/31500, {0.1, 0.2}, /*native_size=*/256, /*gsd_m=*/0.0));
+                        {"airplane",
+                         "airport",
+                         "baseball_diamond",
+                         "basketball_court",
+                         "beach",
+                         "bridge",
+                         "chaparral",
+                         "church",
+                         "circular_farmland",
+                         "cloud",
+                         "commercial_area",
+                         "dense_residential",
+                         "desert",
+                         "forest",
+                         "freeway",
+                         "golf_course",
+                         "ground_track_field",
+                         "harbor",
+                         "industrial_area",
+                         "intersection",
+                         "island",
+                         "lake",
+                         "meadow",
+                         "medium_residential",
+                         "mobile_home_park",
+                         "mountain",
+                         "overpass",
+                         "palace",
+                         "parking_lot",
+                         "railway",
+                         "railway_station",
+                         "rectangular_farmland",
+                         "river",
+                         "roundabout",
+                         "runway",
+                         "sea_ice",
+                         "ship",
+                         "snowberg",
+                         "sparse_residential",
+                         "stadium",
+                         "storage_tank",
+                         "tennis_court",
+                         "terrace",
+                         "thermal_power_station",
+                         "wetland"},
+                        std::vector<int64_t>(45, 700),
+                        /*expected_count=*/31500, {0.1, 0.2}, /*native_size=*/256, /*gsd_m=*/0.0));
   // Dai and Yang 2011 (WHU-RS19); per-class counts vary around 50 and differ between copies, so
   // only the total is checked. Protocol: 40% and 60% train.
   r.push_back(benchmark("whu_rs19", "whu_rs19", "WHU-RS19 (Dai and Yang 2011)",
-               {"Airport", "Beach", "Bridge", "Commercial", "Desert", "Farmland",
-                           "footballField", "Forest", "Industrial", "Meadow", "Mountain", "Park",
-                           "Parking", "Pond", "Port", "railwayStation", "Residential", "River",
-                           "Viaduct"},
-               {}, /*expected_count=*/1005, {0.4, 0.6}, /*native_size=*/600, /*gsd_m=*/0.5));
+                        {"Airport", "Beach", "Bridge", "Commercial", "Desert", "Farmland", "footballField",
+                         "Forest", "Industrial", "Meadow", "Mountain", "Park", "Parking", "Pond", "Port",
+                         "railwayStation", "Residential", "River", "Viaduct"},
+                        {}, /*expected_count=*/1005, {0.4, 0.6}, /*native_size=*/600, /*gsd_m=*/0.5));
   // Pre-training corpora: unlabelled for MAE pre-training, sizes vary per image; no counts checked
   // (subsets are common and legitimate).
   r.push_back(corpus("millionaid", "millionaid", "MillionAID (Long et al. 2021, ~1M images)"));
-  r.push_back(corpus("opticalrs13m", "opticalrs13m", "OpticalRS-13M (SelectiveMAE, Wang et al. 2024, ~13M images)"));
+  r.push_back(
+      corpus("opticalrs13m", "opticalrs13m", "OpticalRS-13M (SelectiveMAE, Wang et al. 2024, ~13M images)"));
   r.push_back(corpus("fmow_rgb", "fmow_rgb", "fMoW-RGB (Christie et al. 2018, ~364k train images)"));
   return r;
 }
@@ -156,13 +214,14 @@ std::vector<fs::path> subfolders(const fs::path& dir) {
 
 void require_folder(const DatasetSpec& spec, const fs::path& dir) {
   if (fs::is_directory(dir)) return;
-  throw DataError(fmt::format(
-      "dataset '{}' ({}) not found: looked in {}. Place it there ({}), or point ablate at the "
-      "folder that holds '{}/' with data.root=... (the shared data folder is ../shared/data)",
-      spec.name, spec.title, fs::absolute(dir).string(),
-      spec.layout == DatasetLayout::ClassFolders ? "one subfolder per class"
-                                                 : "images in subfolders, or a manifest.txt of relative paths",
-      spec.folder));
+  throw DataError(
+      fmt::format("dataset '{}' ({}) not found: looked in {}. Place it there ({}), or point ablate at the "
+                  "folder that holds '{}/' with data.root=... (the shared data folder is ../shared/data)",
+                  spec.name, spec.title, fs::absolute(dir).string(),
+                  spec.layout == DatasetLayout::ClassFolders
+                      ? "one subfolder per class"
+                      : "images in subfolders, or a manifest.txt of relative paths",
+                  spec.folder));
 }
 
 // Class folders under `dir`. With spec.classes set, folders are matched to them (canonical names),
@@ -193,17 +252,16 @@ DatasetIndex open_class_folders(const DatasetSpec& spec, const fs::path& dir) {
     std::vector<std::string> extra;
     for (auto& [k, p] : by_name) extra.push_back(p.filename().string());
     if (!missing.empty() || !extra.empty())
-      throw DataError(fmt::format(
-          "{}: class folders differ from the {} registry: missing [{}], unexpected [{}]", dir.string(),
-          spec.title, fmt::join(missing, ", "), fmt::join(extra, ", ")));
+      throw DataError(
+          fmt::format("{}: class folders differ from the {} registry: missing [{}], unexpected [{}]",
+                      dir.string(), spec.title, fmt::join(missing, ", "), fmt::join(extra, ", ")));
     idx.classes = spec.classes;
   }
   for (size_t c = 0; c < class_dirs.size(); ++c) {
     std::vector<std::string> files = list_images(class_dirs[c], dir);
     if (!spec.class_counts.empty() && static_cast<int64_t>(files.size()) != spec.class_counts[c])
-      throw DataError(fmt::format("{}: class '{}' has {} images, {} expects {}",
-                                  class_dirs[c].string(), idx.classes[c], files.size(), spec.title,
-                                  spec.class_counts[c]));
+      throw DataError(fmt::format("{}: class '{}' has {} images, {} expects {}", class_dirs[c].string(),
+                                  idx.classes[c], files.size(), spec.title, spec.class_counts[c]));
     for (auto& f : files) {
       idx.files.push_back(std::move(f));
       idx.labels.push_back(static_cast<int32_t>(c));
@@ -230,11 +288,12 @@ DatasetIndex open_manifest(const DatasetSpec& spec, const fs::path& dir, const f
     std::string body = line.substr(b, e - b + 1);
     // A line that ends in an image extension is all path (paths may contain spaces).
     size_t sep = is_image_file(body) ? std::string::npos : body.find_last_of(" \t");
-    std::string path = sep == std::string::npos ? body : body.substr(0, body.find_last_not_of(" \t", sep) + 1);
+    std::string path =
+        sep == std::string::npos ? body : body.substr(0, body.find_last_not_of(" \t", sep) + 1);
     std::string label = sep == std::string::npos ? "" : body.substr(sep + 1);
     if (!idx.files.empty() && label.empty() != label_names.empty())
-      throw DataError(fmt::format("{}:{}: {} label; every line must have one or none must",
-                                  manifest.string(), lineno, label.empty() ? "missing" : "unexpected"));
+      throw DataError(fmt::format("{}:{}: {} label; every line must have one or none must", manifest.string(),
+                                  lineno, label.empty() ? "missing" : "unexpected"));
     if (!is_image_file(path))
       throw DataError(fmt::format("{}:{}: '{}' is not an image path (.jpg .jpeg .png .tif .tiff)",
                                   manifest.string(), lineno, path));
@@ -274,7 +333,8 @@ DatasetIndex open_corpus(const DatasetSpec& spec, const fs::path& dir) {
   idx.spec = spec;
   idx.dir = dir;
   idx.files = list_images(dir, dir);
-  if (idx.files.empty()) throw DataError(fmt::format("{}: no images found (and no manifest.txt)", dir.string()));
+  if (idx.files.empty())
+    throw DataError(fmt::format("{}: no images found (and no manifest.txt)", dir.string()));
   idx.labels.assign(idx.files.size(), -1);
   return idx;
 }
@@ -307,11 +367,11 @@ DatasetIndex open_dataset(const DatasetSpec& spec, const fs::path& data_root) {
 
 DatasetIndex open_dataset_dir(const DatasetSpec& spec, const fs::path& dir) {
   require_folder(spec, dir);
-  DatasetIndex idx = spec.layout == DatasetLayout::ClassFolders ? open_class_folders(spec, dir)
-                                                                 : open_corpus(spec, dir);
+  DatasetIndex idx =
+      spec.layout == DatasetLayout::ClassFolders ? open_class_folders(spec, dir) : open_corpus(spec, dir);
   if (spec.expected_count > 0 && static_cast<int64_t>(idx.files.size()) != spec.expected_count)
-    throw DataError(fmt::format("{}: {} images, {} expects {}", dir.string(), idx.files.size(),
-                                spec.title, spec.expected_count));
+    throw DataError(fmt::format("{}: {} images, {} expects {}", dir.string(), idx.files.size(), spec.title,
+                                spec.expected_count));
   return idx;
 }
 

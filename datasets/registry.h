@@ -8,7 +8,8 @@
 // Layouts on disk, under <data root>/<folder>:
 //  * class folders: <folder>/<class name>/<image>  (benchmarks, and any unregistered folder)
 //  * manifest: <folder>/manifest.txt, one image per line: "relative/path[<TAB or space>label]"
-//    (pre-training corpora; the label is a class name, optional). Without a manifest, a corpus
+//    (pre-training corpora; the optional label is a class name; a line that ends in an image
+//    extension is taken whole as a path, so paths may contain spaces). Without a manifest, a corpus
 //    folder is scanned recursively and its images are unlabelled.
 #pragma once
 
@@ -23,9 +24,9 @@ namespace ablate {
 enum class DatasetLayout { ClassFolders, Corpus };
 
 struct DatasetSpec {
-  std::string name;                   // registry key, e.g. "eurosat"
-  std::string folder;                 // folder under the data root, e.g. "eurosat_rgb"
-  std::string title;                  // human name and citation hint, for error messages
+  std::string name;    // registry key, e.g. "eurosat"
+  std::string folder;  // folder under the data root, e.g. "eurosat_rgb"
+  std::string title;   // human name and citation hint, for error messages
   DatasetLayout layout = DatasetLayout::ClassFolders;
   std::vector<std::string> classes;   // label order; empty: taken from the data (unregistered)
   std::vector<int64_t> class_counts;  // expected images per class; empty: not checked
@@ -45,10 +46,10 @@ DatasetSpec unregistered_spec(const std::filesystem::path& folder);
 // An opened dataset: image files in label order (class by class, sorted by path within a class).
 struct DatasetIndex {
   DatasetSpec spec;
-  std::filesystem::path dir;          // root/<folder>
-  std::vector<std::string> classes;   // label -> class name
-  std::vector<std::string> files;     // paths relative to dir, '/'-separated
-  std::vector<int32_t> labels;        // per file; -1 = unlabelled
+  std::filesystem::path dir;         // root/<folder>
+  std::vector<std::string> classes;  // label -> class name
+  std::vector<std::string> files;    // paths relative to dir, '/'-separated
+  std::vector<int32_t> labels;       // per file; -1 = unlabelled
 
   std::filesystem::path path(size_t i) const { return dir / files[i]; }
   // The images at `indices` (in that order), same spec and classes.

@@ -2,6 +2,7 @@
 #include "datasets/shards.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,11 +12,9 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "datasets/image_io.h"
 #include "datasets/split.h"
@@ -46,7 +45,9 @@ void write_atomic(const fs::path& path, const void* data, size_t n) {
   fs::rename(tmp, path);
 }
 
-void write_atomic(const fs::path& path, const std::string& text) { write_atomic(path, text.data(), text.size()); }
+void write_atomic(const fs::path& path, const std::string& text) {
+  write_atomic(path, text.data(), text.size());
+}
 
 std::string file_sha256(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -112,12 +113,17 @@ struct PackPlan {
     j["skipped"] = json::array();
     for (auto& s : skipped) j["skipped"].push_back({{"src", s.src}, {"path", s.path}, {"error", s.error}});
     j["split"] = {{"train_ratios", index.spec.train_ratios},
-                  {"rule", "stratified: per class, paths sorted, Fisher-Yates with std::mt19937_64(seed), "
-                           "first round(ratio * n) to train (datasets/split.h)"}};
+                  {"rule",
+                   "stratified: per class, paths sorted, Fisher-Yates with std::mt19937_64(seed), "
+                   "first round(ratio * n) to train (datasets/split.h)"}};
     j["shards"] = json::array();
     for (auto& s : shards)
-      j["shards"].push_back({{"name", s.name}, {"count", s.count}, {"bytes", s.bytes}, {"sha256", s.sha256},
-                             {"src_begin", s.src_begin}, {"src_end", s.src_end}});
+      j["shards"].push_back({{"name", s.name},
+                             {"count", s.count},
+                             {"bytes", s.bytes},
+                             {"sha256", s.sha256},
+                             {"src_begin", s.src_begin},
+                             {"src_end", s.src_end}});
     for (auto& [k, v] : extra_files.items()) j[k] = v;
     return j;
   }
@@ -125,9 +131,11 @@ struct PackPlan {
 
 std::string source_hash(const DatasetIndex& index, const PackOptions& opts, int64_t per_shard) {
   Sha256 h;
-  h.update(fmt::format("{}\n{}\n{}\n{}\n{}\n", kFormat, index.spec.name, opts.size, per_shard, opts.skip_corrupt));
+  h.update(
+      fmt::format("{}\n{}\n{}\n{}\n{}\n", kFormat, index.spec.name, opts.size, per_shard, opts.skip_corrupt));
   for (auto& c : index.classes) h.update(c + "\n");
-  for (size_t i = 0; i < index.files.size(); ++i) h.update(fmt::format("{}\t{}\n", index.files[i], index.labels[i]));
+  for (size_t i = 0; i < index.files.size(); ++i)
+    h.update(fmt::format("{}\t{}\n", index.files[i], index.labels[i]));
   return h.final_hex();
 }
 
@@ -217,7 +225,8 @@ PackResult pack_index(const DatasetIndex& index, const PackOptions& opts) {
   result.shards_reused = static_cast<int64_t>(shards.size());
   const auto n_src = static_cast<int64_t>(index.files.size());
   const auto write_progress = [&] {
-    write_atomic(opts.out / "manifest.json", plan.manifest(shards, skipped, json::object(), 0, false).dump(1));
+    write_atomic(opts.out / "manifest.json",
+                 plan.manifest(shards, skipped, json::object(), 0, false).dump(1));
   };
 
   std::vector<uint8_t> shard_buf;
@@ -226,9 +235,12 @@ PackResult pack_index(const DatasetIndex& index, const PackOptions& opts) {
   const auto flush = [&](int64_t src_end) {
     Sha256 h;
     h.update(shard_buf.data(), shard_buf.size());
-    ShardEntry e{shard_name(shards.size()), h.final_hex(),
+    ShardEntry e{shard_name(shards.size()),
+                 h.final_hex(),
                  static_cast<int64_t>(shard_buf.size() / plan.image_bytes),
-                 static_cast<int64_t>(shard_buf.size()), shard_begin, src_end};
+                 static_cast<int64_t>(shard_buf.size()),
+                 shard_begin,
+                 src_end};
     write_atomic(opts.out / e.name, shard_buf.data(), shard_buf.size());
     shards.push_back(e);
     write_progress();
@@ -269,7 +281,8 @@ PackResult pack_index(const DatasetIndex& index, const PackOptions& opts) {
         packed_files.push_back(index.files[i]);
         index_text += index.files[i] + "\n";
       }
-  if (labels.empty()) throw DataError(fmt::format("{}: none of the images could be decoded", index.dir.string()));
+  if (labels.empty())
+    throw DataError(fmt::format("{}: none of the images could be decoded", index.dir.string()));
   const size_t label_bytes = labels.size() * sizeof(int32_t);
   write_atomic(opts.out / "labels.i32", labels.data(), label_bytes);
   write_atomic(opts.out / "index.txt", index_text);
@@ -281,12 +294,15 @@ PackResult pack_index(const DatasetIndex& index, const PackOptions& opts) {
   const Split default_split = make_split(
       packed_files, labels, index.spec.train_ratios.empty() ? 0.8 : index.spec.train_ratios.front(), 0);
   json manifest = plan.manifest(shards, skipped, files, static_cast<int64_t>(labels.size()), true);
-  manifest["split"]["seed0"] = {{"train_ratio", default_split.train_ratio}, {"train", default_split.train.size()},
-                                {"val", default_split.val.size()}, {"hash", default_split.hash}};
+  manifest["split"]["seed0"] = {{"train_ratio", default_split.train_ratio},
+                                {"train", default_split.train.size()},
+                                {"val", default_split.val.size()},
+                                {"hash", default_split.hash}};
   write_atomic(opts.out / "manifest.json", manifest.dump(1));
 
   // Shard files left over from an earlier pack of this folder that the manifest no longer lists.
-  for (size_t k = shards.size(); fs::exists(opts.out / shard_name(k)); ++k) fs::remove(opts.out / shard_name(k));
+  for (size_t k = shards.size(); fs::exists(opts.out / shard_name(k)); ++k)
+    fs::remove(opts.out / shard_name(k));
 
   result.packed = static_cast<int64_t>(labels.size());
   result.skipped = static_cast<int64_t>(skipped.size());
@@ -315,8 +331,9 @@ PackResult pack_dataset(const PackOptions& opts) {
 ShardSet ShardSet::open(const fs::path& dir, bool verify) {
   const fs::path mpath = dir / "manifest.json";
   if (!fs::exists(mpath))
-    throw DataError(fmt::format("{}: no shard manifest; pack the dataset first: ablate data pack SRC --out {} --size N",
-                                mpath.string(), dir.string()));
+    throw DataError(
+        fmt::format("{}: no shard manifest; pack the dataset first: ablate data pack SRC --out {} --size N",
+                    mpath.string(), dir.string()));
   json m;
   try {
     m = json::parse(read_text(mpath));
@@ -324,10 +341,13 @@ ShardSet ShardSet::open(const fs::path& dir, bool verify) {
     throw DataError(fmt::format("{}: not valid JSON: {}", mpath.string(), e.what()));
   }
   if (m.value("format", "") != kFormat)
-    throw DataError(fmt::format("{}: format '{}', expected '{}'", mpath.string(), m.value("format", ""), kFormat));
+    throw DataError(
+        fmt::format("{}: format '{}', expected '{}'", mpath.string(), m.value("format", ""), kFormat));
   if (!m.value("complete", false))
-    throw DataError(fmt::format("{}: packing was interrupted; re-run `ablate data pack` with the same "
-                                "arguments to finish it", dir.string()));
+    throw DataError(
+        fmt::format("{}: packing was interrupted; re-run `ablate data pack` with the same "
+                    "arguments to finish it",
+                    dir.string()));
   ShardSet set;
   set.dir_ = dir;
   try {
@@ -340,9 +360,12 @@ ShardSet ShardSet::open(const fs::path& dir, bool verify) {
     auto load_checked = [&](const json& entry) {
       const fs::path p = dir / entry.at("name").get<std::string>();
       std::string bytes = read_text(p);
-      if (bytes.size() != entry.at("bytes").get<size_t>() || sha256_hex(bytes) != entry.at("sha256"))
-        throw DataError(fmt::format("{}: size or SHA-256 differs from {}: the file is corrupt; re-run "
-                                    "`ablate data pack`", p.string(), mpath.string()));
+      if (bytes.size() != entry.at("bytes").get<size_t>() ||
+          sha256_hex(bytes) != entry.at("sha256").get<std::string>())
+        throw DataError(
+            fmt::format("{}: size or SHA-256 differs from {}: the file is corrupt; re-run "
+                        "`ablate data pack`",
+                        p.string(), mpath.string()));
       fp.update(entry.at("sha256").get<std::string>());
       return bytes;
     };
@@ -363,24 +386,28 @@ ShardSet ShardSet::open(const fs::path& dir, bool verify) {
       if (fd < 0) throw DataError(fmt::format("{}: cannot open shard: {}", p.string(), std::strerror(errno)));
       struct stat st {};
       ::fstat(fd, &st);
-      if (static_cast<size_t>(st.st_size) != bytes || bytes != s.at("count").get<size_t>() * set.image_bytes()) {
+      if (static_cast<size_t>(st.st_size) != bytes ||
+          bytes != s.at("count").get<size_t>() * set.image_bytes()) {
         ::close(fd);
-        throw DataError(fmt::format("{}: shard is {} bytes, manifest says {} ({} images of {} bytes): "
-                                    "truncated or replaced; re-run `ablate data pack`",
-                                    p.string(), st.st_size, bytes, s.at("count").get<int64_t>(), set.image_bytes()));
+        throw DataError(
+            fmt::format("{}: shard is {} bytes, manifest says {} ({} images of {} bytes): "
+                        "truncated or replaced; re-run `ablate data pack`",
+                        p.string(), st.st_size, bytes, s.at("count").get<int64_t>(), set.image_bytes()));
       }
       void* addr = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
       ::close(fd);
-      if (addr == MAP_FAILED) throw DataError(fmt::format("{}: mmap failed: {}", p.string(), std::strerror(errno)));
+      if (addr == MAP_FAILED)
+        throw DataError(fmt::format("{}: mmap failed: {}", p.string(), std::strerror(errno)));
       set.shards_.push_back({static_cast<const uint8_t*>(addr), bytes});
       if (verify) {
         Sha256 h;
         h.update(addr, bytes);
         const std::string got = h.final_hex();
-        if (got != s.at("sha256"))
-          throw DataError(fmt::format("{}: SHA-256 {} differs from the manifest's {}: the shard is corrupt; "
-                                      "delete it and re-run `ablate data pack` to rebuild it",
-                                      p.string(), got, s.at("sha256").get<std::string>()));
+        if (got != s.at("sha256").get<std::string>())
+          throw DataError(
+              fmt::format("{}: SHA-256 {} differs from the manifest's {}: the shard is corrupt; "
+                          "delete it and re-run `ablate data pack` to rebuild it",
+                          p.string(), got, s.at("sha256").get<std::string>()));
       }
       fp.update(s.at("sha256").get<std::string>());
       total += s.at("count").get<size_t>();
@@ -389,7 +416,8 @@ ShardSet ShardSet::open(const fs::path& dir, bool verify) {
                                     s.at("count").get<int64_t>(), set.per_shard_));
     }
     if (total != set.labels_.size())
-      throw DataError(fmt::format("{}: shards hold {} images, labels {}", mpath.string(), total, set.labels_.size()));
+      throw DataError(
+          fmt::format("{}: shards hold {} images, labels {}", mpath.string(), total, set.labels_.size()));
     set.fingerprint_ = fp.final_hex();
   } catch (const json::exception& e) {
     throw DataError(fmt::format("{}: missing or malformed field: {}", mpath.string(), e.what()));

@@ -27,22 +27,22 @@
 namespace ablate {
 
 struct PackOptions {
-  std::filesystem::path src;      // dataset folder, e.g. ../shared/data/eurosat_rgb
-  std::string dataset;            // registry name to verify against; "" = the registry entry whose
-                                  // folder name matches src, else an unregistered folder
-  std::filesystem::path out;      // shard folder (created)
-  int size = 64;                  // output side N in pixels
-  int64_t images_per_shard = 0;   // 0 = as many as fit in 64 MiB
-  bool skip_corrupt = false;      // skip undecodable images (listed in the manifest) instead of failing
-  int threads = 2;                // decoding threads
+  std::filesystem::path src;     // dataset folder, e.g. ../shared/data/eurosat_rgb
+  std::string dataset;           // registry name to verify against; "" = the registry entry whose
+                                 // folder name matches src, else an unregistered folder
+  std::filesystem::path out;     // shard folder (created)
+  int size = 64;                 // output side N in pixels
+  int64_t images_per_shard = 0;  // 0 = as many as fit in 64 MiB
+  bool skip_corrupt = false;     // skip undecodable images (listed in the manifest) instead of failing
+  int threads = 2;               // decoding threads
 };
 
 struct PackResult {
-  int64_t packed = 0;             // images in the shard set
-  int64_t skipped = 0;            // corrupt images left out (skip_corrupt)
+  int64_t packed = 0;   // images in the shard set
+  int64_t skipped = 0;  // corrupt images left out (skip_corrupt)
   std::vector<std::string> skipped_files;
-  int64_t shards = 0;             // shard files in the set
-  int64_t shards_reused = 0;      // ... of which were kept from an earlier, interrupted run
+  int64_t shards = 0;         // shard files in the set
+  int64_t shards_reused = 0;  // ... of which were kept from an earlier, interrupted run
   double seconds = 0.0;
 };
 

@@ -28,7 +28,7 @@ struct Split {
   std::vector<int64_t> train, val;  // indices into the file list, ascending
   double train_ratio = 0.0;
   uint64_t seed = 0;
-  std::string hash;                 // sha256 of "train\n" + sorted train paths + "val\n" + ...
+  std::string hash;  // sha256 of "train\n" + sorted train paths + "val\n" + ...
 };
 
 // Stratified split of `files` (labels[i] in [0, num_classes); -1 = unlabelled, treated as one

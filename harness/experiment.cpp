@@ -11,6 +11,7 @@
 #include "harness/experiment.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -63,7 +64,7 @@ struct Matrix {
 
 class Loader {
  public:
-  Loader(std::string file) : file_(std::move(file)), fields_(config_fields()) {}
+  explicit Loader(std::string file) : file_(std::move(file)), fields_(config_fields()) {}
 
   Experiment load(const std::string& text, const std::string& scale, const std::vector<std::string>& overrides);
 
@@ -312,7 +313,7 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
   if (!root.IsMap())
     throw ConfigError(root.Mark().is_null() ? file_ + ":1:1" : where(root), "", "an experiment file must be a mapping",
                       "keys: name, description, base, matrix, ...");
-  check_keys(root, "", {"name", "description", "paper", "base", "matrix", "derived", "scales", "default_scale", "tables", "claims"});
+  check_keys(root, "", {"name", "description", "paper", "base", "matrix", "derived", "scales", "default_scale", "tables", "claims", "compare"});
 
   Experiment ex;
   ex.file = file_;
@@ -325,6 +326,7 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
   if (root["paper"]) ex.paper = scalar(root["paper"], "paper");
   ex.tables = root["tables"] ? yaml_to_json(root["tables"], file_) : nlohmann::json();
   ex.claims = root["claims"] ? yaml_to_json(root["claims"], file_) : nlohmann::json();
+  ex.compare = root["compare"] ? yaml_to_json(root["compare"], file_) : nlohmann::json();
 
   FlatConfig start;
   if (root["base"]) start = flat(root["base"], "base");

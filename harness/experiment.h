@@ -26,6 +26,7 @@ struct Experiment {
   std::vector<std::string> axis_keys;  // product keys, zip keys, then keys only includes set
   std::vector<PlannedRun> runs;        // expansion order, duplicate configs collapsed
   nlohmann::json tables, claims;       // passed through from the file (null when absent)
+  nlohmann::json compare;              // regression tolerances for `ablate compare` (null when absent)
   std::vector<std::string> notes;      // non-fatal remarks (collapsed duplicates, shadowed keys)
 };
 

@@ -35,7 +35,9 @@ const VitSize& vit_size(std::string_view name);
 // Encoder parameters: patch embedding, cls token, `depth` layers of `branches` branches, final LN.
 // The fixed sin-cos position embedding is not a parameter.
 int64_t encoder_params(const VitSize& size, int patch, bool qkv_bias);
-// Decoder parameters of model.decoder ("mae" or "cross") for the encoder model.size.
+// Decoder parameters of model.decoder ("mae" or "cross") for the encoder model.size, with
+// model.dec_depth / dec_dim / dec_self_attn / dec_feature_map and the patch of model.patch_size.
+// Decoder blocks always have a qkv bias and an MLP ratio of 4 (model.qkv_bias is the encoder's).
 int64_t decoder_params(const ModelConfig& model);
 // Matmul FLOPs of one pre-training step per image (forward + backward = 3x forward).
 double train_flops_per_image(const RunConfig& config);

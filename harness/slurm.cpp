@@ -5,13 +5,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
-#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -151,9 +149,10 @@ const std::string& sbatch_value(const std::string& value, const char* what) {
   return value;
 }
 
-std::string job_name_of(const std::string& experiment) {
-  std::string n = "ablate-";
-  for (char c : experiment) n += std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-' ? c : '_';
+// `name` with every character outside [A-Za-z0-9_.-] replaced by '_' (job names, folder names).
+std::string sanitized(const std::string& name) {
+  std::string n;
+  for (char c : name) n += std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-' ? c : '_';
   return n;
 }
 
@@ -189,35 +188,6 @@ void write_file(const fs::path& path, const std::string& text) {
 
 // Sets runs.slurm_job_id of the given (run id, attempt) pairs. Store has no setter for this column
 // yet, so this opens its own connection (same busy timeout as the Store's).
-void record_slurm_job_ids(const fs::path& db,
-                          const std::vector<std::tuple<std::string, int, std::string>>& runs) {
-  sqlite3* h = nullptr;
-  auto fail = [&](const char* what) {
-    const std::string msg = fmt::format("{} in {}: {}", what, db.string(), h ? sqlite3_errmsg(h) : "out of memory");
-    const int code = h ? sqlite3_errcode(h) : SQLITE_NOMEM;
-    sqlite3_close(h);
-    throw StoreError(code, msg);
-  };
-  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) fail("opening the database");
-  sqlite3_busy_timeout(h, 30000);
-  if (sqlite3_exec(h, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) fail("recording Slurm job ids");
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(h, "UPDATE runs SET slurm_job_id=? WHERE id=? AND attempts=?", -1, &st, nullptr) != SQLITE_OK)
-    fail("recording Slurm job ids");
-  for (const auto& [id, attempt, job] : runs) {
-    sqlite3_bind_text(st, 1, job.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 3, attempt);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-      sqlite3_finalize(st);
-      fail("recording Slurm job ids");
-    }
-    sqlite3_reset(st);
-  }
-  sqlite3_finalize(st);
-  if (sqlite3_exec(h, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) fail("recording Slurm job ids");
-  sqlite3_close(h);
-}
 
 // A run claimed for submission.
 struct Claimed {
@@ -273,7 +243,8 @@ SlurmSyncResult reconcile(Store& store, const std::vector<RunRow>& rows,
     }
     reason += fmt::format("; see {}", (fs::path(row.run_dir) / "worker.log").string());
     if (store.finish(row.id, row.attempts, status, reason)) {
-      status == "failed" ? ++res.failed : ++res.lost;
+      if (status == "failed") ++res.failed;
+      else ++res.lost;
       log << fmt::format("run {} {}: {}\n", row.id, status, reason);
     }
   }
@@ -408,9 +379,11 @@ std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
         sh_quote(job.run_dir.string()), job.journal_offset);
   }
   s += "log=$run_dir/worker.log\n"
-       "# A finish line written since the submission: a late requeue must not run the run again.\n"
-       "if tail -c \"+$((journal_offset + 1))\" \"$run_dir/journal.jsonl\" 2>/dev/null | grep -q "
-       "'\"type\":\"finish\"'; then\n"
+       "# Whether the run wrote a finish line since its submission: a late requeue must not run it again.\n"
+       "finished() {\n"
+       "  tail -c \"+$((journal_offset + 1))\" \"$run_dir/journal.jsonl\" 2>/dev/null | grep -q '\"type\":\"finish\"'\n"
+       "}\n"
+       "if finished; then\n"
        "  echo \"==== ablate slurm: job $task: the run has finished since its submission ====\" >>\"$log\"\n"
        "  exit 0\n"
        "fi\n"
@@ -425,21 +398,22 @@ std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
         "exec \"$0\" worker --run-dir \"$1\"' {} \"$run_dir\" >>\"$log\" 2>&1 &\n",
         sh_quote(job.ablate_exe));
   }
-  // Slurm SIGTERMs every process of the job itself, the worker included; the script only has to
-  // outlive the worker to report its exit code. USR1 (time limit) reaches the script alone.
+  // Slurm SIGTERMs every process of the job itself, the worker included: the script ignores it
+  // and outlives the worker, so the job ends only once the checkpoint is written. USR1 (time
+  // limit) reaches the script alone and is forwarded. The decision to requeue rests on the journal,
+  // not on the exit code: bash may lose the status of a child that ends while a trap runs.
   s += "worker=$!\n"
        "at_time_limit=0\n"
        "trap 'at_time_limit=1; kill -USR1 \"$worker\" 2>/dev/null' USR1\n"
        "trap ':' TERM\n"
-       "while :; do\n"
+       "while kill -0 \"$worker\" 2>/dev/null; do\n"
        "  wait \"$worker\"\n"
-       "  kill -0 \"$worker\" 2>/dev/null || break\n"
        "done\n"
        "wait \"$worker\"\n"
        "rc=$?\n"
        "echo \"==== ablate slurm: job $task: worker exit code $rc ====\" >>\"$log\"\n"
-       "if [ \"$rc\" -eq 99 ] && [ \"$at_time_limit\" -eq 1 ]; then\n"
-       "  echo \"==== ablate slurm: job $task checkpointed before its time limit: requeued ====\" >>\"$log\"\n"
+       "if [ \"$at_time_limit\" -eq 1 ] && ! finished; then\n"
+       "  echo \"==== ablate slurm: job $task stopped before its time limit: requeued ====\" >>\"$log\"\n"
        "  scontrol requeue \"$task\"\n"
        "fi\n"
        "exit \"$rc\"\n";
@@ -543,6 +517,18 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
                  const SlurmTools& tools, std::ostream& log) {
   check_options(options, runner);
   tools.require();
+  const fs::path db_dir = fs::absolute(runner.db).parent_path();
+  const fs::path runs_root = fs::absolute(runner.runs_root.empty() ? db_dir / "runs" : fs::path(runner.runs_root));
+  const fs::path jobs_parent = options.jobs_dir.empty() ? db_dir / "slurm" : fs::absolute(options.jobs_dir);
+  SlurmJobSpec base;
+  base.job_name = "ablate-" + sanitized(experiment.name);
+  base.ablate_exe = fs::absolute(runner.ablate_exe).string();
+  base.workdir = fs::current_path();
+  base.log_dir = jobs_parent / "x";
+  base.array_size = 1;
+  sbatch_script(base, options);  // options and paths that cannot be scripted fail before any claim
+  base.array_size = 0;
+
   Store store(runner.db);
   store.upsert_planned(experiment.name, experiment.runs);
   // Slurm runs first (their heartbeats refreshed from squeue), then the local runners' leftovers.
@@ -550,8 +536,6 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
   for (const LostRun& l : store.mark_lost_stale(runner.lease_s))
     log << fmt::format("run {} lost: {}\n", l.id, l.reason);
 
-  const fs::path db_dir = fs::absolute(runner.db).parent_path();
-  const fs::path runs_root = fs::absolute(runner.runs_root.empty() ? db_dir / "runs" : fs::path(runner.runs_root));
   std::vector<std::string> from = {"queued", "lost"};
   if (runner.rerun == "failed") from.push_back("failed");
 
@@ -613,13 +597,7 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
     return 0;
   }
 
-  const fs::path jobs_dir =
-      new_jobs_dir(options.jobs_dir.empty() ? db_dir / "slurm" : fs::absolute(options.jobs_dir),
-                   job_name_of(experiment.name).substr(7) + "-" + utc_stamp());
-  SlurmJobSpec base;
-  base.job_name = job_name_of(experiment.name);
-  base.ablate_exe = fs::absolute(runner.ablate_exe).string();
-  base.workdir = fs::current_path();
+  const fs::path jobs_dir = new_jobs_dir(jobs_parent, sanitized(experiment.name) + "-" + utc_stamp());
   base.log_dir = jobs_dir;
   std::vector<Job> jobs;
   std::vector<const Claimed*> singles;
@@ -682,7 +660,7 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
     store.transaction("registering sbatch scripts", [&] {
       for (const Claimed* c : job.runs) store.put_artifact(c->id, {"sbatch", "sbatch.sh", sha});
     });
-    record_slurm_job_ids(store.path(), ids);
+    for (const auto& [id, attempt, job_id_of_run] : ids) store.set_slurm_job_id(id, attempt, job_id_of_run);
     submitted += static_cast<int>(job.runs.size());
     if (job.spec.array_size > 0)
       log << fmt::format("submitted {} run(s) as Slurm job array {} (tasks 0-{}{}): {}\n", job.runs.size(), job_id,

@@ -395,6 +395,14 @@ void Store::set_worker_pid(std::string_view id, int attempt, int64_t pid) {
   });
 }
 
+void Store::set_slurm_job_id(std::string_view id, int attempt, std::string_view job) {
+  transaction("recording a Slurm job id", [&] {
+    query("UPDATE runs SET slurm_job_id=? WHERE id=? AND attempts=?", "recording a Slurm job id")
+        .bind(job, id, attempt)
+        .run();
+  });
+}
+
 void Store::heartbeat(const std::vector<std::pair<std::string, int>>& runs) {
   if (runs.empty()) return;
   transaction("heartbeat", [&] {
@@ -434,8 +442,8 @@ std::vector<LostRun> Store::mark_lost_stale(double lease_seconds) {
     std::vector<Row> rows;
     {
       Query q = query("SELECT id, host, run_dir, attempts, runner_pid, runner_start, worker_pid, "
-                      "heartbeat_at FROM runs WHERE status='running'",
-                      "listing running runs");
+                      "heartbeat_at FROM runs WHERE status='running' AND slurm_job_id IS NULL",
+                      "listing running runs");  // Slurm runs: liveness comes from Slurm (ablate sync)
       while (q.next())
         rows.push_back({q.text(0), q.text(1), q.text(2), static_cast<int>(q.i64(3)), q.opt_i64(4),
                         q.opt_i64(5), q.opt_i64(6), q.opt_real(7)});

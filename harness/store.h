@@ -122,6 +122,9 @@ class Store {
   std::optional<int> claim_run(std::string_view id, const std::vector<std::string>& from,
                                const ClaimInfo& who);
   void set_worker_pid(std::string_view id, int attempt, int64_t pid);
+  // Records the Slurm job (e.g. "1234_5") running attempt `attempt`; such runs are never marked
+  // lost by heartbeat age (mark_lost_stale): Slurm's job state decides (slurm_sync).
+  void set_slurm_job_id(std::string_view id, int attempt, std::string_view job);
   // Refreshes heartbeat_at of the given (id, attempt) runs that are still running, in one
   // transaction.
   void heartbeat(const std::vector<std::pair<std::string, int>>& runs);

@@ -6,7 +6,10 @@
 // need not match the Gloo version inside LibTorch. Without them CPU runs stay single-process.
 #include "methods/distributed.h"
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
@@ -66,6 +69,27 @@ std::optional<std::pair<const char*, std::string>> first_set(std::initializer_li
   return std::nullopt;
 }
 
+// Gloo writes to its sockets with writev, which raises SIGPIPE when a peer has died: the default
+// action would kill this rank silently instead of failing the collective with EPIPE (Python hides
+// this by ignoring SIGPIPE process-wide). Threads inherit their creator's signal mask, so blocking
+// SIGPIPE while c10d starts its threads (store, transport loop, workers) blocks it in those
+// threads only; the caller's mask is restored afterwards.
+class SigpipeBlockedForNewThreads {
+ public:
+  SigpipeBlockedForNewThreads() {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &s, &old_);
+  }
+  ~SigpipeBlockedForNewThreads() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  SigpipeBlockedForNewThreads(const SigpipeBlockedForNewThreads&) = delete;
+  SigpipeBlockedForNewThreads& operator=(const SigpipeBlockedForNewThreads&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
 }  // namespace
 
 DistEnv DistEnv::from_environment() {
@@ -123,12 +147,14 @@ struct DataParallel::Impl {
   std::vector<torch::Tensor> params;  // attached parameters, for detaching the hooks
   size_t next_launch = 0;             // buckets launch strictly in order, the same on every rank
   std::vector<double> launch_offsets_ms;
+  bool failed = false;  // a collective failed: tear down without waiting for peers
   // On CUDA the autograd engine calls the hooks from its device thread.
   std::mutex mutex;
 
   Impl(const DistEnv& e, torch::Device d, std::chrono::milliseconds t) : env(e), device(d), timeout(t) {}
 
-  DistributedError failure(const std::string& what, const std::exception& e) const {
+  DistributedError failure(const std::string& what, const std::exception& e) {
+    failed = true;
     return DistributedError(fmt::format(
         "data-parallel rank {} of {}: {} failed: {} (another rank died, hung for longer than the {} ms "
         "timeout, or ran a different sequence of steps)",
@@ -144,7 +170,7 @@ struct DataParallel::Impl {
     }
   }
 
-  void wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) const {
+  void wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) {
     try {
       work->wait();
     } catch (const std::exception& e) {
@@ -184,6 +210,7 @@ DataParallel::DataParallel(const DistEnv& env, torch::Device device, std::chrono
   so.waitWorkers = true;
   so.timeout = timeout;
   const std::string where = fmt::format("rendezvous at {}:{}", env.master_addr, env.master_port);
+  SigpipeBlockedForNewThreads sigpipe_blocked;
   try {
     impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
     if (device.is_cuda()) {
@@ -212,6 +239,16 @@ DataParallel::DataParallel(const DistEnv& env, torch::Device device, std::chrono
 
 DataParallel::~DataParallel() {
   for (auto& p : impl_->params) torch::autograd::impl::set_post_acc_grad_hooks(p, nullptr);
+  // NCCL wants its communicators finalised before exit; after a failure a peer may be gone, so
+  // they are aborted instead of waited for. (Gloo tears down in its destructor either way.)
+  try {
+    if (impl_->failed)
+      impl_->backend->abort();
+    else
+      impl_->backend->shutdown();
+  } catch (const std::exception&) {
+    // Nothing left to report to: the run is ending.
+  }
 }
 
 bool DataParallel::supports(torch::DeviceType type) {

@@ -18,6 +18,7 @@
 #include "methods/method.h"
 #include "methods/pch/torch_pch.h"
 #include "methods/psts.h"
+#include "methods/stop_signal.h"
 #include "methods/train_step.h"
 
 #if ABLATE_WITH_CUDA
@@ -102,7 +103,8 @@ TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource&
     prog.position = data.position();
 
     const bool last = prog.step == total;
-    const bool interrupt = stop_after > 0 && steps_this_call >= stop_after;
+    const bool signalled = stop_requested();
+    const bool interrupt = (stop_after > 0 && steps_this_call >= stop_after) || signalled;
     const bool checkpoint = prog.step % cfg.train.ckpt_every == 0 || last || interrupt;
     // Checkpoint points are log points too: a checkpoint is only written after the divergence
     // check has seen every step before it, so a resume never starts from poisoned weights.
@@ -152,6 +154,11 @@ TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource&
       journal.metric(prog.step, static_cast<double>(prog.step) / static_cast<double>(per_epoch), "ckpt_seconds",
                      std::chrono::duration<double>(Clock::now() - t0).count());
       t_log = Clock::now();  // checkpoint time is not training throughput
+    }
+    if (signalled) {
+      out.status = "stopped";
+      out.reason = fmt::format("stop signal at step {}: checkpointed for requeue", prog.step);
+      break;
     }
     if (interrupt) break;
   }

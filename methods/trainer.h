@@ -32,7 +32,7 @@ class BatchSource {
 };
 
 struct TrainOutcome {
-  std::string status = "done";  // "done" | "diverged"
+  std::string status = "done";  // "done" | "diverged" | "stopped" (stop signal; checkpointed)
   std::string reason;           // why it stopped when not done
   int64_t steps = 0;            // optimizer steps completed
   int64_t diverged_step = -1;   // first bad step when diverged

@@ -80,11 +80,11 @@ BlockImpl::BlockImpl(int64_t dim, int64_t heads, int64_t mlp_hidden, int64_t bra
     : drop_path_rate(drop_path_rate_) {
   ABLATE_CHECK(branches >= 1, "a block needs at least one branch");
   for (int64_t b = 0; b < branches; ++b) {
-    const std::string suffix = b == 0 ? "" : "_" + std::to_string(b);
-    norm1.push_back(register_module("norm1" + suffix, LayerNorm(dim, options)));
-    attn.push_back(register_module("attn" + suffix, Attention(dim, heads, qkv_bias, options)));
-    norm2.push_back(register_module("norm2" + suffix, LayerNorm(dim, options)));
-    mlp.push_back(register_module("mlp" + suffix, Mlp(dim, mlp_hidden, options)));
+    auto name = [b](const char* base) { return b == 0 ? std::string(base) : fmt::format("{}_{}", base, b); };
+    norm1.push_back(register_module(name("norm1"), LayerNorm(dim, options)));
+    attn.push_back(register_module(name("attn"), Attention(dim, heads, qkv_bias, options)));
+    norm2.push_back(register_module(name("norm2"), LayerNorm(dim, options)));
+    mlp.push_back(register_module(name("mlp"), Mlp(dim, mlp_hidden, options)));
   }
 }
 

@@ -142,14 +142,14 @@ const std::vector<std::pair<std::int64_t, double>>& ResultsDb::series(
   return series_cache_.emplace(key, std::move(s)).first->second;
 }
 
-const std::vector<EvalRow>& ResultsDb::evals(const std::string& run_id) const {
+const std::vector<EvalRecord>& ResultsDb::evals(const std::string& run_id) const {
   auto it = eval_cache_.find(run_id);
   if (it != eval_cache_.end()) return it->second;
   Statement q(db_, path_,
               "SELECT protocol, dataset, scale, metric, value FROM evals WHERE run_id = ?1"
               " ORDER BY protocol, dataset, scale, metric");
   q.bind(1, run_id);
-  std::vector<EvalRow> rows;
+  std::vector<EvalRecord> rows;
   while (q.step()) {
     if (q.is_null(4)) continue;
     rows.push_back({q.text(0), q.text(1), q.text(3), q.real(2), q.real(4)});
@@ -164,7 +164,7 @@ std::optional<double> ResultsDb::value(const std::string& run_id,
     if (aggregate_series(series(run_id, source.name), source.agg, v)) return v;
     return std::nullopt;
   }
-  for (const EvalRow& e : evals(run_id))
+  for (const EvalRecord& e : evals(run_id))
     if (e.protocol == source.protocol && e.dataset == source.dataset &&
         e.metric == source.eval_metric && std::fabs(e.scale - source.scale) < 1e-9 &&
         std::isfinite(e.value))

@@ -32,7 +32,7 @@ struct RunRecord {
   std::optional<std::int64_t> diverged_step, last_step;
 };
 
-struct EvalRow {
+struct EvalRecord {
   std::string protocol, dataset, metric;
   double scale = 1.0;
   double value = 0.0;
@@ -53,7 +53,7 @@ class ResultsDb {
   // The (step, value) series of a logged metric, ordered by step.
   const std::vector<std::pair<std::int64_t, double>>& series(const std::string& run_id,
                                                              const std::string& name) const;
-  const std::vector<EvalRow>& evals(const std::string& run_id) const;
+  const std::vector<EvalRecord>& evals(const std::string& run_id) const;
   // The run's number for a source, or nothing when the run did not log it.
   std::optional<double> value(const std::string& run_id, const MetricSource& source) const;
 
@@ -62,7 +62,7 @@ class ResultsDb {
   sqlite3* db_ = nullptr;
   mutable std::map<std::pair<std::string, std::string>, std::vector<std::pair<std::int64_t, double>>>
       series_cache_;
-  mutable std::map<std::string, std::vector<EvalRow>> eval_cache_;
+  mutable std::map<std::string, std::vector<EvalRecord>> eval_cache_;
 };
 
 // The problem of a run that contributes no number: "diverged @ step 1234", "failed: <reason>",

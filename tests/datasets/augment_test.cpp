@@ -1,15 +1,14 @@
 // Device augmentation: identity and flip cases against plain tensor ops, crop geometry against
 // slicing, torchvision's sampling constraints, and resize_area against cv::resize INTER_AREA.
-#include "tests/support/catch.h"
-
-#include "methods/pch/torch_pch.h"
+#include "datasets/augment.h"
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "datasets/augment.h"
 #include "datasets/image_io.h"
+#include "methods/pch/torch_pch.h"
 #include "tests/datasets/test_data.h"
+#include "tests/support/catch.h"
 
 using namespace ablate;
 using namespace ablate::test;
@@ -100,7 +99,8 @@ TEST_CASE("augmentation is a function of the generator seed", "[datasets][augmen
   o.out_size = 16;
   at::Generator g1 = make_generator(torch::kCPU, 3), g2 = make_generator(torch::kCPU, 3),
                 g3 = make_generator(torch::kCPU, 4);
-  const torch::Tensor a = augment_batch(img, o, g1), b = augment_batch(img, o, g2), c = augment_batch(img, o, g3);
+  const torch::Tensor a = augment_batch(img, o, g1), b = augment_batch(img, o, g2),
+                      c = augment_batch(img, o, g3);
   CHECK(torch::equal(a, b));
   CHECK_FALSE(torch::equal(a, c));
 }
@@ -127,19 +127,24 @@ TEST_CASE("resize_area matches cv::resize INTER_AREA on a real image", "[dataset
   CHECK(max_abs_diff(resize_area(img, 0.25, 128), to_tensor(up)) <= 1.5);
 }
 
-TEST_CASE("crops on CUDA equal crops on the CPU", "[datasets][augment][gpu]") {
-  if (!torch::cuda::is_available()) ABLATE_SKIP("no CUDA device");
+// Runs on the CPU everywhere and on CUDA where present: the GPU result must match the CPU one.
+TEST_CASE("augmentation runs on the images' device and agrees with the CPU", "[datasets][augment][gpu]") {
   const torch::Tensor img = random_images(4, 32, 32, 5);
+  const torch::Tensor flip = torch::tensor({true, false, true, false});
   AugmentOptions o;
   o.out_size = 24;
-  at::Generator g = make_generator(torch::kCUDA, 9);
-  const torch::Tensor boxes = sample_crop_boxes(4, 32, 32, o, g, torch::kCUDA);
-  CHECK(boxes.is_cuda());
-  const torch::Tensor flip = torch::tensor({true, false, true, false});
-  const torch::Tensor gpu = crop_resize(img.cuda(), boxes, flip.cuda(), 24).cpu();
-  const torch::Tensor cpu = crop_resize(img, boxes.cpu(), flip, 24);
-  CHECK(max_abs_diff(gpu, cpu) < 1e-2);
-  const torch::Tensor full = augment_batch(img.cuda(), o, g);
-  CHECK(full.is_cuda());
-  CHECK(full.sizes() == torch::IntArrayRef({4, 3, 24, 24}));
+  std::vector<torch::Device> devices = {torch::kCPU};
+  if (torch::cuda::is_available()) devices.emplace_back(torch::kCUDA, 0);
+  for (const torch::Device& dev : devices) {
+    INFO(dev);
+    at::Generator g = make_generator(dev, 9);
+    const torch::Tensor boxes = sample_crop_boxes(4, 32, 32, o, g, dev);
+    CHECK(boxes.device() == dev);
+    const torch::Tensor out = crop_resize(img.to(dev), boxes, flip.to(dev), 24);
+    CHECK(out.device() == dev);
+    CHECK(max_abs_diff(out.cpu(), crop_resize(img, boxes.cpu(), flip, 24)) < 1e-2);
+    const torch::Tensor full = augment_batch(img.to(dev), o, g);
+    CHECK(full.device() == dev);
+    CHECK(full.sizes() == torch::IntArrayRef({4, 3, 24, 24}));
+  }
 }

@@ -1,12 +1,12 @@
 // Corpus construction: seeded sub-image crops (pixels equal the source region) and pHash
 // near-duplicate detection on real images and their re-encoded copies.
-#include "tests/support/catch.h"
+#include "datasets/construct.h"
 
 #include <regex>
 
-#include "datasets/construct.h"
 #include "datasets/image_io.h"
 #include "tests/datasets/test_data.h"
+#include "tests/support/catch.h"
 
 using namespace ablate;
 using namespace ablate::test;
@@ -37,7 +37,8 @@ TEST_CASE("duplicate_groups links hashes within the threshold transitively", "[d
   CHECK(duplicate_groups(h, 0).empty());
 }
 
-TEST_CASE("pHash: a JPEG-recompressed copy is a near duplicate, other images are not", "[datasets][construct]") {
+TEST_CASE("pHash: a JPEG-recompressed copy is a near duplicate, other images are not",
+          "[datasets][construct]") {
   if (!have_data("eurosat_rgb") || !have_data("ucmerced")) ABLATE_SKIP("no shared data at " << data_root());
   TempDir tmp("phash");
   const std::vector<fs::path> files = {

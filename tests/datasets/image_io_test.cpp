@@ -1,15 +1,14 @@
 // Image decoding: agreement with cv::imread, channel conversions, and the errors for truncated,
 // corrupt, 16-bit and missing files.
-#include "tests/support/catch.h"
+#include "datasets/image_io.h"
 
 #include <fstream>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "datasets/image_io.h"
 #include "harness/check.h"
 #include "tests/datasets/test_data.h"
+#include "tests/support/catch.h"
 
 using namespace ablate;
 using namespace ablate::test;
@@ -66,7 +65,8 @@ TEST_CASE("a truncated JPEG is an error naming the file", "[datasets][image_io]"
 
 TEST_CASE("every shipped JPEG of a class passes the completeness check", "[datasets][image_io]") {
   if (!have_data("ucmerced")) ABLATE_SKIP("no shared UC Merced at " << data_root());
-  for (auto& e : fs::directory_iterator(data_root() / "ucmerced/airplane")) CHECK(jpeg_complete(file_bytes(e.path())));
+  for (auto& e : fs::directory_iterator(data_root() / "ucmerced/airplane"))
+    CHECK(jpeg_complete(file_bytes(e.path())));
 }
 
 TEST_CASE("grey and RGBA images become RGB explicitly", "[datasets][image_io]") {

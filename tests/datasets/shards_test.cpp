@@ -1,18 +1,17 @@
 // Packed shards: bit-exact round trip against cv::imread, checksum failures named by file,
 // skip_corrupt accounting, and resuming an interrupted pack.
-#include "tests/support/catch.h"
+#include "datasets/shards.h"
 
 #include <algorithm>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "datasets/registry.h"
-#include "datasets/shards.h"
 #include "harness/check.h"
 #include "tests/datasets/test_data.h"
+#include "tests/support/catch.h"
 
 using namespace ablate;
 using namespace ablate::test;
@@ -143,8 +142,10 @@ TEST_CASE("corrupt source images fail the pack, or are skipped and counted", "[d
   img.pixels.assign(32 * 32 * 3, 90);
   write_image(tmp.path / "full.jpg", img);
   std::vector<char> bytes(fs::file_size(tmp.path / "full.jpg"));
-  std::ifstream(tmp.path / "full.jpg", std::ios::binary).read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  std::ofstream(src / "class1" / "broken.jpg", std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  std::ifstream(tmp.path / "full.jpg", std::ios::binary)
+      .read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(src / "class1" / "broken.jpg", std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
 
   PackOptions opts;
   opts.out = tmp.path / "packed";

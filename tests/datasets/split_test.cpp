@@ -1,14 +1,14 @@
 // Stratified seeded splits: determinism, seed sensitivity, per-class counts, and the split hash.
-#include "tests/support/catch.h"
+#include "datasets/split.h"
 
 #include <algorithm>
 #include <map>
 #include <set>
 
 #include "datasets/registry.h"
-#include "datasets/split.h"
 #include "harness/hash.h"
 #include "tests/datasets/test_data.h"
+#include "tests/support/catch.h"
 
 using namespace ablate;
 using namespace ablate::test;
@@ -20,7 +20,12 @@ void three_classes(std::vector<std::string>& files, std::vector<int32_t>& labels
   const int sizes[3] = {10, 25, 7};
   for (int c = 0; c < 3; ++c)
     for (int i = 0; i < sizes[c]; ++i) {
-      files.push_back("c" + std::to_string(c) + "/img" + std::to_string(i) + ".jpg");
+      std::string f = "c";
+      f += std::to_string(c);
+      f += "/img";
+      f += std::to_string(i);
+      f += ".jpg";
+      files.push_back(f);
       labels.push_back(c);
     }
 }

@@ -42,7 +42,8 @@ std::string error_of(F&& f) {
 }
 
 // Writes `per_class` random side x side PNGs into dir/<class k>/ for `classes` classes.
-inline void write_synthetic_classes(const fs::path& dir, int classes, int per_class, int side, uint64_t seed) {
+inline void write_synthetic_classes(const fs::path& dir, int classes, int per_class, int side,
+                                    uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (int c = 0; c < classes; ++c) {
     fs::create_directories(dir / ("class" + std::to_string(c)));

@@ -292,6 +292,9 @@ TEST_CASE("errors in files carry file:line:col", "[experiment]") {
   ConfigError e = error_in("name: x\ndescription: y\nbase:\n  model: [a, b\n");
   CHECK(contains(e.where, file + ":"));
   CHECK(contains(e.problem, "YAML error"));
+  // A ']' closing a '{': yaml-cpp stops at the bracket (col 27).
+  e = error_in("name: x\ndescription: y\nbase: {model: {size: vit_b]}}\n");
+  CHECK(e.where == file + ":3:27");
   // Tab indentation is not YAML.
   e = error_in("name: x\ndescription: y\nbase:\n\tmodel: {}\n");
   CHECK(contains(e.where, file + ":"));

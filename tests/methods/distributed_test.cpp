@@ -291,7 +291,7 @@ TEST_CASE("two data-parallel ranks on half batches match one process on the whol
 
 TEST_CASE("a killed rank makes the surviving rank fail with an error, not hang", "[distributed]") {
   if (!DataParallel::supports(torch::kCPU)) ABLATE_SKIP("built without Gloo headers");
-  const milliseconds timeout(5000);
+  const milliseconds timeout(3000);
   const int port = free_port();
   Child r0([&](int fd) { return train_until_failure(fd, 0, port, timeout); });
   Child r1([&](int fd) { return train_until_failure(fd, 1, port, timeout); });
@@ -303,7 +303,8 @@ TEST_CASE("a killed rank makes the surviving rank fail with an error, not hang",
   const std::string msg = r0.read(1 << 16, milliseconds(1000));
   INFO("rank 0 exit " << c0 << " after " << ms << " ms: " << msg);
   CHECK(c0 == 3);
-  CHECK(ms < static_cast<double>(timeout.count()));
+  // Usually at once (the peer's socket closes); when Gloo misses the close, at the timeout.
+  CHECK(ms < static_cast<double>(timeout.count()) + 2000.0);
   CHECK(msg.find("rank 0 of 2") != std::string::npos);
   CHECK(r1.wait(milliseconds(1000)) == 128 + SIGKILL);
 }

@@ -22,12 +22,11 @@ TEST_CASE("normalised pixel targets and reconstruction MSE", "[losses]") {
   CHECK(norm[0][1][2].item<float>() == Approx(4.0 / s));
   // MSE per sample: mean over patches and pixels.
   auto pred = torch::zeros({2, 2, 3});
-  auto target = torch::ones({2, 2, 3});
-  target[1] *= 2.0;
-  target[1][0][0] = 0.0;  // sample 1: eleven 4s and one 0 -> 44 / 12
+  // Sample 0: all ones -> 1. Sample 1: errors 2 except one 0 -> five 4s over 6 values.
+  auto target = torch::tensor({1.f, 1.f, 1.f, 1.f, 1.f, 1.f, 0.f, 2.f, 2.f, 2.f, 2.f, 2.f}).view({2, 2, 3});
   auto l = reconstruction_loss(pred, target);
   CHECK(l[0].item<float>() == Approx(1.0));
-  CHECK(l[1].item<float>() == Approx(44.0 / 12.0));
+  CHECK(l[1].item<float>() == Approx(20.0 / 6.0));
 }
 
 TEST_CASE("NT-Xent against the closed form", "[losses]") {
@@ -38,15 +37,18 @@ TEST_CASE("NT-Xent against the closed form", "[losses]") {
   const double expect = std::log(2.0 + std::exp(1.0 / t)) - 1.0 / t;
   CHECK(l[0].item<float>() == Approx(expect));
   CHECK(l[1].item<float>() == Approx(expect));
-  // Views at 60 degrees, samples at 90 degrees: anchor a0 = (1, 0): positive b0 at 60 degrees
-  // (0.5), negatives a1 = (0, 1) (0) and b1 = (-sin60, cos60) (-sin 60). By symmetry every anchor
-  // sees one positive at 0.5 and negatives {0, -sin 60}.
+  // Views at 60 degrees, samples at 90 degrees: a0 = (1, 0), b0 = (cos 60, sin 60), a1 = (0, 1),
+  // b1 = (-sin 60, cos 60). Every anchor's positive is at cos 60 = 0.5. Negatives: a0 sees a1 (0)
+  // and b1 (-sin 60); b0 sees a1 (sin 60) and b1 (0); a1 sees a0 (0) and b0 (sin 60); b1 sees a0
+  // (-sin 60) and b0 (0). So each sample averages one anchor with negatives {0, -sin 60} and one
+  // with {0, +sin 60}.
   const double r = M_PI / 3;
   auto a2 = torch::tensor({{1.f, 0.f}, {0.f, 1.f}});
   auto b2 = torch::tensor({{float(std::cos(r)), float(std::sin(r))}, {float(-std::sin(r)), float(std::cos(r))}});
   auto l2 = nt_xent(a2, b2, t);
-  const double pos = 0.5 / t, n1 = 0.0, n2 = -std::sin(r) / t;
-  const double e2 = -pos + std::log(std::exp(pos) + std::exp(n1) + std::exp(n2));
+  const double pos = 0.5 / t, s = std::sin(r) / t;
+  auto ce = [&](double neg) { return -pos + std::log(std::exp(pos) + std::exp(0.0) + std::exp(neg)); };
+  const double e2 = 0.5 * (ce(-s) + ce(s));
   CHECK(l2[0].item<float>() == Approx(e2).epsilon(1e-5));
   CHECK(l2[1].item<float>() == Approx(e2).epsilon(1e-5));
 }
@@ -66,7 +68,7 @@ TEST_CASE("token cross-prediction: MSE and InfoNCE over the batch at each positi
   // predicts e2 but its target is e1 (the other sample's target e2 is its best match).
   auto target = torch::tensor({{{1.f, 0.f}, {1.f, 0.f}}, {{0.f, 1.f}, {0.f, 1.f}}});
   auto pred = torch::tensor({{{2.f, 0.f}, {0.f, 1.f}}, {{0.f, 1.f}, {0.f, 1.f}}});
-  const double t = 0.1;
+  const double t = 0.5;
   auto l = token_infonce(pred, target, t);
   const double good = std::log(1.0 + std::exp(-1.0 / t));  // logits (1/t, 0), own first
   const double bad = std::log(1.0 + std::exp(1.0 / t));     // logits (0, 1/t), own first

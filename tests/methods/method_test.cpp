@@ -8,6 +8,8 @@
 
 #include <filesystem>
 
+#include <ATen/autocast_mode.h>
+
 #include "datasets/image_io.h"
 #include "harness/check.h"
 #include "methods/hog.h"
@@ -181,8 +183,8 @@ TEST_CASE("reconstruction figure and SelectiveMAE's HOG-chosen visible set", "[m
     CHECK(torch::equal(selected.sum(1), torch::full({3}, double(n_rec))));
     CHECK((shown * selected).sum().item<double>() == 0.0);
     // Visible patches are shown as given.
-    auto vis = shown.view({3, 1, 8, 1, 8, 1}).expand({3, 3, 8, 8, 8, 8}).permute({0, 1, 2, 4, 3, 5})
-                   .reshape({3, 3, 64, 64});
+    // (B, C, grid row, row in patch, grid col, col in patch) -> (B, C, H, W).
+    auto vis = shown.view({3, 1, 8, 1, 8, 1}).expand({3, 3, 8, 8, 8, 8}).reshape({3, 3, 64, 64});
     CHECK(torch::allclose(rec * vis, images * vis));
     if (std::string(name) == "selectivemae") {
       auto scores = hog_patch_scores(images, 8, HogMode::paper);
@@ -212,5 +214,31 @@ TEST_CASE("losses decrease over 30 Adam steps on real EuroSAT images", "[method]
     const double first = (losses[0] + losses[1] + losses[2]) / 3, last = (losses[27] + losses[28] + losses[29]) / 3;
     WARN(name << ": mean loss of steps 1-3 " << first << ", of steps 28-30 " << last);
     CHECK(last < 0.9 * first);
+  }
+}
+
+TEST_CASE("forward under bf16 autocast gives a finite float32 loss", "[method]") {
+  torch::manual_seed(0);
+  auto images = torch::randn({4, 3, 64, 64});
+  for (const char* name : {"mae", "crossmae", "selectivemae", "crossscale"}) {
+    INFO(name);
+    RunConfig c = micro(name);
+    c.method.psts = std::string(name) == "selectivemae";
+    auto method = make_method(c);
+    at::autocast::set_autocast_enabled(torch::kCPU, true);
+    at::autocast::set_autocast_dtype(torch::kCPU, at::kBFloat16);
+    LossTerms lt;
+    try {
+      lt = method->forward(StepInputs{images, torch::tensor({0.f, 1.f, 0.f})});
+    } catch (...) {
+      at::autocast::set_autocast_enabled(torch::kCPU, false);
+      throw;
+    }
+    at::autocast::set_autocast_enabled(torch::kCPU, false);
+    at::autocast::clear_cache();
+    CHECK(lt.total.scalar_type() == torch::kFloat32);
+    CHECK(std::isfinite(lt.total.item<double>()));
+    lt.total.backward();
+    CHECK(torch::isfinite(method->encoder()->cls_token.grad()).all().item<bool>());
   }
 }
