@@ -17,7 +17,7 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 APT_PKGS=(g++ cmake ninja-build pkg-config git python3 python3-pip
           libopencv-dev libsqlite3-dev sqlite3 libfmt-dev libyaml-cpp-dev libcli11-dev
-          nlohmann-json3-dev catch2 gnuplot-nox chromium)
+          nlohmann-json3-dev catch2 gnuplot-nox chromium libgloo-dev)
 
 if [ "${ABLATE_NO_INSTALL:-0}" != 1 ]; then
   missing=()

@@ -51,7 +51,8 @@ if(ABLATE_CUDA)
   target_compile_definitions(ablate_torch INTERFACE ABLATE_WITH_CUDA=1)
   # NCCL for multi-GPU runs: header in /usr/include or the CUDA toolkit; the library from the
   # system or the nvidia-nccl wheel that ships with torch.
-  find_path(NCCL_INCLUDE_DIR nccl.h HINTS /usr/include /usr/local/cuda/include)
+  find_path(NCCL_INCLUDE_DIR nccl.h HINTS /usr/include /usr/local/cuda/include
+            ${TORCH_INSTALL_PREFIX}/../nvidia/nccl/include ${TORCH_INSTALL_PREFIX}/../nvidia/cu13/include)
   if(NCCL_INCLUDE_DIR)
     target_include_directories(ablate_torch INTERFACE ${NCCL_INCLUDE_DIR})
     target_compile_definitions(ablate_torch INTERFACE ABLATE_HAVE_NCCL_H=1)

@@ -19,7 +19,7 @@ FusedAdamW::FusedAdamW(const torch::nn::Module& model, const TrainConfig& cfg, t
     g.params.push_back(p);
     g.exp_avg.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
     g.exp_avg_sq.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-    // The fused kernel reads and increments per-parameter step counters (float32 scalars).
+    // Per-parameter step counters (float32 scalars on the parameter's device), as torch.optim keeps them.
     g.steps.push_back(torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(p.device())));
   }
   for (Group* g : {&decay, &no_decay})
@@ -52,6 +52,9 @@ void FusedAdamW::step() {
       grads.push_back(p.grad());
     }
     torch::NoGradGuard no_grad;
+    // The fused kernel reads the step counters for bias correction but does not advance them
+    // (torch.optim does this _foreach_add_ itself before calling it).
+    at::_foreach_add_(g.steps, 1);
     at::_fused_adamw_(g.params, grads, g.exp_avg, g.exp_avg_sq, /*max_exp_avg_sqs=*/{}, g.steps, lr_,
                       beta1_, beta2_, g.weight_decay, eps_, /*amsgrad=*/false, /*maximize=*/false);
   }
