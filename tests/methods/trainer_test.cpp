@@ -10,6 +10,7 @@
 #include "ablate/build_info.h"
 #include "datasets/image_io.h"
 #include "datasets/registry.h"
+#include "harness/check.h"
 #include "harness/journal.h"
 #include "methods/checkpoint.h"
 #include "methods/method.h"
