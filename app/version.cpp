@@ -3,6 +3,8 @@
 
 #include <sqlite3.h>
 
+#include <fmt/format.h>
+
 #include <torch/version.h>
 
 #include "ablate/build_info.h"

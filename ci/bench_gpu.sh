@@ -32,15 +32,19 @@ GPU=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1
 DATE=$(date -u +%Y-%m-%d)
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
+# ABLATE_BENCH_DEADLINE: skip configurations once this many seconds of the script have passed.
+over() { [ -n "${ABLATE_BENCH_DEADLINE:-}" ] && [ "$SECONDS" -gt "$ABLATE_BENCH_DEADLINE" ]; }
 run_cpp() {  # method model batch [extra...]
   local m=$1 s=$2 b=$3; shift 3
-  "$BUILD/ablate" bench --method "$m" --model "$s" --batch "$b" --steps "$STEPS" \
+  over && { echo "skipped (deadline): cpp $m $s $*" | tee -a "$LOG"; return; }
+  timeout 120 "$BUILD/ablate" bench --method "$m" --model "$s" --batch "$b" --steps "$STEPS" \
     --json-out "$OUT/cpp_${m}_${s}_${b}$*.json" "$@" >>"$LOG" 2>&1 || echo "{}" >"$OUT/cpp_${m}_${s}_${b}$*.json"
 }
 run_py() {  # method model batch compile(0/1)
   local m=$1 s=$2 b=$3 c=$4 flag=""
+  over && { echo "skipped (deadline): python $m $s compile=$c" | tee -a "$LOG"; return; }
   [ "$c" = 1 ] && flag=--compile
-  python3 "$REF" --method "$m" --model "$s" --batch "$b" --steps "$STEPS" $flag 2>>"$LOG" | tail -1 \
+  PYTHONUNBUFFERED=1 timeout 180 python3 "$REF" --method "$m" --model "$s" --batch "$b" --steps "$STEPS" $flag 2>>"$LOG" | tail -1 \
     >"$OUT/py_${m}_${s}_${b}_c${c}.json" || echo "{}" >"$OUT/py_${m}_${s}_${b}_c${c}.json"
 }
 
