@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
   status->add_option("--scale", scale, "smoke | small | paper");
   status->add_option("--db", db, "results database");
   status->add_flag("--json", json, "JSON output");
+  status->add_option("overrides", overrides, "the key=value overrides the runs were made with");
 
   std::string run_id;
   auto* show = app.add_subcommand("show", "one run: config, status, metrics, evaluations");
@@ -171,6 +172,7 @@ int main(int argc, char** argv) {
   report->add_option("--scale", scale, "smoke | small | paper");
   report->add_option("--db", db, "results database");
   report->add_option("--format", format, "md | tex | html | csv")->check(CLI::IsMember({"md", "tex", "html", "csv"}));
+  report->add_option("overrides", overrides, "the key=value overrides the runs were made with");
   report->add_option("-o,--out-dir", out_path, "folder for report.<ext> and figures/ (default results/reports/<experiment>)");
 
   std::string against;
@@ -274,7 +276,7 @@ int main(int argc, char** argv) {
       return run_experiment(exp, ro);
     }
     if (*status) {
-      const auto exp = load_experiment(file, scale, {});
+      const auto exp = load_experiment(file, scale, overrides);
       Store store(db);
       const auto slurm = slurm_status(store, exp, SlurmTools::from_path(), std::cerr);
       const auto s = status_json(store, exp);
@@ -307,7 +309,7 @@ int main(int argc, char** argv) {
       return slurm_cancel(store, exp, SlurmTools::from_path(), std::cerr);
     }
     if (*report) {
-      const auto exp = load_experiment(file, scale, {});
+      const auto exp = load_experiment(file, scale, overrides);
       ReportRequest req;
       req.db_path = db;
       req.experiment = exp.name;

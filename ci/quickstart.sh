@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh
 EXP=${1:-experiments/quickstart.yaml}
-./build/ablate run "$EXP" --scale "${ABLATE_SCALE:-smoke}"
+./build/ablate run "$EXP" --scale "${ABLATE_SCALE:-smoke}" --jobs 2
 NAME=$(basename "$EXP" .yaml)
 ./build/ablate report "$EXP" --format md --out-dir "results/reports/$NAME"
 cat "results/reports/$NAME/report.md"
