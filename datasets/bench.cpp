@@ -1,5 +1,6 @@
 // Loader benchmark (see bench.h).
 #include "datasets/bench.h"
+#include "datasets/parallel.h"
 
 #include <atomic>
 #include <chrono>
@@ -35,35 +36,21 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 double decode_images_per_s(const std::vector<fs::path>& files, int side, int workers) {
   const size_t plane = static_cast<size_t>(side) * side;
   std::vector<uint8_t> out(files.size() * plane * 3);
-  std::atomic<size_t> next{0};
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::exception_ptr> failures(static_cast<size_t>(workers));
-  auto work = [&](size_t t) {
-    try {
-      cv::Mat resized;
-      for (size_t i; (i = next++) < files.size();) {
-        const cv::Mat bgr = cv::imread(files[i].string(), cv::IMREAD_COLOR);
-        if (bgr.empty()) throw DataError(files[i].string() + ": cannot decode");
-        const cv::Mat* src = &bgr;
-        if (bgr.rows != side || bgr.cols != side) {
-          cv::resize(bgr, resized, cv::Size(side, side), 0, 0, cv::INTER_AREA);
-          src = &resized;
-        }
-        uint8_t* dst = out.data() + i * plane * 3;
-        const uint8_t* s = src->ptr<uint8_t>();
-        for (size_t p = 0; p < plane; ++p)
-          for (size_t c = 0; c < 3; ++c) dst[c * plane + p] = s[p * 3 + (2 - c)];
-      }
-    } catch (...) {
-      failures[t] = std::current_exception();
+  std::vector<cv::Mat> resized(static_cast<size_t>(std::max(1, workers)));
+  parallel_for(files.size(), workers, [&](size_t t, size_t i) {
+    const cv::Mat bgr = cv::imread(files[i].string(), cv::IMREAD_COLOR);
+    if (bgr.empty()) throw DataError(files[i].string() + ": cannot decode");
+    const cv::Mat* src = &bgr;
+    if (bgr.rows != side || bgr.cols != side) {
+      cv::resize(bgr, resized[t], cv::Size(side, side), 0, 0, cv::INTER_AREA);
+      src = &resized[t];
     }
-  };
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < failures.size(); ++t) pool.emplace_back(work, t);
-  work(0);
-  for (auto& t : pool) t.join();
-  for (auto& f : failures)
-    if (f) std::rethrow_exception(f);
+    uint8_t* dst = out.data() + i * plane * 3;
+    const uint8_t* s = src->ptr<uint8_t>();
+    for (size_t p = 0; p < plane; ++p)
+      for (size_t c = 0; c < 3; ++c) dst[c * plane + p] = s[p * 3 + (2 - c)];
+  });
   return static_cast<double>(files.size()) / seconds_since(t0);
 }
 #endif

@@ -1,5 +1,6 @@
 // Sub-image cropping and perceptual-hash deduplication (see construct.h).
 #include "datasets/construct.h"
+#include "datasets/parallel.h"
 
 #include <fmt/format.h>
 
@@ -115,21 +116,7 @@ std::vector<std::vector<size_t>> duplicate_groups(const std::vector<uint64_t>& h
 std::vector<std::vector<size_t>> find_duplicates(const std::vector<fs::path>& files, int max_distance,
                                                  int threads) {
   std::vector<uint64_t> hashes(files.size());
-  std::atomic<size_t> next{0};
-  std::vector<std::exception_ptr> failures(static_cast<size_t>(std::max(1, threads)));
-  auto work = [&](size_t t) {
-    try {
-      for (size_t i; (i = next++) < files.size();) hashes[i] = phash64(read_image(files[i]));
-    } catch (...) {
-      failures[t] = std::current_exception();
-    }
-  };
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < failures.size(); ++t) pool.emplace_back(work, t);
-  work(0);
-  for (auto& th : pool) th.join();
-  for (auto& f : failures)
-    if (f) std::rethrow_exception(f);
+  parallel_for(files.size(), threads, [&](size_t, size_t i) { hashes[i] = phash64(read_image(files[i])); });
   return duplicate_groups(hashes, max_distance);
 }
 

@@ -1,5 +1,6 @@
 // Packing datasets into shards and reading them back (see shards.h).
 #include "datasets/shards.h"
+#include "datasets/parallel.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -173,30 +174,17 @@ void decode_window(const PackPlan& plan, int64_t begin, int64_t end, std::vector
   const size_t n = static_cast<size_t>(end - begin);
   pixels.resize(n * plan.image_bytes);
   errors.assign(n, "");
-  std::atomic<size_t> next{0};
-  std::vector<std::exception_ptr> failures(static_cast<size_t>(plan.opts.threads));
-  auto work = [&](size_t t) {
-    std::vector<uint8_t> hwc(plan.image_bytes);
+  std::vector<std::vector<uint8_t>> hwc(static_cast<size_t>(std::max(1, plan.opts.threads)),
+                                       std::vector<uint8_t>(plan.image_bytes));
+  parallel_for(n, plan.opts.threads, [&](size_t t, size_t i) {
     try {
-      for (size_t i; (i = next++) < n;) {
-        try {
-          RgbImage img = read_image(plan.index.path(static_cast<size_t>(begin) + i));
-          resize_square(img, side, hwc.data());
-          hwc_to_chw(hwc.data(), pixels.data() + i * plan.image_bytes, static_cast<size_t>(side) * side);
-        } catch (const DataError& e) {
-          errors[i] = e.what();
-        }
-      }
-    } catch (...) {
-      failures[t] = std::current_exception();
+      RgbImage img = read_image(plan.index.path(static_cast<size_t>(begin) + i));
+      resize_square(img, side, hwc[t].data());
+      hwc_to_chw(hwc[t].data(), pixels.data() + i * plan.image_bytes, static_cast<size_t>(side) * side);
+    } catch (const DataError& e) {
+      errors[i] = e.what();
     }
-  };
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < failures.size(); ++t) pool.emplace_back(work, t);
-  work(0);
-  for (auto& th : pool) th.join();
-  for (auto& f : failures)
-    if (f) std::rethrow_exception(f);
+  });
 }
 
 }  // namespace

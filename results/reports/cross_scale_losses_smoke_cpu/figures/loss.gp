@@ -1,0 +1,14 @@
+set terminal svg size 820,460 dynamic noenhanced font 'sans,12' background '#ffffff'
+set grid lc rgb '#dddddd'
+set border lc rgb '#444444'
+set key below
+set output 'results/reports/cross_scale_losses_smoke_cpu/figures/loss.svg'
+set title 'Training loss'
+set xlabel 'step'
+set ylabel 'loss'
+set logscale y
+plot 'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 0 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=false, method.multiscale=false seed=0', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 1 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=false, method.multiscale=true seed=0', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 2 using 1:2 with lines lw 1.5 title 'method.loss_cc=true, method.loss_cp=false, method.multiscale=true seed=0', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 3 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=true, method.multiscale=true seed=0', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 4 using 1:2 with lines lw 1.5 title 'method.loss_cc=true, method.loss_cp=true, method.multiscale=true seed=0'
