@@ -272,7 +272,10 @@ int main(int argc, char** argv) {
         if (!r.config.eval.random_init) shard_dir_for(r.config, r.config.data.dataset);
         if (!r.config.eval.protocols.empty()) shard_dir_for(r.config, r.config.eval.dataset);
       }
-      if (backend == "slurm") return slurm_submit(exp, ro, so, SlurmTools::from_path(), std::cerr);
+      if (backend == "slurm") {
+        slurm_submit(exp, ro, so, SlurmTools::from_path(), std::cerr);  // returns the number submitted
+        return 0;
+      }
       return run_experiment(exp, ro);
     }
     if (*status) {
@@ -306,7 +309,8 @@ int main(int argc, char** argv) {
     if (*cancel) {
       const auto exp = load_experiment(file, scale, {});
       Store store(db, Store::Mode::existing);
-      return slurm_cancel(store, exp, SlurmTools::from_path(), std::cerr);
+      slurm_cancel(store, exp, SlurmTools::from_path(), std::cerr);  // returns the number cancelled
+      return 0;
     }
     if (*report) {
       const auto exp = load_experiment(file, scale, overrides);
