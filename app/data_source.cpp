@@ -168,10 +168,11 @@ int64_t ShardBatchSource::position() const { return loader_->state().position; }
 void ShardBatchSource::seek(int64_t epoch, int64_t position) { start_loader(epoch, position); }
 int64_t ShardBatchSource::num_images() const { return loader_->pool_size(); }
 
-EvalImages load_eval_images(const RunConfig& cfg, uint64_t split_seed) {
+EvalImages load_eval_images(const RunConfig& cfg, uint64_t split_seed, double train_ratio) {
   const auto shards = open_shards(shard_dir_for(cfg, cfg.eval.dataset));
   const DatasetSpec spec = dataset_spec(cfg.eval.dataset);
-  const double ratio = cfg.eval.dataset == cfg.data.dataset ? cfg.data.train_fraction
+  const double ratio = train_ratio > 0                        ? train_ratio
+                       : cfg.eval.dataset == cfg.data.dataset ? cfg.data.train_fraction
                        : spec.train_ratios.empty()         ? 0.8
                                                            : spec.train_ratios.front();
   const Split split = dataset_split(*shards, ratio, split_seed);

@@ -53,13 +53,15 @@ class ShardBatchSource : public BatchSource {
   std::unique_ptr<Loader> loader_;
 };
 
-// Evaluation images of eval.dataset at native resolution, uint8 (N, 3, S, S) on the CPU.
+// Evaluation images of eval.dataset at native resolution, uint8 (N, 3, S, S) on the CPU, split with
+// `train_ratio` (0 = data.train_fraction when eval.dataset is the pre-training dataset, else the
+// dataset's default protocol ratio).
 struct EvalImages {
   torch::Tensor train_images, val_images;  // (N, 3, S, S) uint8
   torch::Tensor train_labels, val_labels;  // (N,) int64
   int num_classes = 0;
   std::string split_hash;
 };
-EvalImages load_eval_images(const RunConfig& cfg, uint64_t split_seed);
+EvalImages load_eval_images(const RunConfig& cfg, uint64_t split_seed, double train_ratio = 0.0);
 
 }  // namespace ablate

@@ -44,4 +44,9 @@ for exp in psts_order cross_scale_losses; do
   for f in report.md report.html; do [ -s "$TMP/report-$exp/$f" ] || fail "$exp: $f not written"; done
   cat "$TMP/report-$exp/report.md"
 done
-echo "smoke experiments: all runs recorded, losses falling, KNN present, reports rendered"
+# Fine-tuning through the worker (after KNN; tiny: 2 epochs on 200 images) records its evals.
+"$ABLATE" run tests/data/kill_resume.yaml --db "$TMP/ft.sqlite" --jobs "$JOBS" 'eval.protocols=[knn, finetune]' \
+  eval.ft_epochs=2 method.mask_ratio=0.75 seed=0
+ft=$(sqlite3 -batch -noheader "$TMP/ft.sqlite" "SELECT count(*) FROM evals WHERE protocol = 'finetune' AND metric = 'top1' AND value > 0")
+[ "$ft" -ge 1 ] || fail "no fine-tuning result recorded"
+echo "smoke experiments: all runs recorded, losses falling, KNN and fine-tuning present, reports rendered"
