@@ -54,5 +54,7 @@ int data_crop_main(const std::string& src, const std::string& out, int min_side,
                    uint64_t seed);
 int data_dedup_main(const std::string& src, int threshold, const std::string& out_json);
 int sync_main(Store& store);
+// `ablate figure RUN_ID`: PNG grid original | masked | reconstruction | selected patches.
+int figure_main(const std::string& db, const std::string& run_id, const std::string& out_png, int count);
 
 }  // namespace ablate

@@ -175,6 +175,17 @@ int main(int argc, char** argv) {
   report->add_option("overrides", overrides, "the key=value overrides the runs were made with");
   report->add_option("-o,--out-dir", out_path, "folder for report.<ext> and figures/ (default results/reports/<experiment>)");
 
+  std::vector<std::string> figures;
+  report->add_option("--figure", figures, "PNG to embed in the HTML report (e.g. from `ablate figure`)");
+
+  std::string fig_out = "reconstruction.png";
+  int fig_count = 8;
+  auto* figure = app.add_subcommand("figure", "reconstruction figure of a finished run (PNG)");
+  figure->add_option("run_id", run_id, "run id")->required();
+  figure->add_option("--db", db, "results database");
+  figure->add_option("-o,--out", fig_out, "PNG to write");
+  figure->add_option("--images", fig_count, "validation images (rows)");
+
   std::string against;
   auto* compare = app.add_subcommand("compare", "compare two result databases; non-zero exit on regression");
   compare->add_option("--db", db, "the new results")->required();
@@ -323,6 +334,7 @@ int main(int argc, char** argv) {
       for (const auto& r : exp.runs) req.runs.push_back(ReportRun{r.id, r.axes});
       if (!format.empty()) req.formats = {format};
       if (!out_path.empty()) req.out_dir = out_path;
+      for (const auto& f : figures) req.figures.push_back(FigureFile{f, "reconstructions: original | masked | reconstruction | reconstructed patches"});
       Store(db, Store::Mode::existing);  // a clear error when the database is missing
       return report_main(req);
     }
@@ -338,6 +350,7 @@ int main(int argc, char** argv) {
       }
       return compare_main(req);
     }
+    if (*figure) return figure_main(db, run_id, fig_out, fig_count);
     if (*bench_loader) return bench_loader_main(loader_shards, loader_jpegs, loader_images, loader_workers);
     if (*bench) {
       bopt.cuda_graph = !no_graph;

@@ -1,0 +1,80 @@
+// `ablate figure RUN_ID`: a reconstruction figure for one finished run, written as a PNG with
+// OpenCV. One row per validation image: original | masked input (visible patches only) |
+// reconstruction (visible patches as given, predicted ones as predicted) | for SelectiveMAE and
+// CrossMAE the patches the decoder was asked to reconstruct (HOG-selected), highlighted. The
+// weights come from the run's last checkpoint; `ablate report --figure PNG` embeds it in HTML.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "app/commands.h"
+#include "app/data_source.h"
+#include "datasets/augment.h"
+#include "datasets/image_io.h"
+#include "harness/check.h"
+#include "harness/config_io.h"
+#include "harness/store.h"
+#include "methods/checkpoint.h"
+#include "methods/method.h"
+#include "methods/pch/torch_pch.h"
+
+namespace ablate {
+namespace {
+
+// (B, L) patch mask -> (B, 1, H, W) pixel mask.
+torch::Tensor pixel_mask(const torch::Tensor& patch_mask, int64_t patch) {
+  const int64_t g = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(patch_mask.size(1)))));
+  return patch_mask.reshape({-1, 1, g, g}).repeat_interleave(patch, 2).repeat_interleave(patch, 3);
+}
+
+// Normalised (B, 3, H, W) -> uint8 pixels, ImageNet statistics undone.
+torch::Tensor to_pixels(const torch::Tensor& x) {
+  const auto mean = torch::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1});
+  const auto std = torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1});
+  return ((x * std + mean).clamp(0, 1) * 255).round().to(torch::kUInt8);
+}
+
+}  // namespace
+
+int figure_main(const std::string& db, const std::string& run_id, const std::string& out_png, int count) {
+  Store store(db, Store::Mode::existing);
+  const auto row = store.run(run_id);
+  if (!row) throw ConfigError("<command line>", "run_id", fmt::format("no run '{}' in {}", run_id, db));
+  const RunConfig cfg = config_from_json(nlohmann::json::parse(row->config_json));
+  torch::manual_seed(static_cast<uint64_t>(cfg.seed));
+  auto method = make_method(cfg);
+  FusedAdamW opt(*method, cfg.train, torch::kCPU);
+  TrainProgress prog;
+  const std::filesystem::path ckpt = std::filesystem::path(row->run_dir) / "ckpt" / "last.pt";
+  if (!load_checkpoint(ckpt, prog, *method, opt))
+    throw DataError(fmt::format("{}: no checkpoint (random-init runs have no reconstruction)", ckpt.string()));
+  method->eval();
+
+  const EvalImages ev = load_eval_images(cfg, kSplitSeed);
+  const int64_t n = std::min<int64_t>(count, ev.val_images.size(0));
+  const auto x = resize_area(ev.val_images.narrow(0, 0, n), 1.0, cfg.model.img_size);  // (n, 3, S, S) pixels
+  const auto xn = normalize_pixels(x);
+  torch::Tensor shown, selected, recon;
+  {
+    torch::NoGradGuard ng;
+    recon = method->reconstruct(xn, &shown, &selected);
+  }
+  const int64_t p = cfg.model.patch_size;
+  std::vector<torch::Tensor> cols{to_pixels(xn), to_pixels(xn * pixel_mask(shown, p)), to_pixels(recon)};
+  if (cfg.model.decoder == "cross") {
+    // Reconstructed patches at full brightness, the rest dimmed.
+    const auto m = pixel_mask(selected, p);
+    cols.push_back(to_pixels(xn * m + (xn - 2.0) * (1 - m) * 0.5));
+  }
+  // (n, 3, S, C*S) -> (n*S, C*S, 3) HWC
+  const auto grid = torch::cat(cols, 3).permute({0, 2, 3, 1}).reshape({-1, static_cast<int64_t>(cols.size()) * x.size(3), 3}).contiguous();
+  RgbImage img;
+  img.height = static_cast<int>(grid.size(0));
+  img.width = static_cast<int>(grid.size(1));
+  img.pixels.assign(grid.data_ptr<uint8_t>(), grid.data_ptr<uint8_t>() + grid.numel());
+  write_image(out_png, img);
+  fmt::print("wrote {} ({} images: original | masked | reconstruction{}; step {})\n", out_png, n,
+             cols.size() == 4 ? " | reconstructed patches" : "", prog.step);
+  return 0;
+}
+
+}  // namespace ablate
