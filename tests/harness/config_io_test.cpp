@@ -4,24 +4,13 @@
 
 #include "harness/hash.h"
 #include "tests/support/catch.h"
+#include "tests/support/errors.h"
 
 using namespace ablate;
 
 namespace {
 
 RunConfig from_text(const std::string& yaml) { return config_from_yaml(YAML::Load(yaml), "cfg.yaml"); }
-
-// The ConfigError `f` throws (the test fails if none).
-template <class F>
-ConfigError error_of(F&& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e;
-  }
-  FAIL("no ConfigError");
-  return ConfigError("", "", "");
-}
 
 ConfigError yaml_error(const std::string& yaml) {
   return error_of([&] { from_text(yaml); });

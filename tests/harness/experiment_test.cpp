@@ -11,6 +11,7 @@
 
 #include "harness/config_io.h"
 #include "tests/support/catch.h"
+#include "tests/support/errors.h"
 
 using namespace ablate;
 namespace fs = std::filesystem;
@@ -33,17 +34,6 @@ const std::string kProduct =
 
 Experiment parse(const std::string& text, const std::string& scale = "", const std::vector<std::string>& overrides = {}) {
   return parse_experiment(text, "exp.yaml", scale, overrides);
-}
-
-template <class F>
-ConfigError error_of(F&& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e;
-  }
-  FAIL("no ConfigError");
-  return ConfigError("", "", "");
 }
 
 ConfigError parse_error(const std::string& text) {

@@ -7,6 +7,7 @@
 
 #include "harness/check.h"
 #include "tests/support/catch.h"
+#include "tests/support/errors.h"
 
 using namespace ablate;
 
@@ -34,14 +35,9 @@ Value eval(const std::string& text) { return Expr::parse(text, ExprSource{}).eva
 bool nearly_equal(double a, double b) { return std::fabs(a - b) <= 1e-12 * std::fabs(b); }
 
 // The ConfigError thrown by parsing and evaluating `text` (test fails if none).
-ConfigError error_of(const std::string& text, const ExprSource& src = ExprSource{}) {
-  try {
-    Expr::parse(text, src).eval(vars);
-  } catch (const ConfigError& e) {
-    return e;
-  }
-  FAIL("no ConfigError for: " << text);
-  return ConfigError("", "", "");
+ConfigError expr_error(const std::string& text, const ExprSource& src = ExprSource{}) {
+  INFO("expression: " << text);
+  return error_of([&] { Expr::parse(text, src).eval(vars); });
 }
 
 }  // namespace
@@ -106,44 +102,44 @@ TEST_CASE("identifiers() lists every path read", "[expr]") {
 }
 
 TEST_CASE("errors carry the column of the offending character", "[expr]") {
-  ConfigError e = error_of("1 + * 2");
+  ConfigError e = expr_error("1 + * 2");
   CHECK(e.where == "<expr>:1:5");
-  e = error_of("train.blr + trian.batch");
+  e = expr_error("train.blr + trian.batch");
   CHECK(e.where == "<expr>:1:13");
   CHECK(e.problem.find("unknown identifier 'trian.batch'") != std::string::npos);
-  e = error_of("{train.batch} / (2 - 2)");
+  e = expr_error("{train.batch} / (2 - 2)");
   CHECK(e.where == "<expr>:1:15");
   CHECK(e.problem.find("division by zero") != std::string::npos);
-  e = error_of("7 % 0");
+  e = expr_error("7 % 0");
   CHECK(e.problem.find("division by zero") != std::string::npos);
-  e = error_of("'a' + 1");
+  e = expr_error("'a' + 1");
   CHECK(e.where == "<expr>:1:5");
   CHECK(e.problem.find("string") != std::string::npos);
-  e = error_of("1 < 'a'");
+  e = expr_error("1 < 'a'");
   CHECK(e.where == "<expr>:1:3");
-  e = error_of("method.name == 1");
+  e = expr_error("method.name == 1");
   CHECK(e.problem.find("cannot combine") != std::string::npos);
-  e = error_of("'open");
+  e = expr_error("'open");
   CHECK(e.problem.find("unterminated") != std::string::npos);
-  e = error_of("1 2");
+  e = expr_error("1 2");
   CHECK(e.where == "<expr>:1:3");
-  e = error_of("method.psts_order[3]");
+  e = expr_error("method.psts_order[3]");
   CHECK(e.problem.find("out of range") != std::string::npos);
-  e = error_of("sqrt(2)");
+  e = expr_error("sqrt(2)");
   CHECK(e.problem.find("unknown function") != std::string::npos);
-  e = error_of("1 and true");
+  e = expr_error("1 and true");
   CHECK(e.problem.find("'and'") != std::string::npos);
-  e = error_of("0x10");
+  e = expr_error("0x10");
   CHECK(e.problem.find("malformed number") != std::string::npos);
-  e = error_of("'{oops'");
+  e = expr_error("'{oops'");
   CHECK(e.problem.find("expected '}'") != std::string::npos);
-  e = error_of(std::string(500, '(') + "1" + std::string(500, ')'));
+  e = expr_error(std::string(500, '(') + "1" + std::string(500, ')'));
   CHECK(e.problem.find("nested too deeply") != std::string::npos);
 }
 
 TEST_CASE("error columns are shifted by the expression's position in its file", "[expr]") {
   ExprSource src{"exp.yaml", 12, 20, "matrix.exclude"};
-  ConfigError e = error_of("x == ", src);
+  ConfigError e = expr_error("x == ", src);
   CHECK(e.where == "exp.yaml:12:25");
   CHECK(e.key == "matrix.exclude");
 }
