@@ -9,6 +9,7 @@
 // pre-training; evaluations use eval.dataset's split with the same fixed seed, so every run of a
 // sweep is evaluated on identical images. Split hashes are journaled with the run.
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -114,11 +115,20 @@ void evaluate(const RunConfig& cfg, VisionTransformer& encoder, const std::files
 }  // namespace
 
 int worker_main(const std::filesystem::path& run_dir) {
+  // Several ranks of one run (srun, torchrun) would share this run folder; until data-parallel
+  // training is wired into the loop, only rank 0 reports, and it fails the run with the reason.
+  const char* world = std::getenv("WORLD_SIZE");
+  const bool multi_rank = world && std::atoi(world) > 1;
+  if (multi_rank && std::getenv("RANK") && std::atoi(std::getenv("RANK")) != 0) return 1;
   install_stop_handlers();
   JournalWriter journal(run_dir);
   int64_t steps = 0;
   try {
     const RunConfig cfg = read_run_config(run_dir);
+    if (multi_rank || cfg.resources.gpus > 1)
+      throw ConfigError("", "resources.gpus",
+                        "data-parallel training (several ranks per run) is not wired into the training loop yet",
+                        "use resources.gpus: 1");
     torch::manual_seed(static_cast<uint64_t>(cfg.seed));
     const torch::Device device =
         torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
