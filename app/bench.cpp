@@ -210,6 +210,9 @@ int bench_main(const BenchOptions& o) {
     feed_ips = 20.0 * o.batch / (ms * 1e-3);
   }
 
+  std::string device_name = "cpu";
+  for (const auto& [k, v] : library_versions())
+    if (k == "gpu") device_name = v;
   const double med = median(step_ms);
   const double ips = o.batch / (med * 1e-3);
   const double mfu = flops_img * ips / (tflops * 1e12);
@@ -218,7 +221,7 @@ int bench_main(const BenchOptions& o) {
                    {"batch", o.batch},
                    {"img_size", o.img_size},
                    {"input", o.input},
-                   {"device", device.is_cuda() ? library_versions().back().second : "cpu"},
+                   {"device", device_name},
                    {"cuda_graph", graphed},
                    {"steps", o.steps},
                    {"step_ms_median", med},
@@ -236,8 +239,6 @@ int bench_main(const BenchOptions& o) {
                      {"selection", median(sel_ms)}}},
                    {"data_feed_img_per_s", feed_ips},
                    {"loss", loss}};
-  for (const auto& [k, v] : library_versions())
-    if (k == "gpu") r["device"] = v;
   fmt::print("{} {} batch {} ({}, graph {}): {:.1f} img/s ({:.0f} img/min), step {:.2f} ms, {:.1f} GFLOP/img, "
              "MFU {:.1f}% of measured {:.0f} TFLOP/s, peak {:.2f} GiB\n",
              o.method, o.model, o.batch, r["device"].get<std::string>(), graphed ? "on" : "off", ips, ips * 60, med,

@@ -26,12 +26,8 @@ torch::Tensor pixel_mask(const torch::Tensor& patch_mask, int64_t patch) {
   return patch_mask.reshape({-1, 1, g, g}).repeat_interleave(patch, 2).repeat_interleave(patch, 3);
 }
 
-// Normalised (B, 3, H, W) -> uint8 pixels, ImageNet statistics undone.
-torch::Tensor to_pixels(const torch::Tensor& x) {
-  const auto mean = torch::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1});
-  const auto std = torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1});
-  return ((x * std + mean).clamp(0, 1) * 255).round().to(torch::kUInt8);
-}
+// Normalised (B, 3, H, W) -> uint8 pixels.
+torch::Tensor to_pixels(const torch::Tensor& x) { return denormalize_pixels(x).clamp(0, 255).round().to(torch::kUInt8); }
 
 }  // namespace
 

@@ -35,6 +35,8 @@ torch::Tensor crop_resize(const torch::Tensor& images, const torch::Tensor& boxe
                           int64_t out_size);
 // (B, 3, H, W) pixel values 0..255 (uint8 or float) -> float (x / 255 - mean) / std, ImageNet stats.
 torch::Tensor normalize_pixels(const torch::Tensor& images);
+// The inverse: normalised (B, 3, H, W) float -> pixel values 0..255 (float, not clamped).
+torch::Tensor denormalize_pixels(const torch::Tensor& images);
 // The full training view: sampled crop + flip + normalisation. (B, 3, H, W) uint8 -> (B, 3, S, S) float.
 torch::Tensor augment_batch(const torch::Tensor& images, const AugmentOptions& opts, at::Generator& gen);
 

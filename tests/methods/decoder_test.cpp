@@ -8,16 +8,11 @@
 #include "harness/model_sizes.h"
 #include "methods/masking.h"
 #include "tests/support/catch.h"
+#include "tests/support/modules.h"
 
 using namespace ablate;
 
 namespace {
-
-int64_t numel_of(torch::nn::Module& m) {
-  int64_t n = 0;
-  for (const auto& p : m.parameters()) n += p.numel();
-  return n;
-}
 
 ModelConfig micro(const std::string& decoder) {
   ModelConfig m;

@@ -10,6 +10,7 @@
 
 #include <ATen/autocast_mode.h>
 
+#include "datasets/augment.h"
 #include "datasets/image_io.h"
 #include "harness/check.h"
 #include "methods/hog.h"
@@ -47,12 +48,9 @@ torch::Tensor eurosat_batch(int64_t n) {
     const std::string cls = classes[i % 8];
     RgbImage im = read_image(root / cls / (cls + "_" + std::to_string(i / 8 + 1) + ".jpg"));
     imgs.push_back(torch::from_blob(im.pixels.data(), {im.height, im.width, 3}, torch::kUInt8)
-                       .permute({2, 0, 1}).to(torch::kFloat32) / 255.0);
+                       .permute({2, 0, 1}).clone());
   }
-  auto x = torch::stack(imgs);
-  auto mean = torch::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1});
-  auto std_ = torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1});
-  return (x - mean) / std_;
+  return normalize_pixels(torch::stack(imgs));
 }
 
 }  // namespace

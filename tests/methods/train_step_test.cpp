@@ -2,6 +2,7 @@
 // and batches, the losses of graph replays equal the eager losses within bf16 tolerance. On the CPU
 // graphs are off, so both paths are eager and must agree exactly. Batches are real EuroSAT images.
 #include "ablate/build_info.h"
+#include "datasets/augment.h"
 #include "datasets/image_io.h"
 #include "datasets/registry.h"
 #include "datasets/shards.h"
@@ -23,11 +24,8 @@ torch::Tensor real_batch(int n) {
     for (int i = 0; i < n; ++i)
       out.push_back(torch::from_blob(const_cast<uint8_t*>(shards.chw(static_cast<size_t>(i) * 97 % shards.size())),
                                      {3, s, s}, torch::kUInt8)
-                        .to(torch::kFloat32)
-                        .div(255.0)
-                        .sub(0.45)
-                        .div(0.25));
-    return torch::stack(out);
+                        .clone());
+    return normalize_pixels(torch::stack(out));
   }
   const auto idx = open_dataset("eurosat", ABLATE_TEST_DATA_ROOT);
   std::vector<torch::Tensor> out;
@@ -35,12 +33,9 @@ torch::Tensor real_batch(int n) {
     const RgbImage img = read_image(idx.path(static_cast<size_t>((i % 10) * 2500 + i)));
     out.push_back(torch::from_blob(const_cast<uint8_t*>(img.pixels.data()), {img.height, img.width, 3}, torch::kUInt8)
                       .permute({2, 0, 1})
-                      .to(torch::kFloat32)
-                      .div(255.0)
-                      .sub(0.45)
-                      .div(0.25));
+                      .clone());
   }
-  return torch::stack(out);
+  return normalize_pixels(torch::stack(out));
 }
 
 std::vector<double> losses(const RunConfig& cfg, const torch::Tensor& batch, torch::Device device, int steps,

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ablate/build_info.h"
+#include "datasets/augment.h"
 #include "datasets/image_io.h"
 #include "datasets/registry.h"
 #include "harness/check.h"
@@ -53,12 +54,9 @@ torch::Tensor eurosat_images(int n) {
     const size_t k = static_cast<size_t>((i % 10) * 2700 + i / 10);  // classes are contiguous
     const RgbImage img = read_image(idx.path(k));
     auto t = torch::from_blob(const_cast<uint8_t*>(img.pixels.data()), {img.height, img.width, 3}, torch::kUInt8);
-    out.push_back(t.permute({2, 0, 1}).to(torch::kFloat32).div(255.0));
+    out.push_back(t.permute({2, 0, 1}).clone());
   }
-  auto x = torch::stack(out);
-  const auto mean = torch::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1});
-  const auto std = torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1});
-  return (x - mean) / std;
+  return normalize_pixels(torch::stack(out));
 }
 
 RunConfig tiny_config() {

@@ -10,16 +10,11 @@
 #include "harness/model_sizes.h"
 #include "methods/masking.h"
 #include "tests/support/catch.h"
+#include "tests/support/modules.h"
 
 using namespace ablate;
 
 namespace {
-
-int64_t numel_of(torch::nn::Module& m) {
-  int64_t n = 0;
-  for (const auto& p : m.parameters()) n += p.numel();
-  return n;
-}
 
 VitOptions options_of(const VitSize& s, int64_t img, int64_t patch, bool qkv_bias) {
   ModelConfig m;

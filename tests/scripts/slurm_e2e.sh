@@ -149,10 +149,13 @@ slurm_wait_jobs() {
   return 1
 }
 
-slurm_e2e_main() {
+# The start shared by the Slurm tests ($1 = path to ablate): resolves ablate, checks prerequisites
+# (skipping with the reason), starts the cluster (stopped on exit) and defines OUT, DB, LOG, EXP,
+# t0, fail (with the logs that explain a failure) and q (sqlite3 query).
+slurm_test_begin() {
   set -u
   ABLATE=${1:-build/ablate}
-  SRC=$(cd "$(dirname "$0")/../.." && pwd)
+  SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
   cd "$SRC" || exit 1
   [ -x "$ABLATE" ] || skip "no ablate binary at $ABLATE"
   ABLATE=$(cd "$(dirname "$ABLATE")" && pwd)/$(basename "$ABLATE")
@@ -162,7 +165,7 @@ slurm_e2e_main() {
 
   trap slurm_cluster_stop EXIT
   slurm_cluster_start
-  local t0=$SECONDS
+  t0=$SECONDS
   OUT=$CLUSTER/results
   mkdir -p "$OUT"
   DB=$OUT/db.sqlite
@@ -172,11 +175,15 @@ slurm_e2e_main() {
     echo "FAIL: $*"
     echo "---- ablate log (tail) ----"; tail -n 30 "$LOG"
     local l
-    for l in "$OUT"/runs/*/worker.log; do [ -f "$l" ] && { echo "---- $l (tail) ----"; tail -n 8 "$l"; }; done
+    for l in "$OUT"/runs/*/worker.log; do [ -f "$l" ] && { echo "---- $l (tail) ----"; tail -n 12 "$l"; }; done
     slurm_cluster_logs
     exit 1
   }
   q() { sqlite3 -batch -noheader "$DB" "$1"; }
+}
+
+slurm_e2e_main() {
+  slurm_test_begin "$@"
 
   "$ABLATE" run "$EXP" --db "$DB" --backend slurm --partition ablate --time 10:00 --throttle 2 \
     --gpus-per-task 0 >>"$LOG" 2>&1 || fail "ablate run --backend slurm exited with $?"

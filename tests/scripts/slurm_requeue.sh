@@ -12,32 +12,7 @@
 set -u
 source "$(dirname "$0")/slurm_e2e.sh"
 
-ABLATE=${1:-build/ablate}
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$SRC" || exit 1
-[ -x "$ABLATE" ] || skip "no ablate binary at $ABLATE"
-ABLATE=$(cd "$(dirname "$ABLATE")" && pwd)/$(basename "$ABLATE")
-command -v sqlite3 >/dev/null || skip "no sqlite3 shell"
-[ -d ../shared/data/eurosat_rgb ] || skip "no EuroSAT data under ../shared/data"
-"$ABLATE" run --help 2>&1 | grep -q -- --backend || skip "this ablate has no 'run --backend slurm'"
-
-trap slurm_cluster_stop EXIT
-slurm_cluster_start
-t0=$SECONDS
-OUT=$CLUSTER/results
-mkdir -p "$OUT"
-DB=$OUT/db.sqlite
-LOG=$OUT/ablate.log
-EXP=tests/data/slurm_small.yaml
-fail() {
-  echo "FAIL: $*"
-  echo "---- ablate log (tail) ----"; tail -n 30 "$LOG"
-  local l
-  for l in "$OUT"/runs/*/worker.log; do [ -f "$l" ] && { echo "---- $l (tail) ----"; tail -n 12 "$l"; }; done
-  slurm_cluster_logs
-  exit 1
-}
-q() { sqlite3 -batch -noheader "$DB" "$1"; }
+slurm_test_begin "$@"
 
 "$ABLATE" run "$EXP" --db "$DB" --backend slurm --partition ablate --time 10:00 --throttle 2 \
   --gpus-per-task 0 train.epochs=20 >>"$LOG" 2>&1 || fail "ablate run --backend slurm exited with $?"
