@@ -127,8 +127,9 @@ void TrainStep::set_first_step(int64_t step) { step_.fill_(step); }
 void TrainStep::set_lr(double lr) { opt_.lr().fill_(lr); }
 
 void TrainStep::set_psts_weights(const std::array<double, 3>& w) {
-  psts_weights_.copy_(torch::tensor({static_cast<float>(w[0]), static_cast<float>(w[1]),
-                                     static_cast<float>(w[2])}));
+  // Three scalar fills (kernel launches with the value as an argument): a copy from a host tensor
+  // would make the host wait for the stream every step.
+  for (int64_t i = 0; i < 3; ++i) psts_weights_.select(0, i).fill_(w[static_cast<size_t>(i)]);
 }
 
 void TrainStep::run_eager() {
