@@ -18,6 +18,7 @@
 #include "harness/config_io.h"
 #include "harness/env_info.h"
 #include "harness/experiment.h"
+#include "harness/memory_estimate.h"
 #include "harness/model_sizes.h"
 #include "harness/runner.h"
 #include "harness/slurm.h"
@@ -43,12 +44,14 @@ int plan_main(const Experiment& exp, bool json) {
     const double flops = train_flops_per_image(r.config);
     const double images = static_cast<double>(r.config.train.epochs) *
                           (r.config.data.max_images > 0 ? r.config.data.max_images : 0);
-    // GPU-hours at 40% of an H100's ~800 TFLOP/s bf16 matmul rate (what `ablate bench` measures);
-    // 0 when the corpus size is unknown until the dataset is opened (max_images = 0).
+    // GPU-hours at 40% of an H100's ~800 TFLOP/s bf16 matmul rate (what `ablate bench` measures),
+    // the same however many GPUs share the run; 0 when the corpus size is unknown until the dataset
+    // is opened (max_images = 0).
     const double run_flops = flops * images;
     const double gpu_h = run_flops / (0.4 * 800e12) / 3600.0;
+    const MemoryEstimate mem = estimate_peak_memory(r.config, r.config.resources.gpus);
     total_flops += run_flops;
-    total_gpu_h += gpu_h * r.config.resources.gpus;
+    total_gpu_h += gpu_h;
     const auto& size = vit_size(r.config.model.size);
     out.push_back({{"id", r.id},
                    {"axes", r.axes},
@@ -59,7 +62,8 @@ int plan_main(const Experiment& exp, bool json) {
                    {"train_flops_per_image", flops},
                    {"train_flops", run_flops},
                    {"gpus", r.config.resources.gpus},
-                   {"gpu_hours_h100_est", gpu_h * r.config.resources.gpus},
+                   {"gpu_hours_h100_est", gpu_h},
+                   {"peak_mem_gib_est", r.config.resources.mem_gb > 0 ? r.config.resources.mem_gb : mem.total_gib()},
                    {"config", config_to_json(r.config)}});
   }
   if (json) {
@@ -71,9 +75,10 @@ int plan_main(const Experiment& exp, bool json) {
   }
   fmt::print("{} ({} scale): {} runs\n", exp.name, exp.scale, exp.runs.size());
   for (const auto& r : out)
-    fmt::print("  {}  {:>9.2f}M params  {:>8.2f} GFLOP/img  {:>9.3f} GPU-h  {}\n", r["id"].get<std::string>(),
-               r["params"].get<double>() / 1e6, r["train_flops_per_image"].get<double>() / 1e9,
-               r["gpu_hours_h100_est"].get<double>(), r["axes"].dump());
+    fmt::print("  {}  {:>9.2f}M params  {:>8.2f} GFLOP/img  {:>9.3f} GPU-h  {:>2} GPU x {:>6.1f} GiB  {}\n",
+               r["id"].get<std::string>(), r["params"].get<double>() / 1e6,
+               r["train_flops_per_image"].get<double>() / 1e9, r["gpu_hours_h100_est"].get<double>(),
+               r["gpus"].get<int>(), r["peak_mem_gib_est"].get<double>(), r["axes"].dump());
   fmt::print("total: {:.3g} train FLOPs, {:.3f} H100 GPU-hours (estimate at 40% MFU; 0 where the corpus "
              "size is only known at run time)\n",
              total_flops, total_gpu_h);
@@ -128,7 +133,10 @@ int main(int argc, char** argv) {
   run->add_option("file", file, "experiment YAML")->required();
   run->add_option("--scale", scale, "smoke | small | paper");
   run->add_option("--db", db, "results database");
-  run->add_option("--gpus", gpus, "GPUs to use, e.g. 0,1 or 0-7 (one run per GPU)");
+  run->add_option("--gpus", gpus, "GPUs to use, e.g. 0,1 or 0-7 (packed largest run first)");
+  double gpu_mem_gib = 0;
+  run->add_option("--gpu-mem-gib", gpu_mem_gib, "memory of each GPU in GiB for the fit check (default: nvidia-smi)")
+      ->check(CLI::NonNegativeNumber);
   run->add_option("--jobs", jobs, "concurrent CPU runs when no GPUs are given");
   run->add_option("--rerun", rerun, "also re-run finished runs: failed | all")
       ->check(CLI::IsMember({"failed", "all"}));
@@ -273,6 +281,7 @@ int main(int argc, char** argv) {
       RunnerOptions ro;
       ro.db = db;
       if (!gpus.empty()) ro.gpus = parse_gpu_list(gpus);
+      ro.gpu_mem_gib = gpu_mem_gib;
       ro.jobs = jobs;
       ro.rerun = rerun;
       ro.ablate_exe = self_exe(argv[0]);

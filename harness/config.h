@@ -23,6 +23,9 @@ struct FieldSpec {
   bool min_open = false;  // true: value must be > min (not >=)
   bool max_open = false;  // true: value must be < max
   std::vector<std::string> choices = {};  // allowed strings (or list elements); empty = any
+  // Fields added after results were first recorded: at their default value they are left out of
+  // the run id (config_hash), so every run recorded before the field existed keeps its id.
+  bool id_omits_default = false;
 };
 
 struct ModelConfig {
@@ -122,8 +125,10 @@ struct EvalConfig {
 };
 
 struct ResourcesConfig {
-  int gpus = 1;          // GPUs per run (data-parallel ranks), e.g. 8
-  double mem_gb = 0.0;   // peak GPU memory estimate override in GiB (0 = from model size)
+  int gpus = 1;              // GPUs per run (data-parallel ranks), e.g. 8; 0 = the fewest that fit
+                             // gpu_mem_gb by the memory estimate (harness/memory_estimate.h)
+  double mem_gb = 0.0;       // peak GPU memory per rank in GiB, overriding the estimate (0 = estimate)
+  double gpu_mem_gb = 79.0;  // memory of one GPU in GiB assumed for gpus: 0, e.g. 79 (H100 80GB)
 };
 
 struct RunConfig {
@@ -241,8 +246,9 @@ void visit_fields(EvalConfig& c, V&& v) {
 
 template <class V>
 void visit_fields(ResourcesConfig& c, V&& v) {
-  v("gpus", c.gpus, FieldSpec{.doc = "GPUs per run, e.g. 8", .min = 1, .max = 4096});
-  v("mem_gb", c.mem_gb, FieldSpec{.doc = "peak GPU memory estimate in GiB (0 = derived)", .min = 0});
+  v("gpus", c.gpus, FieldSpec{.doc = "GPUs per run, e.g. 8; 0 = the fewest whose memory fits the estimate", .min = 0, .max = 4096});
+  v("mem_gb", c.mem_gb, FieldSpec{.doc = "peak GPU memory per rank in GiB (0 = estimated from the model)", .min = 0});
+  v("gpu_mem_gb", c.gpu_mem_gb, FieldSpec{.doc = "memory of one GPU in GiB assumed by gpus: 0, e.g. 79", .min = 0, .min_open = true, .id_omits_default = true});
 }
 
 // Sections of RunConfig, in canonical order.

@@ -500,9 +500,20 @@ RunConfig config_from_json(const nlohmann::json& j) {
   return c;
 }
 
-std::string config_hash(const RunConfig& config) {
-  return sha256_hex(canonical_dump(config_to_json(config))).substr(0, 12);
+std::string config_id_json(const RunConfig& config) {
+  nlohmann::json j = config_to_json(config);
+  const nlohmann::json defaults = config_to_json(RunConfig{});
+  for (const FieldInfo& f : config_fields()) {
+    if (!f.spec.id_omits_default) continue;
+    std::string path = "/" + f.key;
+    std::replace(path.begin(), path.end(), '.', '/');
+    const nlohmann::json::json_pointer ptr(path);
+    if (j.at(ptr) == defaults.at(ptr)) j[ptr.parent_pointer()].erase(ptr.back());
+  }
+  return canonical_dump(j);
 }
+
+std::string config_hash(const RunConfig& config) { return sha256_hex(config_id_json(config)).substr(0, 12); }
 
 std::pair<std::string, YAML::Node> parse_override(const std::string& assignment) {
   const std::string where = "<command line>";

@@ -68,12 +68,15 @@ RunConfig config_from_yaml(const YAML::Node& resolved, const std::string& file);
 
 // Canonical JSON: every field (defaults included), objects with sorted keys.
 nlohmann::json config_to_json(const RunConfig& config);
-// Compact dump with sorted keys and shortest round-trip numbers: the bytes that are hashed.
+// Compact dump with sorted keys and shortest round-trip numbers.
 std::string canonical_dump(const nlohmann::json& j);
 // Inverse of config_to_json; missing keys keep defaults, unknown keys and wrong types are
 // ConfigError (where "<json>"), per-field ranges are checked.
 RunConfig config_from_json(const nlohmann::json& j);
-// First 12 hex digits of sha256(canonical_dump(config_to_json(config))): the run id.
+// The bytes a run's identity hashes: canonical_dump(config_to_json(config)) without the fields
+// marked FieldSpec::id_omits_default that are at their default.
+std::string config_id_json(const RunConfig& config);
+// First 12 hex digits of sha256(config_id_json(config)): the run id.
 std::string config_hash(const RunConfig& config);
 
 // Plain YAML data as JSON (experiment `tables` / `claims`, table cells): quoted scalars are

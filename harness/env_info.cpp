@@ -86,6 +86,22 @@ std::string code_version(const std::filesystem::path& source_dir) {
   return commit + "-dirty-" + diff_hash.final_hex().substr(0, 12);
 }
 
+std::map<int, double> gpu_memory_gib() {
+  std::string out;
+  if (run_command("nvidia-smi --query-gpu=index,memory.total --format=csv,noheader,nounits 2>/dev/null",
+                  [&](std::string_view chunk) { out += chunk; }) != 0)
+    return {};
+  std::map<int, double> gib;
+  std::istringstream lines(out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    int index = -1;
+    double mib = 0;
+    if (std::sscanf(line.c_str(), "%d, %lf", &index, &mib) == 2) gib[index] = mib / 1024.0;
+  }
+  return gib;
+}
+
 std::filesystem::path build_source_dir() { return ABLATE_SOURCE_DIR; }
 
 std::map<std::string, std::string> collect_env_info(const std::filesystem::path& source_dir) {

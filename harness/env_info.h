@@ -25,6 +25,10 @@ std::string code_version(const std::filesystem::path& source_dir);
 // host, code_version, os, cpu, compiler, ablate_version, build_type, sqlite, opencv.
 std::map<std::string, std::string> collect_env_info(const std::filesystem::path& source_dir);
 
+// Memory in GiB of each GPU `nvidia-smi` lists, by device index; empty when nvidia-smi is missing
+// or lists none. Used by the runner to check that a run's memory estimate fits the GPUs it gets.
+std::map<int, double> gpu_memory_gib();
+
 // The source tree this binary was configured from (ABLATE_SOURCE_DIR).
 std::filesystem::path build_source_dir();
 

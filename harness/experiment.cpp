@@ -24,6 +24,7 @@
 #include "harness/check.h"
 #include "harness/config_io.h"
 #include "harness/expr.h"
+#include "harness/memory_estimate.h"
 
 namespace ablate {
 namespace {
@@ -433,6 +434,14 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
         PlannedRun r;
         r.config = read_config(config);
         validate(r.config, config);
+        if (r.config.resources.gpus == 0) {  // derived from the memory estimate, before the id
+          try {
+            r.config.resources.gpus = derive_gpu_count(r.config);
+          } catch (const ConfigError& e) {
+            const auto it = config.find("resources.gpus");
+            throw ConfigError(it != config.end() ? it->second.where : e.where, e.key, e.problem, e.hint);
+          }
+        }
         r.id = config_hash(r.config);
         r.seed = r.config.seed;
         nlohmann::json resolved = config_to_json(r.config);

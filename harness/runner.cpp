@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <deque>
@@ -22,6 +23,8 @@
 #include "harness/config_io.h"
 #include "harness/env_info.h"
 #include "harness/journal.h"
+#include "harness/memory_estimate.h"
+#include "harness/model_sizes.h"
 #include "harness/progress.h"
 #include "harness/store.h"
 
@@ -191,6 +194,18 @@ class LocalRunner {
                                                      : fs::path(opt_.runs_root));
     for (const PlannedRun& r : exp_.runs) planned_[r.id] = &r;
     free_gpus_ = opt_.gpus;
+    gpu_gib_ = opt_.gpu_mem_gib;
+    if (gpu_gib_ <= 0 && !opt_.gpus.empty()) {  // the smallest of the GPUs handed out
+      const std::map<int, double> listed = gpu_memory_gib();
+      for (int g : opt_.gpus) {
+        const auto it = listed.find(g);
+        if (it == listed.end()) {  // nvidia-smi missing or not listing it: no memory check
+          gpu_gib_ = 0;
+          break;
+        }
+        gpu_gib_ = gpu_gib_ <= 0 ? it->second : std::min(gpu_gib_, it->second);
+      }
+    }
     claim_.host = host_name();
     claim_.runner_pid = ::getpid();
     claim_.runner_start = process_start_ticks(::getpid()).value_or(0);
@@ -249,6 +264,40 @@ class LocalRunner {
       }
     }
     sweep_.runs_total = static_cast<int>(exp_.runs.size());
+    // Largest first, so runs needing many GPUs start while all are free and smaller runs fill the
+    // gaps they leave; among equals the run with more FLOPs per image (the bigger model) first.
+    if (!opt_.gpus.empty())
+      std::stable_sort(pending_.begin(), pending_.end(), [&](const std::string& a, const std::string& b) {
+        const RunConfig& ca = planned_.at(a)->config;
+        const RunConfig& cb = planned_.at(b)->config;
+        if (gpus_needed(*planned_.at(a)) != gpus_needed(*planned_.at(b)))
+          return gpus_needed(*planned_.at(a)) > gpus_needed(*planned_.at(b));
+        return train_flops_per_image(ca) > train_flops_per_image(cb);
+      });
+  }
+
+  // Peak memory per rank of `r`: resources.mem_gb when set, else the estimate.
+  double memory_needed_gib(const PlannedRun& r) const {
+    const ResourcesConfig& res = r.config.resources;
+    return res.mem_gb > 0 ? res.mem_gb : estimate_peak_memory(r.config, gpus_needed(r)).total_gib();
+  }
+
+  // Records a run that cannot fit the GPUs as failed (out of memory) without launching it.
+  void reject_out_of_memory(const PlannedRun& r, double need_gib) {
+    // pending_ holds only runs this call may run (plan_queue applied --rerun), so any final status
+    // may be claimed here; a run another runner is running is not.
+    const std::vector<std::string> from = {"queued", "lost", "failed", "done", "diverged"};
+    ClaimInfo who = claim_;
+    who.run_dir = (runs_root_ / r.id).string();
+    const std::optional<int> attempt = store_.claim_run(r.id, from, who);
+    if (!attempt) return;
+    const std::string why = fmt::format(
+        "out of memory (estimated before launch): needs {:.1f} GiB per GPU with {} rank(s), the GPUs have "
+        "{:.1f} GiB; raise resources.gpus, lower train.batch, or set resources.mem_gb if the estimate is wrong",
+        need_gib, gpus_needed(r), gpu_gib_);
+    store_.finish(r.id, *attempt, "failed", why);
+    ++sweep_.runs_finished;
+    progress_.note(fmt::format("run {} failed: {}", r.id, why));
   }
 
   int gpus_needed(const PlannedRun& r) const { return std::max(1, r.config.resources.gpus); }
@@ -261,6 +310,11 @@ class LocalRunner {
       } else if (gpus_needed(r) > static_cast<int>(opt_.gpus.size())) {
         progress_.note(fmt::format("run {} needs {} GPUs but the runner has {} (--gpus): skipped",
                                    r.id, gpus_needed(r), opt_.gpus.size()));
+        it = pending_.erase(it);
+        continue;
+      } else if (const double need = memory_needed_gib(r);
+                 gpu_gib_ > 0 && !fits_gpu(need, gpu_gib_)) {
+        reject_out_of_memory(r, need);
         it = pending_.erase(it);
         continue;
       } else if (gpus_needed(r) > static_cast<int>(free_gpus_.size())) {
@@ -486,6 +540,7 @@ class LocalRunner {
   std::deque<std::string> pending_;
   std::vector<ActiveRun> active_;
   std::vector<int> free_gpus_;
+  double gpu_gib_ = 0;  // memory of the smallest GPU handed out; 0 = unknown (no memory check)
   SweepProgress sweep_;
   bool stopping_ = false;
   Clock::time_point stop_deadline_;

@@ -3,6 +3,12 @@
 // (`<ablate_exe> worker --run-dir <runs_root>/<run id>`), one per GPU (--gpus) or --jobs at a time
 // on the CPU.
 //
+// GPU packing: a run takes resources.gpus free devices of --gpus. Runs are started largest first
+// (most GPUs, then most FLOPs per image), and whenever devices free up the first pending run that
+// fits them starts, so no GPU idles while some runnable work fits. A run whose peak memory per rank
+// (resources.mem_gb, else harness/memory_estimate.h) does not fit the GPUs' memory is recorded as
+// failed (out of memory, estimated) without being launched.
+//
 // The worker reads run_dir/config.json and reports only through run_dir/journal.jsonl (see
 // journal.h); the runner ingests journals, keeps heartbeats, reaps workers and records how each
 // attempt ended. Killing the runner at any moment is safe: workers die with it (PDEATHSIG), the
@@ -23,6 +29,8 @@ namespace ablate {
 struct RunnerOptions {
   std::string db = "results/ablate.sqlite";
   std::vector<int> gpus;   // GPU ids to hand out (CUDA_VISIBLE_DEVICES); empty = CPU runs
+  double gpu_mem_gib = 0;  // memory of each --gpus device in GiB, e.g. 79.6; 0 = ask nvidia-smi
+                           // (no memory check when it lists none of them)
   int jobs = 1;            // concurrent runs without --gpus (ignored with --gpus)
   std::string rerun;       // "": queued and lost runs; "failed": also failed ones (resumed from
                            // their checkpoint); "all": every run afresh (results and folder wiped)

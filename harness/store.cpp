@@ -348,7 +348,7 @@ void Store::upsert_planned(std::string_view experiment, const std::vector<Planne
             "attempts, created_at) VALUES(?, ?, ?, ?, ?, ?, 'queued', 0, ?) "
             "ON CONFLICT(id) DO NOTHING",
             "inserting a planned run")
-          .bind(r.id, experiment, sha256_hex(config), config, axes, static_cast<int64_t>(r.seed), t)
+          .bind(r.id, experiment, sha256_hex(config_id_json(r.config)), config, axes, static_cast<int64_t>(r.seed), t)
           .run();
       query("INSERT INTO experiments(name, run_id, axes_json, added_at) VALUES(?, ?, ?, ?) "
             "ON CONFLICT(name, run_id) DO UPDATE SET axes_json=excluded.axes_json",

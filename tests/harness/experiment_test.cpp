@@ -365,3 +365,19 @@ TEST_CASE("the experiment files in experiments/ load at every scale", "[experime
   }
   if (files == 0) ABLATE_SKIP("no experiment files yet");
 }
+
+TEST_CASE("resources.gpus: 0 is derived from the memory estimate before the run id", "[experiment]") {
+  const std::string text = kHead + "  resources: {gpus: 0}\n";
+  Experiment ex = parse(text);
+  CHECK(ex.runs[0].config.resources.gpus == 1);  // vit_micro fits one GPU
+  Experiment one = parse(kHead + "  resources: {gpus: 1}\n");
+  CHECK(ex.runs[0].id == one.runs[0].id);  // the same run as asking for 1 explicitly
+
+  Experiment big = parse(text, "", {"model.size=vit_2b4", "model.img_size=224", "model.patch_size=16",
+                                    "model.dec_dim=512", "model.dec_heads=16", "train.batch=1024"});
+  CHECK(big.runs[0].config.resources.gpus > 1);
+
+  const ConfigError e = parse_error(kHead + "  resources: {gpus: 0, gpu_mem_gb: 0.5}\n");
+  CHECK(e.key == "resources.gpus");
+  CHECK(e.where == "exp.yaml:8:21");  // at the value
+}

@@ -183,6 +183,52 @@ TEST_CASE("runner: --gpus hands each run its own device via CUDA_VISIBLE_DEVICES
   CHECK(used == std::set<std::string>{"3", "5"});  // one device per run, both devices in use
 }
 
+TEST_CASE("runner: --gpus starts the run needing most GPUs first", "[runner]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.05, 1);
+  o.gpus = {3, 5};
+  o.gpu_mem_gib = 80;
+  Experiment e = test::experiment_of("largest", {10, 20, 30});
+  e.runs.push_back(test::planned_run(40, /*gpus=*/2));  // last in the file, first to start
+  CHECK(run_experiment(e, o) == 0);
+  Store store(o.db);
+  const RunRow wide = *store.run(e.runs[3].id);
+  CHECK(wide.gpu == "3,5");
+  for (int i = 0; i < 3; ++i) CHECK(*store.run(e.runs[i].id)->started_at >= *wide.finished_at);
+}
+
+TEST_CASE("runner: a run whose memory estimate exceeds the GPUs is recorded as out of memory", "[runner]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.01, 1);
+  o.gpus = {0};
+  o.gpu_mem_gib = 16;
+  Experiment e = test::experiment_of("oom", {10});
+  PlannedRun big = test::planned_run(20);
+  big.config.model.size = "vit_l";
+  big.config.model.img_size = 224;
+  big.config.model.patch_size = 16;
+  big.config.train.batch = 512;  // ~40 GiB: not on 16 GiB GPUs, on 80 GiB ones
+  big.id = config_hash(big.config);
+  e.runs.push_back(big);
+  PlannedRun declared = test::planned_run(30);
+  declared.config.resources.mem_gb = 30;  // the user's figure overrides the estimate
+  declared.id = config_hash(declared.config);
+  e.runs.push_back(declared);
+  CHECK(run_experiment(e, o) == 1);
+  Store store(o.db);
+  CHECK(store.run(e.runs[0].id)->status == "done");
+  for (const PlannedRun* r : {&e.runs[1], &e.runs[2]}) {
+    const RunRow row = *store.run(r->id);
+    CHECK(row.status == "failed");
+    CHECK(row.exit_reason.find("out of memory (estimated before launch)") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(tmp / "runs" / r->id / "journal.jsonl"));  // never launched
+  }
+  o.gpu_mem_gib = 80;  // on bigger GPUs the failed runs run with --rerun failed
+  o.rerun = "failed";
+  CHECK(run_experiment(e, o) == 0);
+  CHECK(store.run(e.runs[1].id)->status == "done");
+}
+
 TEST_CASE("runner: bad options are rejected before anything runs", "[runner]") {
   TempDir tmp("runner");
   RunnerOptions o = options(tmp, 0.01, 1);

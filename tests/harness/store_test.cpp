@@ -109,7 +109,7 @@ TEST_CASE("store: planning is idempotent and records experiment membership", "[s
   CHECK(r.experiment == "a");  // the first experiment that planned it
   CHECK(r.seed == 2);
   CHECK(r.config_json == canonical_dump(config_to_json(a.runs[2].config)));
-  CHECK(r.config_hash == sha256_hex(r.config_json));
+  CHECK(r.config_hash == sha256_hex(config_id_json(a.runs[2].config)));
   CHECK(r.config_hash.substr(0, 12) == r.id);
   CHECK(nlohmann::json::parse(r.axes_json) == nlohmann::json{{"seed", 2}});
 }
