@@ -37,7 +37,7 @@ case "${1:-build}" in
   all)
     build
     $BUILD/ablate --version | tee "$OUT/versions.txt"
-    timeout 150 $BUILD/methods_tests "[gpu]" --reporter compact 2>&1 | tail -8 | tee "$OUT/gpu_tests.txt"
+    timeout 150 $BUILD/tests/methods_tests "[gpu]" --reporter compact 2>&1 | tail -8 | tee "$OUT/gpu_tests.txt"
     ABLATE_BENCH_DEADLINE=$((DEADLINE - 90)) ABLATE_SKIP_BUILD=1 ABLATE_BUILD_DIR=$BUILD \
       ABLATE_SHARDS=.carry/eurosat-sub bash ci/bench_gpu.sh "$OUT/bench" 2>&1 | tail -40
     if [ "$(left)" -gt 40 ]; then
@@ -52,7 +52,7 @@ case "${1:-build}" in
     ABL=$BUILD/ablate
     $ABL --version | tee "$OUT/versions.txt"
     for t in methods datasets; do
-      timeout 300 $BUILD/${t}_tests "[gpu]" --reporter compact 2>&1 | tail -15 | tee -a "$OUT/gpu_tests.txt"
+      timeout 300 $BUILD/tests/${t}_tests "[gpu]" --reporter compact 2>&1 | tail -15 | tee -a "$OUT/gpu_tests.txt"
     done
     # A short bench of each method: proves the graph-captured bf16 steps run; the full side-by-side
     # table comes from the bench stage.
