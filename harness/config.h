@@ -177,7 +177,7 @@ void visit_fields(MethodConfig& c, V&& v) {
   v("lr_rule", c.lr_rule, FieldSpec{.doc = "lr multiplier rule", .choices = {"m_over_r", "r_over_m", "none"}});
   v("infobatch", c.infobatch, FieldSpec{.doc = "InfoBatch data pruning"});
   v("infobatch_prune", c.infobatch_prune, FieldSpec{.doc = "fraction of well-learned samples dropped", .min = 0, .max = 1, .max_open = true});
-  v("infobatch_stop", c.infobatch_stop, FieldSpec{.doc = "fraction of epochs with pruning", .min = 0, .max = 1});
+  v("infobatch_stop", c.infobatch_stop, FieldSpec{.doc = "pruning stops at epoch floor(stop * epochs)", .min = 0, .max = 1});
   v("scale_min", c.scale_min, FieldSpec{.doc = "second-view crop area fraction, lower", .min = 0, .max = 1, .min_open = true});
   v("scale_max", c.scale_max, FieldSpec{.doc = "second-view crop area fraction, upper", .min = 0, .max = 1, .min_open = true});
   v("shared_crop", c.shared_crop, FieldSpec{.doc = "one crop box per batch"});
