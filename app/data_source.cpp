@@ -118,39 +118,60 @@ ShardBatchSource::ShardBatchSource(const RunConfig& cfg, const std::string& shar
     : cfg_(cfg), device_(device), seed_(seed) {
   const auto dir = shard_dir.empty() ? shard_dir_for(cfg, cfg.data.dataset) : std::filesystem::path(shard_dir);
   shards_ = open_shards(dir);
+  std::vector<int64_t> train;
   if (cfg.data.split == "all") {
-    train_.resize(shards_->size());
-    std::iota(train_.begin(), train_.end(), int64_t{0});
+    train.resize(shards_->size());
+    std::iota(train.begin(), train.end(), int64_t{0});
     split_hash_ = "all:" + shards_->fingerprint();
   } else {
     const Split split = dataset_split(*shards_, cfg.data.train_fraction, kSplitSeed);
-    train_ = split.train;
+    train = split.train;
     split_hash_ = split.hash;
   }
-  if (static_cast<int64_t>(train_.size()) < cfg.train.batch)
+  if (static_cast<int64_t>(train.size()) < cfg.train.batch)
     throw ConfigError("", "train.batch",
-                      fmt::format("batch {} is larger than the {} pre-training images", cfg.train.batch, train_.size()),
+                      fmt::format("batch {} is larger than the {} pre-training images", cfg.train.batch, train.size()),
                       "lower train.batch or raise data.max_images");
-  start_loader(0, 0);
+  LoaderOptions o = loader_options();
+  o.indices = std::move(train);
+  o.max_images = cfg.data.max_images;
+  loader_ = std::make_unique<Loader>(shards_, o);
+  pool_ = loader_->pool();
 }
 
 ShardBatchSource::~ShardBatchSource() = default;
 
-void ShardBatchSource::start_loader(int64_t epoch, int64_t position) {
-  loader_.reset();
+LoaderOptions ShardBatchSource::loader_options() const {
   LoaderOptions o;
   o.batch = cfg_.train.batch;
   o.workers = cfg_.data.workers;
   o.seed = seed_;
-  o.indices = train_;
-  o.max_images = cfg_.data.max_images;
   o.device = device_;
+  return o;
+}
+
+void ShardBatchSource::seek(int64_t epoch, int64_t position) {
+  loader_.reset();
+  LoaderOptions o = loader_options();
+  o.indices = pool_;  // already capped
   loader_ = std::make_unique<Loader>(shards_, o, LoaderState{epoch, position});
+  epoch_offset_ = 0;
+}
+
+void ShardBatchSource::seek_planned(int64_t epoch, int64_t position, const std::vector<int64_t>& order) {
+  loader_.reset();
+  LoaderOptions o = loader_options();
+  o.indices = order;
+  o.shuffle = false;  // the plan's order is the epoch's order
+  o.max_epochs = 1;
+  loader_ = std::make_unique<Loader>(shards_, o, LoaderState{0, position});
+  epoch_offset_ = epoch;
 }
 
 torch::Tensor ShardBatchSource::next() {
   auto b = loader_->next();
-  ABLATE_CHECK(b.has_value(), "endless loader ended");
+  ABLATE_CHECK(b.has_value(), "the loader ended (a planned epoch is over: seek_planned the next one)");
+  indices_ = b->indices;
   AugmentOptions ao;
   ao.out_size = cfg_.model.img_size;
   ao.scale_min = cfg_.data.crop_min;
@@ -163,10 +184,8 @@ torch::Tensor ShardBatchSource::next() {
 }
 
 int64_t ShardBatchSource::batches_per_epoch() const { return loader_->batches_per_epoch(); }
-int64_t ShardBatchSource::epoch() const { return loader_->state().epoch; }
+int64_t ShardBatchSource::epoch() const { return epoch_offset_ + loader_->state().epoch; }
 int64_t ShardBatchSource::position() const { return loader_->state().position; }
-void ShardBatchSource::seek(int64_t epoch, int64_t position) { start_loader(epoch, position); }
-int64_t ShardBatchSource::num_images() const { return loader_->pool_size(); }
 
 EvalImages load_eval_images(const RunConfig& cfg, uint64_t split_seed, double train_ratio) {
   const auto shards = open_shards(shard_dir_for(cfg, cfg.eval.dataset));

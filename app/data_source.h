@@ -7,13 +7,13 @@
 #include <memory>
 #include <string>
 
+#include "datasets/loader.h"
 #include "harness/config.h"
 #include "methods/pch/torch_pch.h"
 #include "methods/trainer.h"
 
 namespace ablate {
 
-class Loader;
 class ShardSet;
 
 // Seed of the train/val split every run uses (pre-training takes the train part, evaluation the
@@ -26,7 +26,9 @@ std::filesystem::path shard_dir_for(const RunConfig& cfg, const std::string& dat
 
 // Pre-training batches: the train split of data.dataset (capped at data.max_images), shuffled per
 // epoch with the run seed, random-resized-cropped to model.img_size, flipped and normalised on the
-// device with the default device generator (which checkpoints save and restore).
+// device with the default device generator (which checkpoints save and restore). An InfoBatch
+// epoch (seek_planned) gets a loader of its own over the planned order that ends with the epoch,
+// so no batch is prefetched from a plan the next epoch's scores would change.
 class ShardBatchSource : public BatchSource {
  public:
   ShardBatchSource(const RunConfig& cfg, const std::string& shard_dir, torch::Device device, uint64_t seed);
@@ -37,20 +39,25 @@ class ShardBatchSource : public BatchSource {
   int64_t epoch() const override;
   int64_t position() const override;
   void seek(int64_t epoch, int64_t position) override;
+  std::vector<int64_t> pool() const override { return pool_; }
+  torch::Tensor indices() const override { return indices_; }
+  void seek_planned(int64_t epoch, int64_t position, const std::vector<int64_t>& order) override;
 
   const std::string& split_hash() const { return split_hash_; }
-  int64_t num_images() const;
+  int64_t num_images() const { return static_cast<int64_t>(pool_.size()); }
 
  private:
-  void start_loader(int64_t epoch, int64_t position);
+  LoaderOptions loader_options() const;
 
   const RunConfig& cfg_;
   torch::Device device_;
   uint64_t seed_;
   std::shared_ptr<const ShardSet> shards_;
-  std::vector<int64_t> train_;
   std::string split_hash_;
+  std::vector<int64_t> pool_;     // the capped train split, as the loader permutes it
   std::unique_ptr<Loader> loader_;
+  int64_t epoch_offset_ = 0;      // a planned epoch's loader counts from 0: its real epoch
+  torch::Tensor indices_;         // (B,) dataset indices of the last batch
 };
 
 // Evaluation images of eval.dataset at native resolution, uint8 (N, 3, S, S) on the CPU, split with

@@ -24,14 +24,6 @@ void from_json(const nlohmann::json& j, LoaderState& s) {
 
 namespace {
 
-// Distinct, well-mixed permutation seeds per (seed, stream): splitmix64 finaliser.
-uint64_t mix_seed(uint64_t seed, uint64_t stream) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (stream + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
 constexpr uint64_t kSubsetStream = ~uint64_t{0};  // the max_images subset, apart from epoch streams
 
 }  // namespace

@@ -68,6 +68,8 @@ class Loader {
   // Position after the last batch next() returned: what a checkpoint stores.
   LoaderState state() const { return state_; }
   int64_t pool_size() const { return static_cast<int64_t>(pool_.size()); }
+  // The pool of ShardSet indices epochs permute (after the max_images cap), in pool order.
+  const std::vector<int64_t>& pool() const { return pool_; }
   // Samples of one epoch on this rank (after drop_last).
   int64_t epoch_length() const { return epoch_length_; }
   int64_t batches_per_epoch() const;

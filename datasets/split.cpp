@@ -29,6 +29,13 @@ std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed) {
   return p;
 }
 
+uint64_t mix_seed(uint64_t seed, uint64_t stream) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (stream + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
 Split make_split(const std::vector<std::string>& files, const std::vector<int32_t>& labels,
                  double train_ratio, uint64_t seed) {
   ABLATE_CHECK(files.size() == labels.size(), "{} files, {} labels", files.size(), labels.size());

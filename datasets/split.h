@@ -23,6 +23,8 @@ void seeded_shuffle(std::vector<T>& v, std::mt19937_64& rng) {
 }
 // A permutation of 0..n-1 determined by `seed`.
 std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed);
+// Distinct, well-mixed seeds per (seed, stream), e.g. one per epoch: splitmix64 finaliser.
+uint64_t mix_seed(uint64_t seed, uint64_t stream);
 
 struct Split {
   std::vector<int64_t> train, val;  // indices into the file list, ascending

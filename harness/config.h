@@ -8,6 +8,7 @@
 // descriptions, so a field is added in exactly one place.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -59,7 +60,7 @@ struct MethodConfig {
   std::string lr_rule = "none";         // lr multiplier: "m_over_r" (paper) | "r_over_m" | "none"
   bool infobatch = false;               // InfoBatch data pruning (public SelectiveMAE code)
   double infobatch_prune = 0.5;         // fraction of below-mean-loss samples dropped per epoch
-  double infobatch_stop = 0.875;        // fraction of epochs after which pruning stops
+  double infobatch_stop = 0.875;        // pruning stops at epoch floor(stop * epochs)
   // Cross-Scale MAE
   double scale_min = 0.2;         // second view: random resized crop area fraction, lower
   double scale_max = 0.8;         // ... upper (paper 0.2-0.8, public code 0.25-0.75)
@@ -141,6 +142,13 @@ struct RunConfig {
   ResourcesConfig resources;
 };
 
+// First epoch InfoBatch no longer prunes: floor(method.infobatch_stop * train.epochs), so at least
+// the last (1 - stop) of the epochs see every sample. The 1e-9 keeps products such as 0.7 * 10 at 7
+// where floating point lands just below. Epoch 0 only scores samples: epochs 1 .. stop - 1 prune.
+inline int infobatch_stop_epoch(const RunConfig& c) {
+  return static_cast<int>(std::floor(c.method.infobatch_stop * c.train.epochs + 1e-9));
+}
+
 // ---- field descriptions: one visit_fields per section; V is called as v(key, field, spec) ----
 
 template <class V>
@@ -174,7 +182,7 @@ void visit_fields(MethodConfig& c, V&& v) {
   v("lr_rule", c.lr_rule, FieldSpec{.doc = "lr multiplier rule", .choices = {"m_over_r", "r_over_m", "none"}});
   v("infobatch", c.infobatch, FieldSpec{.doc = "InfoBatch data pruning"});
   v("infobatch_prune", c.infobatch_prune, FieldSpec{.doc = "fraction of well-learned samples dropped", .min = 0, .max = 1, .max_open = true});
-  v("infobatch_stop", c.infobatch_stop, FieldSpec{.doc = "fraction of epochs with pruning", .min = 0, .max = 1});
+  v("infobatch_stop", c.infobatch_stop, FieldSpec{.doc = "pruning stops at epoch floor(stop * epochs)", .min = 0, .max = 1});
   v("scale_min", c.scale_min, FieldSpec{.doc = "second-view crop area fraction, lower", .min = 0, .max = 1, .min_open = true});
   v("scale_max", c.scale_max, FieldSpec{.doc = "second-view crop area fraction, upper", .min = 0, .max = 1, .min_open = true});
   v("shared_crop", c.shared_crop, FieldSpec{.doc = "one crop box per batch"});

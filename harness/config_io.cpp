@@ -394,10 +394,13 @@ void validate(const RunConfig& c, const FlatConfig& sources) {
     fail({"model.patch_size", "model.img_size"}, fmt::format("img_size {} is not a multiple of patch_size {}", m.img_size, m.patch_size));
   if (m.dec_dim % m.dec_heads != 0)
     fail({"model.dec_heads", "model.dec_dim"}, fmt::format("dec_dim {} is not divisible by dec_heads {}", m.dec_dim, m.dec_heads));
-  // Honest about gaps: an option the training loop does not implement yet is refused, never ignored.
-  if (me.infobatch)
-    fail({"method.infobatch"}, "InfoBatch data pruning is not implemented in the training loop yet",
-         "set method.infobatch: false");
+  // InfoBatch that can prune no epoch would only reshuffle the data: refused rather than run as a no-op.
+  if (me.infobatch && infobatch_stop_epoch(c) < 2)
+    fail({"method.infobatch_stop", "train.epochs", "method.infobatch"},
+         fmt::format("InfoBatch prunes no epoch: epoch 0 only scores the samples and pruning stops at epoch "
+                     "floor({} * {}) = {}", me.infobatch_stop, c.train.epochs, infobatch_stop_epoch(c)),
+         "pruned epochs are 1 .. floor(infobatch_stop * epochs) - 1: raise train.epochs or "
+         "method.infobatch_stop, or set method.infobatch: false");
 
   const TokenCounts n = token_counts(m, me);
   if (n.visible < 1)

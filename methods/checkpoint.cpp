@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "harness/check.h"
+#include "methods/infobatch.h"
 #include "methods/pch/torch_pch.h"
 
 namespace ablate {
@@ -32,7 +33,7 @@ std::vector<torch::Device> rng_devices() {
 }  // namespace
 
 void save_checkpoint(const std::filesystem::path& file, const TrainProgress& progress,
-                     torch::nn::Module& model, const FusedAdamW& optimizer) {
+                     torch::nn::Module& model, const FusedAdamW& optimizer, const InfoBatch* infobatch) {
   torch::serialize::OutputArchive ar;
   ar.write("magic", i64(kCheckpointMagic));
   ar.write("version", i64(kCheckpointVersion));
@@ -51,6 +52,8 @@ void save_checkpoint(const std::filesystem::path& file, const TrainProgress& pro
   for (size_t i = 0; i < opt.size(); ++i) ar.write(fmt::format("optim/{}", i), opt[i]);
   for (const auto& dev : rng_devices())
     ar.write(fmt::format("rng/{}", dev.str()), at::globalContext().defaultGenerator(dev).get_state());
+  if (infobatch)
+    for (const auto& [key, t] : infobatch->state()) ar.write("infobatch/" + key, t);
 
   std::filesystem::create_directories(file.parent_path());
   const auto tmp = file.string() + ".tmp";
@@ -61,7 +64,7 @@ void save_checkpoint(const std::filesystem::path& file, const TrainProgress& pro
 }
 
 bool load_checkpoint(const std::filesystem::path& file, TrainProgress& progress,
-                     torch::nn::Module& model, FusedAdamW& optimizer) {
+                     torch::nn::Module& model, FusedAdamW& optimizer, InfoBatch* infobatch) {
   if (!std::filesystem::exists(file)) return false;
   torch::serialize::InputArchive ar;
   try {
@@ -79,8 +82,9 @@ bool load_checkpoint(const std::filesystem::path& file, TrainProgress& progress,
   };
   if (read_i64("magic") != kCheckpointMagic)
     throw DataError(fmt::format("{}: not an ablate checkpoint (bad magic)", file.string()));
-  if (const auto v = read_i64("version"); v != kCheckpointVersion)
-    throw DataError(fmt::format("{}: checkpoint version {} (this build reads {})", file.string(), v,
+  // Version 2 only added the optional InfoBatch tensors, so version 1 files read unchanged.
+  if (const auto v = read_i64("version"); v < 1 || v > kCheckpointVersion)
+    throw DataError(fmt::format("{}: checkpoint version {} (this build reads 1 to {})", file.string(), v,
                                 kCheckpointVersion));
   progress.step = read_i64("step");
   progress.epoch = read_i64("epoch");
@@ -103,6 +107,21 @@ bool load_checkpoint(const std::filesystem::path& file, TrainProgress& progress,
     // defaultGenerator hands out a const reference to the process generator; set_state mutates it.
     auto gen = at::globalContext().defaultGenerator(dev);
     gen.set_state(state.cpu());
+  }
+  if (infobatch) {
+    std::vector<std::pair<std::string, torch::Tensor>> named;
+    for (const auto& key : InfoBatch::state_keys()) {
+      torch::Tensor t;
+      if (!ar.try_read("infobatch/" + key, t))
+        throw DataError(fmt::format("{}: no InfoBatch state (written by a run without method.infobatch)",
+                                    file.string()));
+      named.emplace_back(key, t);
+    }
+    try {
+      infobatch->load_state(named);
+    } catch (const DataError& e) {
+      throw DataError(fmt::format("{}: {}", file.string(), e.what()));
+    }
   }
   return true;
 }

@@ -81,7 +81,7 @@ LossTerms CrossScaleMae::forward(const StepInputs& in) {
     }
   }
   out.total = per_sample.mean();
-  out.per_sample = per_sample.detach();
+  out.per_sample = per_sample;
   return out;
 }
 

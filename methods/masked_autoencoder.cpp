@@ -31,7 +31,7 @@ LossTerms MaskedAutoencoder::forward(const StepInputs& in) {
   auto tokens = encoder_->embed(in.images);
   auto loss = run_view(in.images, tokens, plan(in.images, tokens, in.psts_weights)).loss_re;  // (B,)
   auto total = loss.mean();
-  return {total, {{"loss_re", total}}, loss.detach()};
+  return {total, {{"loss_re", total}}, loss};
 }
 
 MaskPlan MaskedAutoencoder::random_plan(int64_t batch, torch::Device device) const {

@@ -23,9 +23,10 @@ struct StepInputs {
 };
 
 struct LossTerms {
-  torch::Tensor total;  // () weighted sum the optimiser minimises
+  torch::Tensor total;  // () batch mean of per_sample: what the optimiser minimises without InfoBatch
   std::vector<std::pair<std::string, torch::Tensor>> terms;  // () named terms: "loss_re", "loss_cc", ...
-  torch::Tensor per_sample;  // (B,) detached weighted per-sample total (InfoBatch)
+  torch::Tensor per_sample;  // (B,) weighted sum of the terms per sample, with its graph: InfoBatch
+                             // reweights it (TrainStep) and scores samples by it
 };
 
 class PretrainMethod : public torch::nn::Module {

@@ -97,11 +97,10 @@ void FusedAdamW::load_state(const std::vector<torch::Tensor>& tensors) {
   ABLATE_CHECK(k == tensors.size(), "optimizer state has {} tensors, model needs {}", tensors.size(), k);
 }
 
-double lr_at(int64_t step, int64_t total_steps, int64_t warmup_steps, double base_lr, double min_lr) {
+double lr_at(double at, double total, double warmup, double base_lr, double min_lr) {
   // MAE: lr = blr_scaled * epoch / warmup_epochs with fractional epochs, so step 0 has lr 0.
-  if (step < warmup_steps) return base_lr * static_cast<double>(step) / static_cast<double>(warmup_steps);
-  const double span = std::max<int64_t>(1, total_steps - warmup_steps);
-  const double t = std::min(1.0, static_cast<double>(step - warmup_steps) / span);
+  if (at < warmup) return base_lr * at / warmup;
+  const double t = total > warmup ? std::min(1.0, (at - warmup) / (total - warmup)) : 1.0;
   return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * t));
 }
 

@@ -45,8 +45,10 @@ class FusedAdamW {
   double beta1_, beta2_, eps_ = 1e-8;
 };
 
-// lr at `step` (0-based) of `total_steps`: linear warm-up over `warmup_steps`, then half-cycle cosine
-// from `base_lr` to `min_lr` (MAE's lr_sched.adjust_learning_rate, per step instead of per epoch).
-double lr_at(int64_t step, int64_t total_steps, int64_t warmup_steps, double base_lr, double min_lr);
+// lr at point `at` of a run of length `total`: linear warm-up over `warmup`, then half-cycle cosine
+// from `base_lr` to `min_lr` (MAE's lr_sched.adjust_learning_rate). All three in one unit: steps
+// (0-based step index), or epochs with fractions, as InfoBatch runs schedule since their epochs
+// differ in length.
+double lr_at(double at, double total, double warmup, double base_lr, double min_lr);
 
 }  // namespace ablate

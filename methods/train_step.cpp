@@ -109,6 +109,7 @@ TrainStep::TrainStep(const RunConfig& cfg, PretrainMethod& method, torch::Device
       method_(method),
       device_(device),
       bf16_(use_bf16(cfg.train, device)),
+      weighted_(cfg.method.infobatch),
       opt_(method, cfg.train, device) {
   const auto o = torch::TensorOptions().device(device);
   psts_weights_ = torch::tensor({1.0f, 0.0f, 0.0f}, o.dtype(torch::kFloat32));
@@ -139,13 +140,20 @@ void TrainStep::run_eager() {
     AutocastScope autocast(device_.type(), bf16_);
     lt = method_.forward(StepInputs{images_, psts_weights_});
   }
-  lt.total.backward();
+  // InfoBatch: kept well-learned samples weigh 1 / (1 - prune), so the pruned epoch's expected
+  // gradient is the full data's. Without it the method's own mean, exactly as before.
+  const torch::Tensor objective = weighted_ ? (lt.per_sample * weights_).mean() : lt.total;  // ()
+  objective.backward();
   auto gn = opt_.clip_grad_norm(cfg_.train.clip_grad);
   opt_.step();
 
   torch::NoGradGuard no_grad;
   const auto total = lt.total.detach().to(torch::kFloat32);
   loss_.copy_(total);
+  if (weighted_) {
+    if (!per_sample_.defined()) per_sample_ = torch::empty(lt.per_sample.sizes(), loss_.options());
+    per_sample_.copy_(lt.per_sample.detach());
+  }
   if (terms_.empty())
     for (const auto& [name, t] : lt.terms) {
       term_names_.push_back(name);
@@ -159,10 +167,16 @@ void TrainStep::run_eager() {
   step_.add_(1);
 }
 
-void TrainStep::operator()(const torch::Tensor& images) {
+void TrainStep::operator()(const torch::Tensor& images, const torch::Tensor& sample_weights) {
   if (!images_.defined()) images_ = torch::empty_like(images);
   ABLATE_CHECK(images.sizes() == images_.sizes(), "train step shapes are fixed per run");
   images_.copy_(images, /*non_blocking=*/true);
+  if (weighted_) {
+    ABLATE_CHECK(sample_weights.defined() && sample_weights.dim() == 1 && sample_weights.size(0) == images.size(0),
+                 "InfoBatch steps need one weight per sample");
+    if (!weights_.defined()) weights_ = torch::empty({images.size(0)}, loss_.options());
+    weights_.copy_(sample_weights, /*non_blocking=*/true);
+  }
 #if ABLATE_WITH_CUDA
   if (device_.is_cuda() && cfg_.train.cuda_graph) {
     if (eager_done_ < kEagerWarmupSteps) {

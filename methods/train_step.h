@@ -2,8 +2,8 @@
 // training loop and `ablate bench` share, so the benchmark times exactly the step that trains.
 //
 // Everything the step reads and writes lives in device tensors (input buffer, lr, PSTS stage
-// weights, loss, grad norm, divergence flag, step counter), so the step never synchronises with
-// the host. On CUDA with cuda_graph on, the first kEagerWarmupSteps run eagerly (autograd and the
+// weights, InfoBatch sample weights, loss, per-sample losses, grad norm, divergence flag, step
+// counter), so the step never synchronises with the host. On CUDA with cuda_graph on, the first kEagerWarmupSteps run eagerly (autograd and the
 // caching allocator settle), then the step is captured once with at::cuda::CUDAGraph and every
 // later call is a single graph replay. All calls must then come from the same (side) stream: the
 // caller holds a StepStream for the lifetime of the TrainStep.
@@ -55,12 +55,19 @@ class TrainStep {
   void set_first_step(int64_t step);  // index of the next step (after a resume)
   void set_lr(double lr);
   void set_psts_weights(const std::array<double, 3>& w);
-  // Runs one step on `images` (B, 3, S, S), normalised float on the device.
-  void operator()(const torch::Tensor& images);
+  // Runs one step on `images` (B, 3, S, S), normalised float on the device. With method.infobatch
+  // the optimiser minimises mean(per_sample * sample_weights), `sample_weights` (B,) float on the
+  // device (required then, ignored otherwise); without it, the method's plain mean.
+  void operator()(const torch::Tensor& images, const torch::Tensor& sample_weights = {});
   // One eager step with per-phase timing (synchronises; for benchmarks only).
   PhaseTimes timed_eager(const torch::Tensor& images);
 
-  // Device -> host reads (these synchronise; call at log points only).
+  // (B,) float32 per-sample losses of the last step, on the device, no sync (InfoBatch scores; only
+  // kept with method.infobatch).
+  const torch::Tensor& per_sample() const { return per_sample_; }
+
+  // Device -> host reads (these synchronise; call at log points only). loss() is the batch's plain
+  // mean also under InfoBatch, so loss curves stay comparable between runs with and without it.
   double loss() const;
   double grad_norm() const;
   int64_t first_bad_step() const;  // first step with a non-finite loss or gradient, -1 if none
@@ -73,8 +80,11 @@ class TrainStep {
   PretrainMethod& method_;
   torch::Device device_;
   bool bf16_;
+  bool weighted_;  // method.infobatch
   FusedAdamW opt_;
   torch::Tensor images_;        // (B, 3, S, S) static input buffer
+  torch::Tensor weights_;       // (B,) static InfoBatch sample weights
+  torch::Tensor per_sample_;    // (B,) per-sample losses of the last step (InfoBatch)
   torch::Tensor psts_weights_;  // (3,) stage probabilities near/far/random
   torch::Tensor step_;          // () int64, index of the step being run
   torch::Tensor loss_;          // () total loss of the last step

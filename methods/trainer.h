@@ -4,12 +4,14 @@
 // BatchSource (augmented, normalised batches already on the device). The loop owns the optimizer,
 // the lr schedule, divergence detection, metrics, checkpoints and resume. On CUDA the whole step
 // (forward, backward, clipping, fused AdamW) is captured once as a CUDA graph and replayed; the
-// loop never synchronises with the GPU except at log and checkpoint points.
+// loop never synchronises with the GPU except at log and checkpoint points (and, with InfoBatch,
+// once per epoch to plan it).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -25,10 +27,17 @@ class BatchSource {
  public:
   virtual ~BatchSource() = default;
   virtual torch::Tensor next() = 0;                   // (B, 3, S, S) float, normalised, on device
-  virtual int64_t batches_per_epoch() const = 0;
+  virtual int64_t batches_per_epoch() const = 0;      // of the current epoch (full, or as planned)
   virtual int64_t epoch() const = 0;                  // epoch of the next batch
   virtual int64_t position() const = 0;               // samples of that epoch already returned
   virtual void seek(int64_t epoch, int64_t position) = 0;  // continue exactly from there
+
+  // For InfoBatch, which decides each epoch's samples itself:
+  virtual std::vector<int64_t> pool() const = 0;      // dataset indices a full epoch permutes
+  virtual torch::Tensor indices() const = 0;          // (B,) int64 dataset indices of the last batch, on device
+  // Continue at `position` of epoch `epoch`, which visits exactly `order` (dataset indices, in this
+  // order, full batches only) and then ends: the next epoch needs another seek_planned.
+  virtual void seek_planned(int64_t epoch, int64_t position, const std::vector<int64_t>& order) = 0;
 };
 
 struct TrainOutcome {
@@ -41,12 +50,20 @@ struct TrainOutcome {
 
 // Base lr of a run: train.lr when set, else blr * batch / 256, times the method's lr rule.
 double base_lr(const RunConfig& cfg);
-// Optimizer steps of a run: epochs * batches_per_epoch, capped by train.max_steps.
+// Optimizer steps of a run: epochs * batches_per_epoch, capped by train.max_steps. (With InfoBatch
+// the count is only known once the last pruned epoch is planned.)
 int64_t total_steps(const RunConfig& cfg, int64_t batches_per_epoch);
 
 // Pre-trains `method` in place. Resumes from run_dir/ckpt/last.pt when it exists; writes metrics
 // to `journal` and checkpoints to run_dir/ckpt/. `stop_after` > 0 stops (with a checkpoint) after
 // that many steps of this call: used by tests to interrupt a run deterministically.
+//
+// With method.infobatch, each epoch is planned from the samples' latest losses (methods/infobatch.h)
+// and so may be shorter than a full one; the run still ends after train.epochs epochs (or
+// train.max_steps steps), and the lr and PSTS schedules follow the epochs done, fractions included
+// (as the public code's per-iteration schedule), not the steps. The journal gets `infobatch_kept`
+// (samples the epoch visits) at each epoch's first step, and the progress total is an upper bound
+// (unplanned epochs counted in full) that becomes exact with the last epoch.
 TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource& data,
                       JournalWriter& journal, const std::filesystem::path& run_dir,
                       torch::Device device, int64_t stop_after = 0);

@@ -122,6 +122,9 @@ TEST_CASE("cross-field validation names the field", "[config_io]") {
       {"method: {name: crossscale, multiscale: false}", "method.multiscale", "need multiscale"},
       {"eval: {protocols: []}", "eval.protocols", "at least one"},
       {"eval: {protocols: [knn, knn]}", "eval.protocols", "twice"},
+      // floor(0.875 * 2) = 1: epoch 0 only scores, so no epoch would be pruned.
+      {"method: {infobatch: true, infobatch_stop: 0.875}\ntrain: {epochs: 2}", "method.infobatch_stop", "prunes no epoch"},
+      {"method: {infobatch: true}\ntrain: {epochs: 2}", "train.epochs", "floor(0.875 * 2) = 1"},
       // 16x16 image, 8x8 patches: L = 4; int(4 * (1 - 0.9)) = 0 visible.
       {"model: {img_size: 16, patch_size: 8}\nmethod: {mask_ratio: 0.9}", "method.mask_ratio", "no patch stays visible"},
       // 4 * (1 - 1e-17) rounds to 4.0: every patch visible, none masked.
@@ -138,6 +141,14 @@ TEST_CASE("cross-field validation names the field", "[config_io]") {
   CHECK_NOTHROW(from_text("model: {decoder: cross}\nmethod: {name: selectivemae, recon_ratio: 0.25, psts: true}"));
   CHECK_NOTHROW(from_text("model: {img_size: 16, patch_size: 8}\nmethod: {mask_ratio: 0.5}"));
   CHECK_NOTHROW(from_text("method: {name: crossscale, multiscale: false, loss_cc: false, loss_cp: false}"));
+  // InfoBatch loads for every method once some epoch can be pruned (floor(0.875 * 3) = 2: epoch 1).
+  for (const char* m : {"name: mae", "name: crossscale", "name: selectivemae, recon_ratio: 0.25, psts: true"}) {
+    INFO(m);
+    const RunConfig c = from_text(std::string("model: {decoder: cross}\nmethod: {infobatch: true, ") + m +
+                                  "}\ntrain: {epochs: 3}");
+    CHECK(c.method.infobatch);
+    CHECK(infobatch_stop_epoch(c) == 2);
+  }
 }
 
 TEST_CASE("canonical JSON holds every field with sorted keys", "[config_io]") {

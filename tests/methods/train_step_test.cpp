@@ -1,6 +1,9 @@
 // The CUDA-graph train step computes the same thing as the eager step: from the same seed, weights
 // and batches, the losses of graph replays equal the eager losses within bf16 tolerance. On the CPU
 // graphs are off, so both paths are eager and must agree exactly. Batches are real EuroSAT images.
+// With InfoBatch the step's objective is the weighted per-sample mean, checked through the
+// gradient of a one-parameter method against hand-computed values, and graph replays read the
+// per-step sample weights from the step's static buffer.
 #include "ablate/build_info.h"
 #include "datasets/augment.h"
 #include "datasets/image_io.h"
@@ -48,14 +51,56 @@ std::vector<double> losses(const RunConfig& cfg, const torch::Tensor& batch, tor
   TrainStep step(cfg, *method, device);
   step.set_lr(1e-3);
   for (int i = 0; i < steps; ++i) {
-    step(batch.to(device));
+    // InfoBatch weights that change every step: a replayed graph must read them from its buffer.
+    const auto weights = (torch::arange(batch.size(0)) + i).remainder(2).to(torch::kFloat32) + 1.0;  // (B,)
+    step(batch.to(device), cfg.method.infobatch ? weights.to(device) : torch::Tensor());
     out.push_back(step.loss());
   }
   *graphed = step.graphed();
   return out;
 }
 
+// per_sample_i = p * x_i with x_i the first pixel of image i and p one parameter (1 at the start), so
+// the gradient of mean(w_i * per_sample_i) is mean(w_i * x_i) and the grad norm its absolute value.
+class ScaledPixel : public PretrainMethod {
+ public:
+  ScaledPixel() { p_ = register_parameter("p", torch::ones({1})); }
+  LossTerms forward(const StepInputs& in) override {
+    auto per_sample = p_ * in.images.flatten(1).select(1, 0);  // (B,)
+    auto total = per_sample.mean();
+    return {total, {{"loss", total}}, per_sample};
+  }
+  VisionTransformer& encoder() override { return encoder_; }
+  torch::Tensor reconstruct(const torch::Tensor&, torch::Tensor*, torch::Tensor*) override { return {}; }
+
+ private:
+  torch::Tensor p_;
+  VisionTransformer encoder_{nullptr};
+};
+
 }  // namespace
+
+TEST_CASE("with InfoBatch the step minimises mean(per_sample * weight); loss stays the plain mean",
+          "[train_step][infobatch]") {
+  auto images = torch::zeros({4, 3, 2, 2});
+  images.select(1, 0).select(1, 0).select(1, 0).copy_(torch::tensor({1.0f, 2.0f, 3.0f, 4.0f}));  // x
+  const auto weights = torch::tensor({2.0f, 1.0f, 2.0f, 1.0f});
+  RunConfig cfg;
+  cfg.train.batch = 4;
+  cfg.method.infobatch = true;
+  ScaledPixel weighted;
+  TrainStep step(cfg, weighted, torch::kCPU);
+  step(images, weights);
+  CHECK(step.grad_norm() == Approx((2 * 1 + 1 * 2 + 2 * 3 + 1 * 4) / 4.0));  // 3.5
+  CHECK(step.loss() == Approx((1 + 2 + 3 + 4) / 4.0));                      // 2.5, unweighted
+  CHECK(torch::equal(step.per_sample(), torch::tensor({1.0f, 2.0f, 3.0f, 4.0f})));
+  // Without InfoBatch the same batch trains on the plain mean.
+  cfg.method.infobatch = false;
+  ScaledPixel plain;
+  TrainStep plain_step(cfg, plain, torch::kCPU);
+  plain_step(images);
+  CHECK(plain_step.grad_norm() == Approx(2.5));
+}
 
 TEST_CASE("graph-captured train steps give the eager losses (exactly on CPU, bf16 tolerance on CUDA)",
           "[train_step][gpu]") {
@@ -63,16 +108,17 @@ TEST_CASE("graph-captured train steps give the eager losses (exactly on CPU, bf1
       (!ABLATE_HAVE_OPENCV || !std::filesystem::exists(std::filesystem::path(ABLATE_TEST_DATA_ROOT) / "eurosat_rgb")))
     ABLATE_SKIP("EuroSAT (JPEGs with OpenCV, or ABLATE_TEST_SHARDS) not available");
   const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  for (const std::string name : {"mae", "selectivemae"}) {
+  for (const std::string name : {"mae", "selectivemae", "mae+infobatch"}) {
     INFO(name << " on " << device.str());
     RunConfig cfg;
+    cfg.method.infobatch = name == "mae+infobatch";
     cfg.model.size = "vit_micro";
     cfg.model.img_size = 64;
     cfg.model.patch_size = 8;
     cfg.model.dec_depth = 2;
     cfg.model.dec_dim = 64;
     cfg.model.dec_heads = 4;
-    cfg.method.name = name;
+    cfg.method.name = name == "selectivemae" ? "selectivemae" : "mae";
     if (name == "selectivemae") {
       cfg.model.decoder = "cross";
       cfg.method.mask_ratio = 0.85;

@@ -1,9 +1,11 @@
 // The training engine against references: the lr schedule against hand-computed values, fused
 // AdamW against LibTorch's torch::optim::AdamW, an interrupted-and-resumed run against an
 // uninterrupted one (bitwise on the CPU), and an injected NaN that the divergence check must catch.
-// Training data are real EuroSAT images.
+// InfoBatch runs: shorter pruned epochs, exactly `epochs` epochs with the last ones full, the lr
+// over fractional epochs, and bitwise resume mid-plan. Training data are real EuroSAT images.
 #include <cmath>
 #include <fstream>
+#include <numeric>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +16,7 @@
 #include "harness/check.h"
 #include "harness/journal.h"
 #include "methods/checkpoint.h"
+#include "methods/infobatch.h"
 #include "methods/method.h"
 #include "methods/optim.h"
 #include "methods/pch/torch_pch.h"
@@ -23,27 +26,54 @@
 namespace ablate {
 namespace {
 
-// Batches cycling in order over a fixed set of real images, with an optional poisoned batch.
+// Batches cycling in order over a fixed set of real images, with an optional poisoned batch. A
+// planned (InfoBatch) epoch visits its order instead and then ends, as ShardBatchSource's does.
 class FixedBatches : public BatchSource {
  public:
   FixedBatches(torch::Tensor images, int64_t batch) : images_(std::move(images)), batch_(batch) {}
   torch::Tensor next() override {
-    const int64_t per = batches_per_epoch();
-    auto x = images_.narrow(0, (served_ % per) * batch_, batch_).clone();
+    REQUIRE_FALSE(ended_);  // a planned epoch is over: the trainer must plan the next one first
+    std::vector<int64_t> idx;
+    for (int64_t k = position_; k < position_ + batch_; ++k) idx.push_back(order_.empty() ? k : order_[k]);
+    indices_ = torch::tensor(idx);
+    auto x = images_.index_select(0, indices_);
     if (served_ == poison_at) x.fill_(std::numeric_limits<float>::quiet_NaN());
     ++served_;
+    position_ += batch_;
+    if (position_ == batches_per_epoch() * batch_) {
+      ended_ = !order_.empty();
+      ++epoch_;
+      position_ = 0;
+    }
     return x;
   }
-  int64_t batches_per_epoch() const override { return images_.size(0) / batch_; }
-  int64_t epoch() const override { return served_ / batches_per_epoch(); }
-  int64_t position() const override { return (served_ % batches_per_epoch()) * batch_; }
-  void seek(int64_t epoch, int64_t position) override { served_ = epoch * batches_per_epoch() + position / batch_; }
+  int64_t batches_per_epoch() const override {
+    return (order_.empty() ? images_.size(0) : static_cast<int64_t>(order_.size())) / batch_;
+  }
+  int64_t epoch() const override { return epoch_; }
+  int64_t position() const override { return position_; }
+  void seek(int64_t epoch, int64_t position) override {
+    epoch_ = epoch, position_ = position, order_.clear(), ended_ = false;
+  }
+  std::vector<int64_t> pool() const override {
+    std::vector<int64_t> p(static_cast<size_t>(images_.size(0)));
+    std::iota(p.begin(), p.end(), int64_t{0});
+    return p;
+  }
+  torch::Tensor indices() const override { return indices_; }
+  void seek_planned(int64_t epoch, int64_t position, const std::vector<int64_t>& order) override {
+    epoch_ = epoch, position_ = position, order_ = order, ended_ = false;
+  }
   int64_t poison_at = -1;  // batch index to fill with NaN
 
  private:
   torch::Tensor images_;
   int64_t batch_;
-  int64_t served_ = 0;
+  int64_t served_ = 0;  // batches returned since construction
+  int64_t epoch_ = 0, position_ = 0;
+  std::vector<int64_t> order_;  // the planned epoch's image indices; empty: all, in order
+  bool ended_ = false;
+  torch::Tensor indices_;
 };
 
 // n real EuroSAT images (first files of each class, round-robin), normalised like training input.
@@ -77,15 +107,39 @@ RunConfig tiny_config() {
   return c;
 }
 
-std::map<int64_t, double> journal_losses(const std::filesystem::path& run_dir) {
-  std::map<int64_t, double> out;
+struct MetricPoint {
+  double epoch, value;
+};
+
+// Metric `name` of a run's journal by step (a step logged again after a resume: the last line).
+std::map<int64_t, MetricPoint> journal_metric(const std::filesystem::path& run_dir, const std::string& name) {
+  std::map<int64_t, MetricPoint> out;
   std::ifstream in(journal_path(run_dir));
   std::string line;
   while (std::getline(in, line)) {
     const auto j = nlohmann::json::parse(line);
-    if (j["type"] == "metric" && j["name"] == "loss") out[j["step"].get<int64_t>()] = j["value"].get<double>();
+    if (j["type"] == "metric" && j["name"] == name)
+      out[j["step"].get<int64_t>()] = {j["epoch"].get<double>(), j["value"].get<double>()};
   }
   return out;
+}
+
+std::map<int64_t, double> journal_losses(const std::filesystem::path& run_dir) {
+  std::map<int64_t, double> out;
+  for (const auto& [step, m] : journal_metric(run_dir, "loss")) out[step] = m.value;
+  return out;
+}
+
+// total_steps of the journal's last progress line.
+int64_t last_progress_total(const std::filesystem::path& run_dir) {
+  int64_t total = -1;
+  std::ifstream in(journal_path(run_dir));
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["type"] == "progress") total = j["total_steps"].get<int64_t>();
+  }
+  return total;
 }
 
 std::filesystem::path fresh_dir(const std::string& name) {
@@ -213,6 +267,94 @@ TEST_CASE("an interrupted and resumed run equals an uninterrupted one, bitwise o
   CHECK(a.at(8) < a.at(1));  // and it learns
 }
 
+TEST_CASE("InfoBatch: pruned epochs take fewer steps, the run ends after its epochs, the last ones full",
+          "[trainer][infobatch]") {
+  if (!have_eurosat()) ABLATE_SKIP("EuroSAT or OpenCV not available");
+  const auto images = eurosat_images(64);  // a full epoch: 4 batches of 16
+  RunConfig cfg = tiny_config();
+  cfg.train.epochs = 8;  // stop epoch floor(0.875 * 8) = 7: epochs 1..6 pruned, 0 and 7 full
+  cfg.method.infobatch = true;
+  const auto dir = fresh_dir("infobatch");
+  torch::manual_seed(static_cast<uint64_t>(cfg.seed));
+  auto method = make_method(cfg);
+  FixedBatches data(images, cfg.train.batch);
+  TrainOutcome out;
+  {
+    JournalWriter journal(dir);
+    out = pretrain(cfg, *method, data, journal, dir, torch::kCPU);
+  }
+  REQUIRE(out.status == "done");
+
+  // Kept samples per epoch, and steps per epoch counted from the losses' epoch stamps (e, e + 1].
+  std::map<int64_t, int64_t> kept, steps;
+  for (const auto& [step, m] : journal_metric(dir, "infobatch_kept")) kept[static_cast<int64_t>(m.epoch)] = static_cast<int64_t>(m.value);
+  const auto losses = journal_metric(dir, "loss");
+  for (const auto& [step, m] : losses) ++steps[static_cast<int64_t>(std::ceil(m.epoch)) - 1];
+  REQUIRE(kept.size() == 8);
+  REQUIRE(steps.size() == 8);
+  int64_t sum = 0;
+  for (int64_t e = 0; e < 8; ++e) {
+    INFO("epoch " << e << ": " << kept[e] << " kept, " << steps[e] << " steps");
+    CHECK(steps[e] == kept[e] / 16);  // full batches of the plan
+    sum += steps[e];
+    if (e == 0 || e == 7) {
+      CHECK(kept[e] == 64);  // nothing scored yet / annealing: every sample
+    } else {
+      // 64 - ceil(well_learned / 2) with at least one sample below the mean loss.
+      CHECK(kept[e] < 64);
+      CHECK(kept[e] >= 32);
+      CHECK(steps[e] < 4);
+    }
+  }
+  CHECK(out.steps == sum);
+  CHECK(out.steps < 8 * 4);
+  CHECK(losses.rbegin()->second.epoch == 8.0);  // exactly `epochs` epochs
+  CHECK(last_progress_total(dir) == out.steps);  // the progress bound ends exact
+  // The lr follows epochs: the last batch starts 3/4 into the (full) last epoch.
+  const auto lr = journal_metric(dir, "lr");
+  CHECK(lr.rbegin()->second.value == Approx(lr_at(7.75, 8.0, 0.5, base_lr(cfg), 0.0)).epsilon(1e-6));
+  CHECK(lr.at(4).value == Approx(lr_at(0.75, 8.0, 0.5, base_lr(cfg), 0.0)).epsilon(1e-6));
+}
+
+TEST_CASE("an interrupted and resumed InfoBatch run equals an uninterrupted one, bitwise on CPU",
+          "[trainer][infobatch]") {
+  if (!have_eurosat()) ABLATE_SKIP("EuroSAT or OpenCV not available");
+  const auto images = eurosat_images(64);
+  RunConfig cfg = tiny_config();
+  cfg.train.epochs = 4;  // epochs 1 and 2 pruned (stop epoch floor(0.875 * 4) = 3)
+  cfg.method.infobatch = true;
+  auto run = [&](const std::filesystem::path& dir, std::vector<int64_t> stops) {
+    std::shared_ptr<PretrainMethod> method;
+    TrainOutcome out;
+    stops.push_back(0);  // then to the end
+    for (int64_t stop : stops) {
+      // Each call as a fresh process would: other weights and RNG state until the checkpoint loads.
+      torch::manual_seed(method ? 12345 : static_cast<uint64_t>(cfg.seed));
+      method = make_method(cfg);
+      FixedBatches data(images, cfg.train.batch);
+      JournalWriter journal(dir);
+      out = pretrain(cfg, *method, data, journal, dir, torch::kCPU, stop);
+    }
+    REQUIRE(out.status == "done");
+    return std::make_pair(out.steps, method);
+  };
+  const auto dir_a = fresh_dir("ib_a"), dir_b = fresh_dir("ib_b");
+  const auto [steps_a, a] = run(dir_a, {});
+  // Step 5 is the first of pruned epoch 1 (epoch 0: 4 steps; epoch 1: at least 2): resumed mid-plan.
+  const auto [steps_b, b] = run(dir_b, {5, 3});
+  REQUIRE(steps_a == steps_b);
+  const auto la = journal_losses(dir_a), lb = journal_losses(dir_b);
+  REQUIRE(la.size() == static_cast<size_t>(steps_a));
+  for (int64_t s = 1; s <= steps_a; ++s) {
+    INFO("step " << s);
+    REQUIRE(lb.count(s) == 1);
+    CHECK(la.at(s) == lb.at(s));  // bitwise
+  }
+  const auto pa = a->parameters(), pb = b->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) CHECK(torch::equal(pa[i], pb[i]));
+  CHECK(journal_metric(dir_a, "infobatch_kept").size() == 4);
+}
+
 TEST_CASE("an injected NaN batch stops the run as diverged at that step, with no checkpoint after it",
           "[trainer]") {
   if (!have_eurosat()) ABLATE_SKIP("EuroSAT or OpenCV not available");
@@ -236,6 +378,25 @@ TEST_CASE("an injected NaN batch stops the run as diverged at that step, with no
   REQUIRE(load_checkpoint(dir / "ckpt" / "last.pt", prog, *fresh, opt));
   CHECK(prog.step == 4);
   for (const auto& p : fresh->parameters()) CHECK(torch::isfinite(p).all().item<bool>());
+}
+
+TEST_CASE("an InfoBatch run refuses a checkpoint without InfoBatch state, naming the file", "[trainer][infobatch]") {
+  const auto dir = fresh_dir("ib_ckpt");
+  auto lin = torch::nn::Linear(2, 2);
+  FusedAdamW opt(*lin, TrainConfig{}, torch::kCPU);
+  TrainProgress prog;
+  save_checkpoint(dir / "plain.pt", prog, *lin, opt);  // a run without InfoBatch
+  RunConfig cfg = tiny_config();
+  cfg.method.infobatch = true;
+  InfoBatch ib(cfg, {0, 1, 2, 3}, torch::kCPU);
+  try {
+    load_checkpoint(dir / "plain.pt", prog, *lin, opt, &ib);
+    FAIL("expected DataError");
+  } catch (const DataError& e) {
+    CHECK(std::string(e.what()).find("plain.pt") != std::string::npos);
+    CHECK(std::string(e.what()).find("no InfoBatch state") != std::string::npos);
+  }
+  CHECK(load_checkpoint(dir / "plain.pt", prog, *lin, opt));  // read as before without it
 }
 
 TEST_CASE("a checkpoint with a wrong magic number is rejected with the file named", "[trainer]") {
