@@ -274,14 +274,20 @@ int main(int argc, char** argv) {
     if (*worker) return worker_main(run_dir);
     if (*models) return models_main(mopt);
     if (*plan) return plan_main(load_experiment(file, scale, overrides), json);
-    if (*run) {
+    // The local runner's settings, shared by `run` and `compare --rerun-borderline` (whose re-runs
+    // go into --db, the new database, only).
+    auto runner_options = [&] {
       RunnerOptions ro;
       ro.db = db;
       if (!gpus.empty()) ro.gpus = parse_gpu_list(gpus);
       ro.jobs = jobs;
-      ro.rerun = rerun;
       ro.ablate_exe = self_exe(argv[0]);
       ro.progress_tty = isatty(STDERR_FILENO);
+      return ro;
+    };
+    if (*run) {
+      RunnerOptions ro = runner_options();
+      ro.rerun = rerun;
       const auto exp = load_experiment(file, scale, overrides);
       pack_datasets(exp.runs);
       if (backend == "slurm") {
@@ -350,13 +356,7 @@ int main(int argc, char** argv) {
         req.tracked = exp.compare;
       }
       req.rerun_borderline = rerun_borderline;
-      RunnerOptions ro;
-      ro.db = db;  // re-runs add seeds to the new database only
-      if (!gpus.empty()) ro.gpus = parse_gpu_list(gpus);
-      ro.jobs = jobs;
-      ro.ablate_exe = self_exe(argv[0]);
-      ro.progress_tty = isatty(STDERR_FILENO);
-      return compare_main(req, std::cout, local_rerunner(ro));
+      return compare_main(req, std::cout, local_rerunner(runner_options()));
     }
     if (*figure) return figure_main(db, run_id, fig_out, fig_count);
     if (*bench_loader) return bench_loader_main(loader_shards, loader_jpegs, loader_images, loader_workers);

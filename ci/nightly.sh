@@ -4,8 +4,8 @@
 # HTML report, and compares the results with the baseline database in results/baseline/. Exits
 # non-zero when a tracked metric (the file's `compare:` section) regresses beyond its tolerance
 # with significance across seeds. Borderline cells first get one more seed each
-# (--rerun-borderline 1: at most two more runs, about 8 minutes on a 2-core CPU, which keeps the
-# whole nightly under 30 minutes; README, "Reports, claims, regression").
+# (--rerun-borderline 1: at most two more runs, one round of at most about 8 minutes on a 2-core
+# CPU, which keeps the whole nightly under 30 minutes; README, "Nightly regression").
 #
 #   ci/nightly.sh                 # run, report, compare (exit 1 on regression)
 #   ci/nightly.sh --update-baseline   # run, then make this run the new baseline (on purpose only)

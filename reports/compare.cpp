@@ -242,7 +242,7 @@ CompareResult compare_with_reruns(const CompareRequest& req, const Rerunner& rer
     throw ConfigError("<command line>", "--rerun-borderline",
                       fmt::format("{} is not a number of extra seeds from 0 to {}", req.rerun_borderline,
                                   kMaxRerunsPerCell),
-                      "more seeds belong in the experiment file (matrix.seeds)");
+                      "more seeds belong in the experiment file's matrix.seeds");
   CompareResult before = compare_databases(req);
   before.rerun_borderline = req.rerun_borderline;
   if (req.rerun_borderline == 0) return before;
