@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "harness/runner.h"
+#include "reports/compare.h"
+
 namespace ablate {
 
 class Store;
@@ -54,6 +57,9 @@ int data_crop_main(const std::string& src, const std::string& out, int min_side,
                    uint64_t seed);
 int data_dedup_main(const std::string& src, int threshold, const std::string& out_json);
 int sync_main(Store& store);
+// `ablate compare --rerun-borderline N`: runs the extra seeds of borderline cells (each repeating
+// its cell's stored config, harness/reseed.h) into options.db with the local runner.
+Rerunner local_rerunner(const RunnerOptions& options);
 // `ablate figure RUN_ID`: PNG grid original | masked | reconstruction | selected patches.
 int figure_main(const std::string& db, const std::string& run_id, const std::string& out_png, int count);
 

@@ -113,6 +113,13 @@ std::filesystem::path shard_dir_for(const RunConfig& cfg, const std::string& dat
   return dir;
 }
 
+void pack_datasets(const std::vector<PlannedRun>& runs) {
+  for (const PlannedRun& r : runs) {
+    if (!r.config.eval.random_init) shard_dir_for(r.config, r.config.data.dataset);
+    if (!r.config.eval.protocols.empty()) shard_dir_for(r.config, r.config.eval.dataset);
+  }
+}
+
 ShardBatchSource::ShardBatchSource(const RunConfig& cfg, const std::string& shard_dir, torch::Device device,
                                    uint64_t seed)
     : cfg_(cfg), device_(device), seed_(seed) {

@@ -9,6 +9,7 @@
 
 #include "datasets/loader.h"
 #include "harness/config.h"
+#include "harness/experiment.h"
 #include "methods/pch/torch_pch.h"
 #include "methods/trainer.h"
 
@@ -23,6 +24,8 @@ inline constexpr uint64_t kSplitSeed = 0;
 // Packed shard folder of `dataset` for this config: data.shards when set (pre-training dataset
 // only), else results/cache/<dataset>-<side>, packed on first use under a file lock.
 std::filesystem::path shard_dir_for(const RunConfig& cfg, const std::string& dataset);
+// Packs (once) every dataset the runs read, here, before their workers start in parallel.
+void pack_datasets(const std::vector<PlannedRun>& runs);
 
 // Pre-training batches: the train split of data.dataset (capped at data.max_images), shuffled per
 // epoch with the run seed, random-resized-cropped to model.img_size, flipped and normalised on the

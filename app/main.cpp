@@ -200,6 +200,11 @@ int main(int argc, char** argv) {
   compare->add_option("--against", against, "the baseline results")->required();
   compare->add_option("file", file, "experiment YAML (its tables name the tracked metrics)");
   compare->add_option("--scale", scale, "smoke | small | paper");
+  int rerun_borderline = 0;
+  compare->add_option("--rerun-borderline", rerun_borderline,
+                      "run N more seeds of each borderline cell into --db, then judge (default 0)");
+  compare->add_option("--jobs", jobs, "concurrent CPU re-runs when no GPUs are given");
+  compare->add_option("--gpus", gpus, "GPUs for the re-runs, e.g. 0,1 or 0-7 (one run per GPU)");
 
   ModelsOptions mopt;
   auto* models = app.add_subcommand("models", "named ViT sizes with parameter counts and FLOPs");
@@ -277,21 +282,23 @@ int main(int argc, char** argv) {
     if (*worker) return worker_main(run_dir);
     if (*models) return models_main(mopt);
     if (*plan) return plan_main(load_experiment(file, scale, overrides), json);
-    if (*run) {
+    // The local runner's settings, shared by `run` and `compare --rerun-borderline` (whose re-runs
+    // go into --db, the new database, only).
+    auto runner_options = [&] {
       RunnerOptions ro;
       ro.db = db;
       if (!gpus.empty()) ro.gpus = parse_gpu_list(gpus);
       ro.gpu_mem_gib = gpu_mem_gib;
       ro.jobs = jobs;
-      ro.rerun = rerun;
       ro.ablate_exe = self_exe(argv[0]);
       ro.progress_tty = isatty(STDERR_FILENO);
+      return ro;
+    };
+    if (*run) {
+      RunnerOptions ro = runner_options();
+      ro.rerun = rerun;
       const auto exp = load_experiment(file, scale, overrides);
-      // Pack each dataset once, here, before workers start in parallel.
-      for (const auto& r : exp.runs) {
-        if (!r.config.eval.random_init) shard_dir_for(r.config, r.config.data.dataset);
-        if (!r.config.eval.protocols.empty()) shard_dir_for(r.config, r.config.eval.dataset);
-      }
+      pack_datasets(exp.runs);
       if (backend == "slurm") {
         slurm_submit(exp, ro, so, SlurmTools::from_path(), std::cerr);  // returns the number submitted
         return 0;
@@ -357,7 +364,8 @@ int main(int argc, char** argv) {
         req.source = file;
         req.tracked = exp.compare;
       }
-      return compare_main(req);
+      req.rerun_borderline = rerun_borderline;
+      return compare_main(req, std::cout, local_rerunner(runner_options()));
     }
     if (*figure) return figure_main(db, run_id, fig_out, fig_count);
     if (*bench_loader) return bench_loader_main(loader_shards, loader_jpegs, loader_images, loader_workers);

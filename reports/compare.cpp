@@ -16,6 +16,9 @@
 namespace ablate {
 namespace {
 
+// More extra seeds per cell than this is a typo, not a re-run: they belong in matrix.seeds.
+constexpr int kMaxRerunsPerCell = 100;
+
 using CellMap = std::map<std::pair<std::string, nlohmann::json>, std::vector<const RunRecord*>>;
 
 CellMap group(const std::vector<RunRecord>& runs) {
@@ -116,8 +119,49 @@ void judge(CellComparison& c, double alpha) {
   }
   c.note = "1 seed on a side: tolerance only, no significance test";
   c.status = worse > c.tolerance ? "regression" : -worse > c.tolerance ? "improvement" : "ok";
-  // Within a quarter of the tolerance of the threshold, a second seed could flip the status.
-  c.borderline = std::fabs(worse - c.tolerance) <= 0.25 * c.tolerance;
+  // Within a quarter of the tolerance of the threshold another seed could flip the status; and a
+  // regression called on one new seed against >= 2 baseline seeds becomes testable with one more.
+  c.borderline = (c.tolerance > 0 && std::fabs(worse - c.tolerance) <= 0.25 * c.tolerance) ||
+                 (c.status == "regression" && c.a.values.size() == 1 && c.b.values.size() >= 2);
+}
+
+// One order per cell with a borderline comparison: N new seeds after the largest seed of any of
+// the cell's runs in the new database (failed ones included, so a seed is never reused), repeating
+// the config of a done run of the cell (any run when none is done).
+std::vector<RerunOrder> rerun_orders(const CompareRequest& req, const CompareResult& r) {
+  const ResultsDb db_a(req.db);
+  const std::vector<RunRecord> runs_a = db_a.runs(req.experiment);
+  const CellMap cells_a = group(runs_a);
+  std::vector<RerunOrder> orders;
+  for (const CellComparison& c : r.cells) {
+    if (!c.borderline) continue;
+    const bool seen = std::any_of(orders.begin(), orders.end(), [&](const RerunOrder& o) {
+      return o.experiment == c.experiment && o.cell == c.cell;
+    });
+    if (seen) continue;
+    const std::vector<const RunRecord*>& runs = cells_a.at({c.experiment, c.cell});
+    const RunRecord* tmpl = runs.front();
+    std::int64_t max_seed = runs.front()->seed;
+    for (const RunRecord* run : runs) {
+      max_seed = std::max(max_seed, run->seed);
+      if (run->status == "done" && tmpl->status != "done") tmpl = run;
+    }
+    RerunOrder o{c.experiment, c.cell, tmpl->axes, tmpl->config, {}};
+    for (int i = 1; i <= req.rerun_borderline; ++i) o.seeds.push_back(max_seed + i);
+    orders.push_back(std::move(o));
+  }
+  return orders;
+}
+
+std::string seeds_label(const std::vector<std::int64_t>& seeds) {
+  std::string s;
+  for (std::int64_t x : seeds) s += (s.empty() ? "" : ", ") + std::to_string(x);
+  return s;
+}
+
+std::string judgement_label(const std::string& status, bool tested, double p) {
+  if (tested) return fmt::format("{} (p {:.3g})", status, p);
+  return status == "incomparable" ? status : status + " (tolerance only)";
 }
 
 std::string side(const Sample& s, double scale) {
@@ -193,6 +237,50 @@ CompareResult compare_databases(const CompareRequest& req) {
   return res;
 }
 
+CompareResult compare_with_reruns(const CompareRequest& req, const Rerunner& rerun) {
+  if (req.rerun_borderline < 0 || req.rerun_borderline > kMaxRerunsPerCell)
+    throw ConfigError("<command line>", "--rerun-borderline",
+                      fmt::format("{} is not a number of extra seeds from 0 to {}", req.rerun_borderline,
+                                  kMaxRerunsPerCell),
+                      "more seeds belong in the experiment file's matrix.seeds");
+  CompareResult before = compare_databases(req);
+  before.rerun_borderline = req.rerun_borderline;
+  if (req.rerun_borderline == 0) return before;
+  ABLATE_CHECK(static_cast<bool>(rerun), "compare: re-runs asked for without a runner");
+  const std::vector<RerunOrder> orders = rerun_orders(req, before);
+  if (orders.empty()) {
+    before.rerun_note = "no borderline cell: nothing re-run";
+    return before;
+  }
+  RerunOutcome outcome;
+  try {
+    outcome = rerun(orders);
+  } catch (const std::exception& e) {
+    outcome = RerunOutcome{false, e.what()};
+  }
+  CompareResult after = compare_databases(req);
+  after.rerun_borderline = req.rerun_borderline;
+  after.reruns = orders;
+  if (!outcome.ok)
+    after.rerun_note = "re-running failed: " + outcome.message + "; judged on the runs that exist";
+  for (CellComparison& c : after.cells) {
+    auto order = std::find_if(orders.begin(), orders.end(), [&](const RerunOrder& o) {
+      return o.experiment == c.experiment && o.cell == c.cell;
+    });
+    if (order == orders.end()) continue;
+    c.reruns = static_cast<int>(order->seeds.size());
+    auto old = std::find_if(before.cells.begin(), before.cells.end(), [&](const CellComparison& b) {
+      return b.experiment == c.experiment && b.cell == c.cell && b.metric.source.text == c.metric.source.text;
+    });
+    if (old == before.cells.end()) continue;  // not compared before: neither side had a value
+    c.status_before = old->status;
+    c.n_before = old->a.values.size();
+    c.p_before = old->p_worse;
+    c.tested_before = old->tested;
+  }
+  return after;
+}
+
 std::string render_compare(const CompareResult& r, const std::string& format) {
   if (format == "json") {
     nlohmann::json j;
@@ -212,9 +300,20 @@ std::string render_compare(const CompareResult& r, const std::string& format) {
                           {"n_new", c.a.values.size()}, {"n_baseline", c.b.values.size()},
                           {"runs_new", c.a.run_ids}, {"runs_baseline", c.b.run_ids},
                           {"note", c.note}};
+      if (c.reruns > 0) {
+        e["reruns"] = c.reruns;
+        e["status_before"] = c.status_before;
+        e["n_new_before"] = c.n_before;
+        e["p_worse_before"] = c.tested_before ? nlohmann::json(c.p_before) : nlohmann::json();
+      }
       j["cells"].push_back(e);
       if (c.borderline) j["borderline"].push_back(e);
     }
+    j["rerun_borderline"] = r.rerun_borderline;
+    j["rerun_note"] = r.rerun_note;
+    j["reruns"] = nlohmann::json::array();
+    for (const RerunOrder& o : r.reruns)
+      j["reruns"].push_back({{"experiment", o.experiment}, {"cell", o.cell}, {"seeds", o.seeds}});
     return j.dump(2) + "\n";
   }
   if (format != "md")
@@ -238,11 +337,30 @@ std::string render_compare(const CompareResult& r, const std::string& format) {
   out += fmt::format("\n{} regression(s), {} borderline (alpha = {:g}).\n", r.regressions(),
                      borderline, r.alpha);
   for (const std::string& n : r.notes) out += "- " + n + "\n";
+  if (r.rerun_borderline == 0) return out;
+  out += fmt::format("\n## Borderline re-runs ({} more seed(s) per borderline cell)\n\n", r.rerun_borderline);
+  if (!r.rerun_note.empty()) out += r.rerun_note + ".\n\n";
+  if (r.reruns.empty()) return out;
+  out += "| experiment | cell | metric | new seeds | n new (before → after) | before | after |\n"
+         "|---|---|---|---|--:|---|---|\n";
+  for (const CellComparison& c : r.cells) {
+    if (c.reruns == 0) continue;
+    auto order = std::find_if(r.reruns.begin(), r.reruns.end(), [&](const RerunOrder& o) {
+      return o.experiment == c.experiment && o.cell == c.cell;
+    });
+    out += fmt::format("| {} | {} | `{}` | {} | {} → {} | {} | {} |\n", c.experiment, cell_label(c.cell),
+                       c.metric.source.text, order == r.reruns.end() ? "?" : seeds_label(order->seeds),
+                       c.n_before, c.a.values.size(),
+                       c.status_before.empty() ? "—" : judgement_label(c.status_before, c.tested_before, c.p_before),
+                       judgement_label(c.status, c.tested, c.p_worse));
+  }
+  out += fmt::format("\n{} cell(s) re-run; {} regression(s) after the re-runs.\n", r.reruns.size(),
+                     r.regressions());
   return out;
 }
 
-int compare_main(const CompareRequest& req, std::ostream& out) {
-  const CompareResult r = compare_databases(req);
+int compare_main(const CompareRequest& req, std::ostream& out, const Rerunner& rerun) {
+  const CompareResult r = compare_with_reruns(req, rerun);
   out << render_compare(r, req.format);
   return r.regressions() > 0 ? 1 : 0;
 }

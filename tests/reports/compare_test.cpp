@@ -1,11 +1,16 @@
 // `ablate compare` on hand-made databases: identical databases pass, an injected 10% throughput
 // drop over three seeds is a significant regression (non-zero exit), one-seed cells fall back to
-// the tolerance alone, noisy drops are borderline, and accuracy uses absolute points.
+// the tolerance alone, noisy drops are borderline, and accuracy uses absolute points. Re-running
+// borderline cells goes through a fake runner that adds runs to the hand-made new database: extra
+// seeds without a real change clear the cell, extra seeds with one confirm the regression, only
+// borderline cells get exactly N new seeds, and failed re-runs leave the judgement to what exists.
 #include "reports/compare.h"
 
+#include <functional>
 #include <sstream>
 
 #include "tests/reports/results_fixture.h"
+#include "tests/support/errors.h"
 
 using namespace ablate;
 using ablate::test::Near;
@@ -174,4 +179,220 @@ TEST_CASE("unmatched cells, failed runs and differing configs are reported", "[r
   CHECK(is_new);
   CHECK(differs);
   CHECK(r.regressions() == 0);
+}
+
+// ---- re-running borderline cells (CompareRequest::rerun_borderline) ----
+
+namespace {
+
+// Throughput only, at the default 5% relative tolerance.
+const json kThroughput = {{"defaults", false},
+                          {"metrics", {{{"source", "metric:images_per_s:median"}, {"rel_tol", 0.05}}}}};
+
+// One run of experiment "mask" at `ratio` and `seed` logging `images_per_s` (nothing when not done).
+void add_run(test::ResultsFixture& f, double ratio, std::int64_t seed, double images_per_s,
+             const std::string& status = "done") {
+  const std::string id = "m" + std::to_string(static_cast<int>(ratio * 100)) + "s" + std::to_string(seed);
+  f.run(id, "mask", {{"method.mask_ratio", ratio}, {"seed", seed}}, status, status == "done" ? "" : "OOM");
+  if (status != "done") return;
+  for (int step = 0; step < 3; ++step) f.metric(id, step * 10, "images_per_s", images_per_s);
+}
+
+void add_cell(test::ResultsFixture& f, double ratio, const std::vector<double>& per_seed) {
+  for (std::size_t s = 0; s < per_seed.size(); ++s) add_run(f, ratio, static_cast<std::int64_t>(s), per_seed[s]);
+}
+
+// A stand-in for the runner: each order's new seeds become done runs in `db` (the new database)
+// with `value(ratio, seed)` images/s; the orders it was given are kept in `seen`.
+Rerunner fake_rerunner(test::ResultsFixture& db, std::vector<RerunOrder>& seen,
+                       std::function<double(double, std::int64_t)> value) {
+  return [&db, &seen, value](const std::vector<RerunOrder>& orders) {
+    for (const RerunOrder& o : orders) {
+      seen.push_back(o);
+      const double ratio = o.axes.at("method.mask_ratio").get<double>();
+      for (std::int64_t seed : o.seeds) add_run(db, ratio, seed, value(ratio, seed));
+    }
+    return RerunOutcome{};
+  };
+}
+
+CompareRequest rerun_request(const test::ResultsFixture& a, const test::ResultsFixture& b, int n) {
+  CompareRequest req;
+  req.db = a.path();
+  req.against = b.path();
+  req.experiment = "mask";
+  req.tracked = kThroughput;
+  req.rerun_borderline = n;
+  return req;
+}
+
+// Baseline: 0.75 at 1000 ± 10 images/s, 0.9 at 900 ± 9, three seeds each.
+void fill_baseline(test::ResultsFixture& b) {
+  add_cell(b, 0.75, {1000, 1010, 990});
+  add_cell(b, 0.9, {900, 909, 891});
+}
+
+}  // namespace
+
+TEST_CASE("re-runs that show no real change clear a borderline cell", "[reports][compare][rerun]") {
+  test::ResultsFixture a("rr_clear_a"), b("rr_clear_b");
+  fill_baseline(b);
+  add_cell(a, 0.75, {700, 1000, 1010});  // one slow seed: -9.7%, beyond 5% but not significant
+  add_cell(a, 0.9, {900, 909, 891});
+  REQUIRE(find(compare_databases(rerun_request(a, b, 0)), "metric:images_per_s:median", 0.75).status == "borderline");
+
+  std::vector<RerunOrder> seen;
+  std::ostringstream out;
+  const int rc = compare_main(rerun_request(a, b, 4), out, fake_rerunner(a, seen, [](double, std::int64_t) { return 1000.0; }));
+  CHECK(rc == 0);
+  const CompareResult r = compare_with_reruns(rerun_request(a, b, 0), {});  // the database as it is now
+  const CellComparison& c = find(r, "metric:images_per_s:median", 0.75);
+  CHECK(c.a.values.size() == 7);
+  CHECK(c.status == "ok");  // (700 + 1000 + 1010 + 4 x 1000) / 7 = 958.6: -4.1%, inside 5%
+  CHECK_FALSE(c.borderline);
+  // The output names the re-run cell, its new seeds and both verdicts.
+  const std::string md = out.str();
+  CHECK(md.find("## Borderline re-runs (4 more seed(s) per borderline cell)") != std::string::npos);
+  CHECK(md.find("| mask | method.mask_ratio=0.75 | `metric:images_per_s:median` | 3, 4, 5, 6 | 3 → 7 | borderline (p ") != std::string::npos);
+  CHECK(md.find("| ok (p ") != std::string::npos);
+  CHECK(md.find("1 cell(s) re-run; 0 regression(s) after the re-runs.") != std::string::npos);
+}
+
+TEST_CASE("re-runs that confirm the drop make it a regression", "[reports][compare][rerun]") {
+  test::ResultsFixture a("rr_conf_a"), b("rr_conf_b");
+  fill_baseline(b);
+  add_cell(a, 0.75, {700, 880, 1010});  // -13.7%, too noisy to be significant on three seeds
+  add_cell(a, 0.9, {900, 909, 891});
+  std::vector<RerunOrder> seen;
+  CompareRequest req = rerun_request(a, b, 3);
+  const CompareResult r = compare_with_reruns(req, fake_rerunner(a, seen, [](double, std::int64_t) { return 880.0; }));
+  const CellComparison& c = find(r, "metric:images_per_s:median", 0.75);
+  CHECK(c.status_before == "borderline");
+  CHECK(c.n_before == 3);
+  CHECK(c.tested_before);
+  CHECK(c.p_before >= 0.05);
+  CHECK(c.reruns == 3);
+  CHECK(c.status == "regression");
+  CHECK(c.p_worse < 0.05);
+  CHECK(r.regressions() == 1);
+  // compare_main exits non-zero on it (the database now has the six seeds; no further re-run).
+  std::ostringstream out;
+  req.rerun_borderline = 0;
+  CHECK(compare_main(req, out) == 1);
+  const json j = json::parse(render_compare(r, "json"));
+  CHECK(j["reruns"].size() == 1);
+  CHECK(j["reruns"][0]["seeds"] == json({3, 4, 5}));
+  CHECK(j["cells"][0]["status_before"] == "borderline");
+}
+
+TEST_CASE("only borderline cells are re-run, each with exactly N new seeds", "[reports][compare][rerun]") {
+  test::ResultsFixture a("rr_sel_a"), b("rr_sel_b");
+  fill_baseline(b);
+  add_cell(a, 0.75, {700, 1000, 1010});  // borderline
+  add_cell(a, 0.9, {810, 818, 802});     // a clear -10% regression: decided, not re-run
+  add_run(a, 0.75, 5, 0, "failed");      // a failed seed 5: the new seeds start after it
+
+  SECTION("N = 0 only lists them") {
+    const Rerunner never = [](const std::vector<RerunOrder>&) -> RerunOutcome {
+      FAIL("re-run without --rerun-borderline");
+      return {};
+    };
+    std::ostringstream out;
+    CHECK(compare_main(rerun_request(a, b, 0), out, never) == 1);
+    CHECK(out.str().find("Borderline re-runs") == std::string::npos);
+  }
+  SECTION("N = 2") {
+    std::vector<RerunOrder> seen;
+    int calls = 0;
+    const Rerunner fake = fake_rerunner(a, seen, [](double, std::int64_t) { return 1000.0; });
+    const Rerunner counted = [&](const std::vector<RerunOrder>& o) {
+      ++calls;
+      return fake(o);
+    };
+    const CompareResult r = compare_with_reruns(rerun_request(a, b, 2), counted);
+    CHECK(calls == 1);
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].experiment == "mask");
+    CHECK(seen[0].cell == json({{"method.mask_ratio", 0.75}}));
+    CHECK(seen[0].seeds == std::vector<std::int64_t>{6, 7});
+    CHECK(seen[0].config.at("method.mask_ratio") == 0.75);  // the template is a done run's config
+    CHECK(seen[0].axes.at("seed") != 5);
+    CHECK(find(r, "metric:images_per_s:median", 0.75).reruns == 2);
+    CHECK(find(r, "metric:images_per_s:median", 0.75).a.values.size() == 5);
+    CHECK(find(r, "metric:images_per_s:median", 0.9).reruns == 0);
+    CHECK(find(r, "metric:images_per_s:median", 0.9).status == "regression");
+  }
+  SECTION("N out of range is a command-line error") {
+    CHECK(error_of([&] { compare_with_reruns(rerun_request(a, b, -1), {}); }).key == "--rerun-borderline");
+    CHECK(error_of([&] { compare_with_reruns(rerun_request(a, b, 101), {}); }).key == "--rerun-borderline");
+  }
+}
+
+TEST_CASE("a database without borderline cells re-runs nothing", "[reports][compare][rerun]") {
+  test::ResultsFixture a("rr_none_a"), b("rr_none_b");
+  fill_baseline(a);
+  fill_baseline(b);
+  std::vector<RerunOrder> seen;
+  std::ostringstream out;
+  CHECK(compare_main(rerun_request(a, b, 1), out, fake_rerunner(a, seen, [](double, std::int64_t) { return 0.0; })) == 0);
+  CHECK(seen.empty());
+  CHECK(out.str().find("no borderline cell: nothing re-run") != std::string::npos);
+}
+
+TEST_CASE("failed re-runs are reported and the comparison judges what exists", "[reports][compare][rerun]") {
+  test::ResultsFixture a("rr_fail_a"), b("rr_fail_b");
+  fill_baseline(b);
+  add_cell(a, 0.75, {700, 1000, 1010});
+  add_cell(a, 0.9, {900, 909, 891});
+  SECTION("the runner throws") {
+    const Rerunner broken = [](const std::vector<RerunOrder>&) -> RerunOutcome {
+      throw std::runtime_error("cannot start workers");
+    };
+    std::ostringstream out;
+    CHECK(compare_main(rerun_request(a, b, 1), out, broken) == 0);
+    CHECK(out.str().find("re-running failed: cannot start workers; judged on the runs that exist") !=
+          std::string::npos);
+    const CompareResult r = compare_with_reruns(rerun_request(a, b, 1), broken);
+    CHECK(find(r, "metric:images_per_s:median", 0.75).status == "borderline");
+    CHECK(find(r, "metric:images_per_s:median", 0.75).a.values.size() == 3);
+  }
+  SECTION("the runs it made failed") {
+    const Rerunner failing = [&a](const std::vector<RerunOrder>& orders) {
+      for (const RerunOrder& o : orders)
+        for (std::int64_t seed : o.seeds) add_run(a, 0.75, seed, 0, "failed");
+      return RerunOutcome{false, "mask: some re-runs did not finish"};
+    };
+    const CompareResult r = compare_with_reruns(rerun_request(a, b, 2), failing);
+    const CellComparison& c = find(r, "metric:images_per_s:median", 0.75);
+    CHECK(c.status == "borderline");
+    CHECK(c.n_before == 3);
+    CHECK(c.a.values.size() == 3);
+    CHECK(c.a.problems.size() == 2);
+    CHECK(r.rerun_note.find("some re-runs did not finish") != std::string::npos);
+    CHECK(render_compare(r, "md").find("| 3 → 3 | borderline") != std::string::npos);
+  }
+}
+
+TEST_CASE("a one-seed regression against a multi-seed baseline is borderline", "[reports][compare][rerun]") {
+  test::ResultsFixture a("rr_one_a"), b("rr_one_b");
+  fill_baseline(b);
+  add_cell(a, 0.75, {850});  // -15% on one seed: a regression by tolerance alone, testable with one more
+  add_cell(a, 0.9, {900});   // unchanged: not borderline
+  const CompareResult r = compare_databases(rerun_request(a, b, 0));
+  CHECK(find(r, "metric:images_per_s:median", 0.75).status == "regression");
+  CHECK(find(r, "metric:images_per_s:median", 0.75).borderline);
+  CHECK_FALSE(find(r, "metric:images_per_s:median", 0.9).borderline);
+  // Zero tolerance has no band around it: an unchanged one-seed cell is not borderline.
+  const json exact = {{"defaults", false}, {"metrics", {{{"source", "metric:images_per_s:median"}}}}};
+  CompareRequest req = rerun_request(a, b, 0);
+  req.tracked = exact;
+  test::ResultsFixture c("rr_one_c"), d("rr_one_d");
+  add_cell(c, 0.75, {1000});
+  add_cell(d, 0.75, {1000});
+  req.db = c.path();
+  req.against = d.path();
+  const CompareResult same = compare_databases(req);
+  REQUIRE(same.cells.size() == 1);
+  CHECK(same.cells[0].status == "ok");
+  CHECK_FALSE(same.cells[0].borderline);
 }

@@ -8,7 +8,17 @@ set xlabel 'step'
 set ylabel 'loss'
 set logscale y
 plot 'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 0 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=false, method.multiscale=false seed=0', \
-     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 1 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=false, method.multiscale=true seed=0', \
-     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 2 using 1:2 with lines lw 1.5 title 'method.loss_cc=true, method.loss_cp=false, method.multiscale=true seed=0', \
-     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 3 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=true, method.multiscale=true seed=0', \
-     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 4 using 1:2 with lines lw 1.5 title 'method.loss_cc=true, method.loss_cp=true, method.multiscale=true seed=0'
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 1 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=false, method.multiscale=false seed=1', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 2 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=false, method.multiscale=false seed=2', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 3 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=false, method.multiscale=true seed=0', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 4 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=false, method.multiscale=true seed=1', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 5 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=false, method.multiscale=true seed=2', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 6 using 1:2 with lines lw 1.5 title 'method.loss_cc=true, method.loss_cp=false, method.multiscale=true seed=0', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 7 using 1:2 with lines lw 1.5 title 'method.loss_cc=true, method.loss_cp=false, method.multiscale=true seed=1', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 8 using 1:2 with lines lw 1.5 title 'method.loss_cc=true, method.loss_cp=false, method.multiscale=true seed=2', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 9 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=true, method.multiscale=true seed=0', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 10 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=true, method.multiscale=true seed=1', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 11 using 1:2 with lines lw 1.5 title 'method.loss_cc=false, method.loss_cp=true, method.multiscale=true seed=2', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 12 using 1:2 with lines lw 1.5 title 'method.loss_cc=true, method.loss_cp=true, method.multiscale=true seed=0', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 13 using 1:2 with lines lw 1.5 title 'method.loss_cc=true, method.loss_cp=true, method.multiscale=true seed=1', \
+     'results/reports/cross_scale_losses_smoke_cpu/figures/loss.dat' index 14 using 1:2 with lines lw 1.5 title 'method.loss_cc=true, method.loss_cp=true, method.multiscale=true seed=2'
