@@ -130,6 +130,9 @@ int main(int argc, char** argv) {
   run->add_option("--db", db, "results database");
   run->add_option("--gpus", gpus, "GPUs to use, e.g. 0,1 or 0-7 (one run per GPU)");
   run->add_option("--jobs", jobs, "concurrent CPU runs when no GPUs are given");
+  double dist_timeout = RunnerOptions{}.dist_timeout_s;
+  run->add_option("--dist-timeout", dist_timeout,
+                  "seconds a data-parallel rank waits for the others in a collective before the run fails");
   run->add_option("--rerun", rerun, "also re-run finished runs: failed | all")
       ->check(CLI::IsMember({"failed", "all"}));
   run->add_option("overrides", overrides, "key=value overrides (dotted paths)");
@@ -274,6 +277,7 @@ int main(int argc, char** argv) {
       ro.db = db;
       if (!gpus.empty()) ro.gpus = parse_gpu_list(gpus);
       ro.jobs = jobs;
+      ro.dist_timeout_s = dist_timeout;
       ro.rerun = rerun;
       ro.ablate_exe = self_exe(argv[0]);
       ro.progress_tty = isatty(STDERR_FILENO);

@@ -424,6 +424,11 @@ void validate(const RunConfig& c, const FlatConfig& sources) {
     fail({"method.scale_min", "method.scale_max"}, fmt::format("scale_min {} must be below scale_max {}", me.scale_min, me.scale_max));
   if (!(c.data.crop_min <= c.data.crop_max))
     fail({"data.crop_min", "data.crop_max"}, fmt::format("crop_min {} exceeds crop_max {}", c.data.crop_min, c.data.crop_max));
+  // Each of the resources.gpus data-parallel ranks trains on an equal share of the global batch.
+  if (c.train.batch % c.resources.gpus != 0)
+    fail({"train.batch", "resources.gpus"},
+         fmt::format("batch {} does not split evenly over {} data-parallel ranks (resources.gpus)", c.train.batch, c.resources.gpus),
+         "make train.batch a multiple of resources.gpus");
 
   // Method-specific consistency. CrossMAE and SelectiveMAE reconstruct a subset of patches from
   // cross-attention queries, so they need the cross decoder; nothing is switched silently.
