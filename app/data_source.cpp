@@ -114,8 +114,13 @@ std::filesystem::path shard_dir_for(const RunConfig& cfg, const std::string& dat
 }
 
 ShardBatchSource::ShardBatchSource(const RunConfig& cfg, const std::string& shard_dir, torch::Device device,
-                                   uint64_t seed)
-    : cfg_(cfg), device_(device), seed_(seed) {
+                                   uint64_t seed, int rank, int world_size)
+    : cfg_(cfg), device_(device), seed_(seed), rank_(rank), world_size_(world_size) {
+  if (cfg.train.batch % world_size != 0)
+    throw ConfigError("", "train.batch",
+                      fmt::format("the global batch {} does not split evenly over {} data-parallel ranks",
+                                  cfg.train.batch, world_size),
+                      "make train.batch a multiple of resources.gpus");
   const auto dir = shard_dir.empty() ? shard_dir_for(cfg, cfg.data.dataset) : std::filesystem::path(shard_dir);
   shards_ = open_shards(dir);
   if (cfg.data.split == "all") {
@@ -139,12 +144,14 @@ ShardBatchSource::~ShardBatchSource() = default;
 void ShardBatchSource::start_loader(int64_t epoch, int64_t position) {
   loader_.reset();
   LoaderOptions o;
-  o.batch = cfg_.train.batch;
+  o.batch = cfg_.train.batch / world_size_;
   o.workers = cfg_.data.workers;
   o.seed = seed_;
   o.indices = train_;
   o.max_images = cfg_.data.max_images;
   o.device = device_;
+  o.rank = rank_;
+  o.world_size = world_size_;
   loader_ = std::make_unique<Loader>(shards_, o, LoaderState{epoch, position});
 }
 

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "harness/check.h"
+#include "methods/distributed.h"
 #include "methods/method.h"
 #include "methods/pch/torch_pch.h"
 
@@ -104,10 +105,11 @@ class PhaseClock {
 
 }  // namespace
 
-TrainStep::TrainStep(const RunConfig& cfg, PretrainMethod& method, torch::Device device)
+TrainStep::TrainStep(const RunConfig& cfg, PretrainMethod& method, torch::Device device, DataParallel* dp)
     : cfg_(cfg),
       method_(method),
       device_(device),
+      dp_(dp),
       bf16_(use_bf16(cfg.train, device)),
       opt_(method, cfg.train, device) {
   const auto o = torch::TensorOptions().device(device);
@@ -140,6 +142,7 @@ void TrainStep::run_eager() {
     lt = method_.forward(StepInputs{images_, psts_weights_});
   }
   lt.total.backward();
+  if (dp_) dp_->finish_gradient_sync();  // clipping and AdamW see the ranks' mean gradient
   auto gn = opt_.clip_grad_norm(cfg_.train.clip_grad);
   opt_.step();
 
@@ -164,7 +167,7 @@ void TrainStep::operator()(const torch::Tensor& images) {
   ABLATE_CHECK(images.sizes() == images_.sizes(), "train step shapes are fixed per run");
   images_.copy_(images, /*non_blocking=*/true);
 #if ABLATE_WITH_CUDA
-  if (device_.is_cuda() && cfg_.train.cuda_graph) {
+  if (device_.is_cuda() && cfg_.train.cuda_graph && !dp_) {
     if (eager_done_ < kEagerWarmupSteps) {
       run_eager();
       ++eager_done_;
@@ -199,6 +202,7 @@ PhaseTimes TrainStep::timed_eager(const torch::Tensor& images) {
   }
   clock.mark();
   lt.total.backward();
+  if (dp_) dp_->finish_gradient_sync();
   clock.mark();
   opt_.clip_grad_norm(cfg_.train.clip_grad);
   opt_.step();

@@ -1,13 +1,14 @@
 // The pre-training loop (see trainer.h). Reading order: setup and resume, then the loop, whose
 // body is: fetch batch -> set lr and PSTS weights -> one TrainStep (eager or graph replay) -> every
-// log_every steps read the device-side loss/grad-norm/divergence flag and write metrics -> every
-// ckpt_every steps write a checkpoint.
+// log_every steps read the device-side loss/grad-norm/divergence flag (averaged over the ranks of a
+// data-parallel run) and write metrics -> every ckpt_every steps write a checkpoint.
 #include "methods/trainer.h"
 
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <optional>
 
 #include <fmt/format.h>
@@ -15,6 +16,7 @@
 #include "harness/check.h"
 #include "harness/journal.h"
 #include "methods/checkpoint.h"
+#include "methods/distributed.h"
 #include "methods/method.h"
 #include "methods/pch/torch_pch.h"
 #include "methods/psts.h"
@@ -48,6 +50,38 @@ double median_of(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// What a log point decides from. With several ranks the loss, its terms and the grad norm are
+// averaged over the ranks, the first bad step is the earliest any rank saw and `stop` is whether any
+// rank was asked to stop: every rank then takes the same decisions, so none runs a collective the
+// others will not.
+struct LogScalars {
+  double loss = 0, grad_norm = 0;
+  std::vector<std::pair<std::string, double>> terms;
+  int64_t first_bad = -1;
+  bool stop = false;
+};
+
+LogScalars read_log_scalars(const TrainStep& step, DataParallel* dp, bool stop, torch::Device device) {
+  LogScalars s{step.loss(), step.grad_norm(), step.terms(), step.first_bad_step(), stop};
+  if (!dp) return s;
+  const auto o = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+  std::vector<double> v{s.loss, s.grad_norm};
+  for (const auto& t : s.terms) v.push_back(t.second);
+  const auto mean = dp->all_reduce_mean(torch::tensor(v, o)).cpu();
+  s.loss = mean[0].item<double>();
+  s.grad_norm = mean[1].item<double>();
+  for (size_t i = 0; i < s.terms.size(); ++i) s.terms[i].second = mean[static_cast<int64_t>(i) + 2].item<double>();
+  // max(-first_bad) over the bad ranks is minus the earliest bad step; a rank without one sends -inf.
+  const double none = -std::numeric_limits<double>::infinity();
+  const auto max = dp->all_reduce_max(
+                         torch::tensor({stop ? 1.0 : 0.0, s.first_bad >= 0 ? -static_cast<double>(s.first_bad) : none}, o))
+                       .cpu();
+  s.stop = max[0].item<double>() > 0;
+  const double bad = max[1].item<double>();
+  s.first_bad = bad == none ? -1 : static_cast<int64_t>(-bad);
+  return s;
+}
+
 }  // namespace
 
 double base_lr(const RunConfig& cfg) {
@@ -61,25 +95,40 @@ int64_t total_steps(const RunConfig& cfg, int64_t batches_per_epoch) {
 }
 
 TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource& data,
-                      JournalWriter& journal, const std::filesystem::path& run_dir,
-                      torch::Device device, int64_t stop_after) {
+                      JournalWriter* journal, const std::filesystem::path& run_dir,
+                      torch::Device device, int64_t stop_after, DataParallel* dp) {
   const int64_t per_epoch = data.batches_per_epoch();
   ABLATE_CHECK(per_epoch > 0, "data source yields no full batch");
   const int64_t total = total_steps(cfg, per_epoch);
   const int64_t warmup = static_cast<int64_t>(cfg.train.warmup_epochs * static_cast<double>(per_epoch));
   const double lr0 = base_lr(cfg);
 
+  const bool lead = !dp || dp->rank() == 0;  // writes the checkpoints
+  ABLATE_CHECK(lead || journal == nullptr, "only rank 0 of a data-parallel run writes the journal");
+  const int world = dp ? dp->world_size() : 1;
+
   method.to(device);
   method.train();
-  StepStream stream(device, cfg.train.cuda_graph);
-  TrainStep train_step(cfg, method, device);
+  StepStream stream(device, cfg.train.cuda_graph && !dp);
+  TrainStep train_step(cfg, method, device, dp);
 
   // ---- resume ----
   const auto ckpt = run_dir / "ckpt" / "last.pt";
   TrainProgress prog;
   if (load_checkpoint(ckpt, prog, method, train_step.optimizer())) {
     data.seek(prog.epoch, prog.position);
-    journal.env("resumed_from_step", std::to_string(prog.step));
+    if (journal) journal->env("resumed_from_step", std::to_string(prog.step));
+  }
+  if (dp) {
+    // Every rank read the checkpoint itself; a rank that saw another one (a stale network file
+    // system) would run a different number of steps and leave the others waiting.
+    const auto newest = dp->all_reduce_max(torch::tensor({static_cast<double>(prog.step)},
+                                                         torch::TensorOptions().dtype(torch::kFloat64).device(device)));
+    if (newest.item<double>() != static_cast<double>(prog.step))
+      throw DistributedError(fmt::format("data-parallel rank {} resumed from step {} of {}, another rank from step {}",
+                                         dp->rank(), prog.step, ckpt.string(), newest.item<double>()));
+    dp->broadcast_parameters(method);
+    dp->attach(method);
   }
   train_step.set_first_step(prog.step);
 
@@ -90,6 +139,7 @@ TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource&
 
   // ---- the loop ----
   while (prog.step < total) {
+    if (dp) torch::manual_seed(rank_step_seed(static_cast<uint64_t>(cfg.seed), dp->rank(), prog.step));
     const torch::Tensor batch = data.next();  // (B, 3, S, S)
     train_step.set_lr(lr_at(prog.step, total, warmup, lr0, cfg.train.min_lr));
     if (cfg.method.psts)
@@ -98,31 +148,37 @@ TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource&
     train_step(batch);
     ++prog.step;
     ++steps_this_call;
-    images_since_log += batch.size(0);
+    images_since_log += batch.size(0) * world;  // the ranks step together
     prog.epoch = data.epoch();
     prog.position = data.position();
 
     const bool last = prog.step == total;
-    const bool signalled = stop_requested();
-    const bool interrupt = (stop_after > 0 && steps_this_call >= stop_after) || signalled;
-    const bool checkpoint = prog.step % cfg.train.ckpt_every == 0 || last || interrupt;
+    // One process acts on a stop signal at once; the ranks of a data-parallel run at the next log
+    // point, where they agree on it.
+    bool signalled = !dp && stop_requested();
+    bool interrupt = (stop_after > 0 && steps_this_call >= stop_after) || signalled;
+    bool checkpoint = prog.step % cfg.train.ckpt_every == 0 || last || interrupt;
     // Checkpoint points are log points too: a checkpoint is only written after the divergence
     // check has seen every step before it, so a resume never starts from poisoned weights.
     if (prog.step % cfg.train.log_every == 0 || checkpoint) {
       // The only host synchronisation of the loop: read the step's scalars.
-      const int64_t bad = train_step.first_bad_step();
-      const double loss = train_step.loss();
-      const double gn = train_step.grad_norm();
+      const LogScalars ls = read_log_scalars(train_step, dp, dp && stop_requested(), device);
+      if (ls.stop && !signalled) signalled = interrupt = checkpoint = true;
+      const int64_t bad = ls.first_bad;
+      const double loss = ls.loss;
+      const double gn = ls.grad_norm;
       const double secs = std::chrono::duration<double>(Clock::now() - t_log).count();
       const double ips = secs > 0 ? static_cast<double>(images_since_log) / secs : 0.0;
       const double epoch_f = static_cast<double>(prog.step) / static_cast<double>(per_epoch);
-      journal.metric(prog.step, epoch_f, "loss", loss);
-      for (const auto& [name, v] : train_step.terms()) journal.metric(prog.step, epoch_f, name, v);
-      journal.metric(prog.step, epoch_f, "grad_norm", gn);
-      journal.metric(prog.step, epoch_f, "lr", train_step.optimizer().lr().item<double>());
-      journal.metric(prog.step, epoch_f, "images_per_s", ips);
-      journal.metric(prog.step, epoch_f, "peak_mem_mb", peak_memory_mb(device));
-      journal.progress(prog.step, total, loss, ips);
+      if (journal) {
+        journal->metric(prog.step, epoch_f, "loss", loss);
+        for (const auto& [name, v] : ls.terms) journal->metric(prog.step, epoch_f, name, v);
+        journal->metric(prog.step, epoch_f, "grad_norm", gn);
+        journal->metric(prog.step, epoch_f, "lr", train_step.optimizer().lr().item<double>());
+        journal->metric(prog.step, epoch_f, "images_per_s", ips);
+        journal->metric(prog.step, epoch_f, "peak_mem_mb", peak_memory_mb(device));
+        journal->progress(prog.step, total, loss, ips);
+      }
       out.final_loss = loss;
       t_log = Clock::now();
       images_since_log = 0;
@@ -141,18 +197,19 @@ TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource&
       if (out.status == "diverged") {
         std::string hist;
         for (double h : prog.grad_norm_history) hist += fmt::format("{}{:.4g}", hist.empty() ? "" : ",", h);
-        journal.env("diverged_grad_norm_history", hist);
+        if (journal) journal->env("diverged_grad_norm_history", hist);
         out.steps = prog.step;
         return out;  // no checkpoint: the weights are already poisoned
       }
       prog.grad_norm_history.push_back(gn);
       if (prog.grad_norm_history.size() > 50) prog.grad_norm_history.erase(prog.grad_norm_history.begin());
     }
-    if (checkpoint) {
+    if (checkpoint && lead) {
       const auto t0 = Clock::now();
       save_checkpoint(ckpt, prog, method, train_step.optimizer());
-      journal.metric(prog.step, static_cast<double>(prog.step) / static_cast<double>(per_epoch), "ckpt_seconds",
-                     std::chrono::duration<double>(Clock::now() - t0).count());
+      if (journal)
+        journal->metric(prog.step, static_cast<double>(prog.step) / static_cast<double>(per_epoch), "ckpt_seconds",
+                        std::chrono::duration<double>(Clock::now() - t0).count());
       t_log = Clock::now();  // checkpoint time is not training throughput
     }
     if (signalled) {

@@ -5,6 +5,14 @@
 // the lr schedule, divergence detection, metrics, checkpoints and resume. On CUDA the whole step
 // (forward, backward, clipping, fused AdamW) is captured once as a CUDA graph and replayed; the
 // loop never synchronises with the GPU except at log and checkpoint points.
+//
+// Data-parallel runs (a DataParallel engine, one call per rank): every rank loads the checkpoint,
+// rank 0's parameters are broadcast, and gradients are averaged in each step. The metrics logged
+// are means over the ranks, and the decisions taken at log points (divergence, a stop signal) are
+// taken from all-reduced values, so the ranks never disagree on how many steps they run. Only rank
+// 0 writes the journal and the checkpoint. Each step's random draws on a rank come from a generator
+// seeded with rank_step_seed(seed, rank, step) (distributed.h): independent between ranks, and
+// identical for a resumed and an uninterrupted run without saving any rank's generator state.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +25,7 @@
 
 namespace ablate {
 
+class DataParallel;
 class JournalWriter;
 class PretrainMethod;
 
@@ -46,9 +55,11 @@ int64_t total_steps(const RunConfig& cfg, int64_t batches_per_epoch);
 
 // Pre-trains `method` in place. Resumes from run_dir/ckpt/last.pt when it exists; writes metrics
 // to `journal` and checkpoints to run_dir/ckpt/. `stop_after` > 0 stops (with a checkpoint) after
-// that many steps of this call: used by tests to interrupt a run deterministically.
+// that many steps of this call: used by tests to interrupt a run deterministically. With `dp`
+// (not yet attached to `method`), trains as one rank of a data-parallel run; `journal` must then
+// be null on every rank but rank 0, and `data` yields this rank's slice of each global batch.
 TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource& data,
-                      JournalWriter& journal, const std::filesystem::path& run_dir,
-                      torch::Device device, int64_t stop_after = 0);
+                      JournalWriter* journal, const std::filesystem::path& run_dir,
+                      torch::Device device, int64_t stop_after = 0, DataParallel* dp = nullptr);
 
 }  // namespace ablate
