@@ -9,8 +9,10 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <mutex>
 #include <optional>
 
+#include <ATen/Context.h>
 #include <fmt/format.h>
 
 #include "harness/check.h"
@@ -82,6 +84,16 @@ LogScalars read_log_scalars(const TrainStep& step, DataParallel* dp, bool stop, 
   return s;
 }
 
+// Seeds the generators a rank draws from in a step (the CPU's and its device's) with `seed`; the
+// other devices' generators are none of this rank's business.
+void seed_step(uint64_t seed, torch::Device device) {
+  for (const torch::Device d : {torch::Device(torch::kCPU), device}) {
+    at::Generator gen = at::globalContext().defaultGenerator(d);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(seed);
+  }
+}
+
 }  // namespace
 
 double base_lr(const RunConfig& cfg) {
@@ -139,7 +151,7 @@ TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource&
 
   // ---- the loop ----
   while (prog.step < total) {
-    if (dp) torch::manual_seed(rank_step_seed(static_cast<uint64_t>(cfg.seed), dp->rank(), prog.step));
+    if (dp) seed_step(rank_step_seed(static_cast<uint64_t>(cfg.seed), dp->rank(), prog.step), device);
     const torch::Tensor batch = data.next();  // (B, 3, S, S)
     train_step.set_lr(lr_at(prog.step, total, warmup, lr0, cfg.train.min_lr));
     if (cfg.method.psts)
