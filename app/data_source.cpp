@@ -121,8 +121,13 @@ void pack_datasets(const std::vector<PlannedRun>& runs) {
 }
 
 ShardBatchSource::ShardBatchSource(const RunConfig& cfg, const std::string& shard_dir, torch::Device device,
-                                   uint64_t seed)
-    : cfg_(cfg), device_(device), seed_(seed) {
+                                   uint64_t seed, int rank, int world_size)
+    : cfg_(cfg), device_(device), seed_(seed), rank_(rank), world_size_(world_size) {
+  if (cfg.train.batch % world_size != 0)
+    throw ConfigError("", "train.batch",
+                      fmt::format("the global batch {} does not split evenly over {} data-parallel ranks",
+                                  cfg.train.batch, world_size),
+                      "make train.batch a multiple of resources.gpus");
   const auto dir = shard_dir.empty() ? shard_dir_for(cfg, cfg.data.dataset) : std::filesystem::path(shard_dir);
   shards_ = open_shards(dir);
   std::vector<int64_t> train;
@@ -150,10 +155,12 @@ ShardBatchSource::~ShardBatchSource() = default;
 
 LoaderOptions ShardBatchSource::loader_options() const {
   LoaderOptions o;
-  o.batch = cfg_.train.batch;
+  o.batch = cfg_.train.batch / world_size_;
   o.workers = cfg_.data.workers;
   o.seed = seed_;
   o.device = device_;
+  o.rank = rank_;
+  o.world_size = world_size_;
   return o;
 }
 

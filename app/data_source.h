@@ -29,12 +29,15 @@ void pack_datasets(const std::vector<PlannedRun>& runs);
 
 // Pre-training batches: the train split of data.dataset (capped at data.max_images), shuffled per
 // epoch with the run seed, random-resized-cropped to model.img_size, flipped and normalised on the
-// device with the default device generator (which checkpoints save and restore). An InfoBatch
-// epoch (seek_planned) gets a loader of its own over the planned order that ends with the epoch,
-// so no batch is prefetched from a plan the next epoch's scores would change.
+// device with the default device generator (which checkpoints save and restore). As rank `rank` of
+// `world_size` data-parallel ranks it yields batches of train.batch / world_size: its strided slice
+// of every global batch of the permutation all ranks share (`seed` must be the same on all). An
+// InfoBatch epoch (seek_planned, one rank only) gets a loader of its own over the planned order
+// that ends with the epoch, so no batch is prefetched from a plan the next epoch's scores would change.
 class ShardBatchSource : public BatchSource {
  public:
-  ShardBatchSource(const RunConfig& cfg, const std::string& shard_dir, torch::Device device, uint64_t seed);
+  ShardBatchSource(const RunConfig& cfg, const std::string& shard_dir, torch::Device device, uint64_t seed,
+                   int rank = 0, int world_size = 1);
   ~ShardBatchSource() override;
 
   torch::Tensor next() override;  // (B, 3, S, S) float
@@ -55,6 +58,7 @@ class ShardBatchSource : public BatchSource {
   const RunConfig& cfg_;
   torch::Device device_;
   uint64_t seed_;
+  int rank_, world_size_;
   std::shared_ptr<const ShardSet> shards_;
   std::string split_hash_;
   std::vector<int64_t> pool_;     // the capped train split, as the loader permutes it

@@ -138,6 +138,9 @@ int main(int argc, char** argv) {
   run->add_option("--gpu-mem-gib", gpu_mem_gib, "memory of each GPU in GiB for the fit check (default: nvidia-smi)")
       ->check(CLI::NonNegativeNumber);
   run->add_option("--jobs", jobs, "concurrent CPU runs when no GPUs are given");
+  double dist_timeout = RunnerOptions{}.dist_timeout_s;
+  run->add_option("--dist-timeout", dist_timeout,
+                  "seconds a data-parallel rank waits for the others in a collective before the run fails");
   run->add_option("--rerun", rerun, "also re-run finished runs: failed | all")
       ->check(CLI::IsMember({"failed", "all"}));
   run->add_option("overrides", overrides, "key=value overrides (dotted paths)");
@@ -290,6 +293,7 @@ int main(int argc, char** argv) {
       if (!gpus.empty()) ro.gpus = parse_gpu_list(gpus);
       ro.gpu_mem_gib = gpu_mem_gib;
       ro.jobs = jobs;
+      ro.dist_timeout_s = dist_timeout;
       ro.ablate_exe = self_exe(argv[0]);
       ro.progress_tty = isatty(STDERR_FILENO);
       return ro;

@@ -8,9 +8,19 @@
 // of data.dataset, so evaluation on the same dataset never sees its validation images during
 // pre-training; evaluations use eval.dataset's split with the same fixed seed, so every run of a
 // sweep is evaluated on identical images. Split hashes are journaled with the run.
+//
+// Data-parallel runs (resources.gpus = k > 1): k worker processes share the run folder, started
+// with the rank environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) by `ablate
+// run`, srun or torchrun. Each rank trains on cuda:LOCAL_RANK (or the CPU, with Gloo) on train.batch
+// / k images per step. Rank 0 alone writes the journal - metrics, finish line - and checkpoints, and
+// runs the evaluations after pre-training; the other ranks leave when pre-training ends and report
+// failures only on stderr, exiting non-zero. A rank that dies or hangs makes rank 0's next
+// collective fail within ABLATE_DIST_TIMEOUT_S, and rank 0 finishes the run as failed.
+#include <unistd.h>
+
 #include <algorithm>
-#include <cstdlib>
 #include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -23,6 +33,7 @@
 #include "harness/env_info.h"
 #include "harness/hash.h"
 #include "harness/journal.h"
+#include "methods/distributed.h"
 #include "methods/features.h"
 #include "methods/finetune.h"
 #include "methods/knn.h"
@@ -112,59 +123,105 @@ void evaluate(const RunConfig& cfg, VisionTransformer& encoder, const std::files
   }
 }
 
+// This rank's device: cuda:LOCAL_RANK among the GPUs CUDA_VISIBLE_DEVICES leaves visible (the
+// runner shows each rank all of its run's GPUs), cuda:0 when a launcher gives each task one GPU of
+// its own (srun --gpus-per-task=1), else the CPU.
+torch::Device rank_device(const DistEnv& env) {
+  if (!torch::cuda::is_available()) return torch::kCPU;
+  const int visible = static_cast<int>(torch::cuda::device_count());
+  if (env.local_rank < visible) return {torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank)};
+  if (visible == 1) return {torch::kCUDA, 0};
+  throw ConfigError("environment", "LOCAL_RANK",
+                    fmt::format("local rank {} but {} GPUs are visible: ranks would share a GPU", env.local_rank, visible),
+                    "give each rank its own GPU (CUDA_VISIBLE_DEVICES, srun --gpus-per-task=1)");
+}
+
+// The exit reason of a failed run: the error's first line, an out-of-memory error named as such
+// (reports and `ablate status` show "out of memory" runs apart from crashes).
+std::string first_line(const std::exception& e) {
+  std::string msg = e.what();
+  if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) msg = ce->what_without_backtrace();
+  msg = msg.substr(0, msg.find('\n'));
+  if (dynamic_cast<const c10::OutOfMemoryError*>(&e)) msg = "out of memory (at run time): " + msg;
+  return msg;
+}
+
 }  // namespace
 
 int worker_main(const std::filesystem::path& run_dir) {
-  // Several ranks of one run (srun, torchrun) would share this run folder; until data-parallel
-  // training is wired into the loop, only rank 0 reports, and it fails the run with the reason.
-  const char* world = std::getenv("WORLD_SIZE");
-  const bool multi_rank = world && std::atoi(world) > 1;
-  if (multi_rank && std::getenv("RANK") && std::atoi(std::getenv("RANK")) != 0) return 1;
   install_stop_handlers();
-  JournalWriter journal(run_dir);
+  DistEnv env;
+  try {
+    env = DistEnv::from_environment();
+  } catch (const std::exception& e) {  // which rank this is is unknown: no journal line
+    fmt::print(stderr, "ablate worker: {}\n", e.what());
+    return 1;
+  }
+  const std::string who = env.enabled() ? fmt::format(" (rank {} of {}, pid {})", env.rank, env.world_size, ::getpid()) : "";
+  if (env.enabled()) fmt::print(stderr, "ablate worker{}: starting\n", who);
+  // Only rank 0 reports through the journal: one open line, one finish line, one set of metrics.
+  std::optional<JournalWriter> journal;
+  if (env.rank == 0) journal.emplace(run_dir);
   int64_t steps = 0;
   try {
     const RunConfig cfg = read_run_config(run_dir);
-    if (multi_rank || cfg.resources.gpus > 1)
+    if (env.world_size != cfg.resources.gpus)
       throw ConfigError("", "resources.gpus",
-                        "data-parallel training (several ranks per run) is not wired into the training loop yet",
-                        "use resources.gpus: 1");
+                        fmt::format("the run asks for {} data-parallel rank(s) but was started as {}", cfg.resources.gpus,
+                                    env.world_size),
+                        "start it with `ablate run` (which launches resources.gpus ranks), or with that many "
+                        "torchrun/srun tasks");
+    // The same initial weights on every rank (rank 0's are broadcast anyway); per-rank draws during
+    // training come from rank_step_seed (see trainer.h).
     torch::manual_seed(static_cast<uint64_t>(cfg.seed));
-    const torch::Device device =
-        torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-    for (const auto& [k, v] : collect_env_info(build_source_dir())) journal.env(k, v);
-    for (const auto& [k, v] : library_versions()) journal.env(k, v);
-    journal.env("device", device.str());
-    journal.env("threads", std::to_string(at::get_num_threads()));
+    const torch::Device device = rank_device(env);
+    if (journal) {
+      for (const auto& [k, v] : collect_env_info(build_source_dir())) journal->env(k, v);
+      for (const auto& [k, v] : library_versions()) journal->env(k, v);
+      journal->env("device", device.str());
+      journal->env("threads", std::to_string(at::get_num_threads()));
+      journal->env("world_size", std::to_string(env.world_size));
+    }
 
     auto method = make_method(cfg);
     if (!cfg.eval.random_init) {
-      ShardBatchSource data(cfg, "", device, static_cast<uint64_t>(cfg.seed));
-      journal.env("pretrain_split_hash", data.split_hash());
-      journal.env("pretrain_images", std::to_string(data.num_images()));
-      const TrainOutcome out = pretrain(cfg, *method, data, journal, run_dir, device);
-      steps = out.steps;
-      if (out.status == "diverged") {
-        journal.finish("diverged", out.reason, out.diverged_step);
-        return 0;
+      ShardBatchSource data(cfg, "", device, static_cast<uint64_t>(cfg.seed), env.rank, env.world_size);
+      if (journal) {
+        journal->env("pretrain_split_hash", data.split_hash());
+        journal->env("pretrain_images", std::to_string(data.num_images()));
       }
+      // Joined after the data are ready (packing them may take a while), so the rendezvous timeout
+      // covers only the ranks' start-up skew.
+      std::optional<DataParallel> dp;
+      if (env.enabled()) dp.emplace(env, device, env.timeout);
+      const TrainOutcome out =
+          pretrain(cfg, *method, data, journal ? &*journal : nullptr, run_dir, device, 0, dp ? &*dp : nullptr);
+      dp.reset();  // detaches the gradient hooks before evaluation trains anything
+      steps = out.steps;
       if (out.status == "stopped") {  // preempted: no finish line, the requeued task resumes
-        journal.env("stopped_at_step", std::to_string(out.steps));
-        journal.flush();
+        if (journal) {
+          journal->env("stopped_at_step", std::to_string(out.steps));
+          journal->flush();
+        }
         return kRequeueExitCode;
       }
+      if (!journal) return 0;  // rank > 0: pre-training was its part
+      if (out.status == "diverged") {
+        journal->finish("diverged", out.reason, out.diverged_step);
+        return 0;
+      }
     } else {
+      if (!journal) return 0;
       method->to(device);
     }
-    evaluate(cfg, method->encoder(), run_dir, journal, device);
-    journal.finish("done", "", steps);
+    evaluate(cfg, method->encoder(), run_dir, *journal, device);
+    journal->finish("done", "", steps);
     return 0;
   } catch (const std::exception& e) {
+    if (journal) journal->finish("failed", first_line(e), steps);
     std::string msg = e.what();
     if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) msg = ce->what_without_backtrace();
-    const auto nl = msg.find('\n');
-    journal.finish("failed", nl == std::string::npos ? msg : msg.substr(0, nl), steps);
-    fmt::print(stderr, "ablate worker: {}\n", msg);
+    fmt::print(stderr, "ablate worker{}: {}\n", who, msg);
     return 1;
   }
 }

@@ -395,6 +395,12 @@ void validate(const RunConfig& c, const FlatConfig& sources) {
   if (m.dec_dim % m.dec_heads != 0)
     fail({"model.dec_heads", "model.dec_dim"}, fmt::format("dec_dim {} is not divisible by dec_heads {}", m.dec_dim, m.dec_heads));
   // InfoBatch that can prune no epoch would only reshuffle the data: refused rather than run as a no-op.
+  // InfoBatch prunes by every sample's latest loss; ranks would each see only their own samples'.
+  if (me.infobatch && c.resources.gpus != 1)
+    fail({"method.infobatch", "resources.gpus"},
+         "InfoBatch with several data-parallel ranks is not implemented (the per-sample losses would have to be "
+         "gathered across ranks)",
+         "use resources.gpus: 1 with method.infobatch: true");
   if (me.infobatch && infobatch_stop_epoch(c) < 2)
     fail({"method.infobatch_stop", "train.epochs", "method.infobatch"},
          fmt::format("InfoBatch prunes no epoch: epoch 0 only scores the samples and pruning stops at epoch "
@@ -427,6 +433,12 @@ void validate(const RunConfig& c, const FlatConfig& sources) {
     fail({"method.scale_min", "method.scale_max"}, fmt::format("scale_min {} must be below scale_max {}", me.scale_min, me.scale_max));
   if (!(c.data.crop_min <= c.data.crop_max))
     fail({"data.crop_min", "data.crop_max"}, fmt::format("crop_min {} exceeds crop_max {}", c.data.crop_min, c.data.crop_max));
+  // Each of the resources.gpus data-parallel ranks trains on an equal share of the global batch.
+  // (gpus: 0 is resolved from the memory estimate to a power of two that divides the batch.)
+  if (c.resources.gpus > 0 && c.train.batch % c.resources.gpus != 0)
+    fail({"train.batch", "resources.gpus"},
+         fmt::format("batch {} does not split evenly over {} data-parallel ranks (resources.gpus)", c.train.batch, c.resources.gpus),
+         "make train.batch a multiple of resources.gpus");
 
   // Method-specific consistency. CrossMAE and SelectiveMAE reconstruct a subset of patches from
   // cross-attention queries, so they need the cross decoder; nothing is switched silently.

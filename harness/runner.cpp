@@ -3,7 +3,9 @@
 #include "harness/runner.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,8 +15,10 @@
 #include <csignal>
 #include <deque>
 #include <map>
+#include <optional>
 #include <system_error>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <fmt/format.h>
@@ -90,6 +94,27 @@ std::string signal_name(int sig) {
 
 // Opens the runner's line in worker.log before each attempt.
 constexpr const char* kLogBanner = "==== ablate runner: ";
+
+// The rendezvous variables of data-parallel ranks: the runner sets them for a run's ranks and
+// clears them for single-process runs, whatever its own environment holds.
+constexpr const char* kRankVariables[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
+                                          "ABLATE_DIST_TIMEOUT_S"};
+
+// A TCP port on 127.0.0.1 that was free a moment ago, for a run's rendezvous (rank 0 binds it).
+int free_loopback_port() {
+  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) throw std::system_error(errno, std::generic_category(), "socket for a rendezvous port");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  const bool ok = ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+                  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  const int err = errno;
+  ::close(s);
+  if (!ok) throw std::system_error(err, std::generic_category(), "binding a rendezvous port on 127.0.0.1");
+  return ntohs(a.sin_port);
+}
 
 // Last non-empty line of a worker log (at most 300 characters), to say why a worker died.
 std::string last_log_line(const fs::path& log) {
@@ -175,15 +200,36 @@ std::string join_ints(const std::vector<int>& v, const char* sep) {
   return s;
 }
 
+// One worker process of a run: rank `rank` of its data-parallel ranks (0 of 1 for most runs).
+struct RankProcess {
+  int rank = 0;
+  pid_t pid = -1;
+  fs::path log;
+  bool ended = false;
+  int wstatus = 0;
+  bool signalled = false;  // the runner sent it a signal (interrupt, or the rank deadline below)
+  std::string killed_why;  // set when the runner killed it for outliving the rank deadline
+};
+
 struct ActiveRun {
   std::string id;
   int attempt = 0;
-  pid_t pid = -1;
+  std::vector<RankProcess> ranks;  // ranks[0] writes the journal; its pid is the process group
   std::vector<int> gpus;
   fs::path dir;
   Clock::time_point started;
-  bool signalled = false;  // the runner sent it a signal (interrupt)
   ActiveRunProgress progress;
+  std::vector<int> end_order;  // ranks in the order they were reaped
+  // Set when a rank failed, or rank 0 ended: the ranks still alive then must end by this time.
+  std::optional<Clock::time_point> rank_deadline;
+  std::string deadline_cause;  // e.g. "rank 1 ended"
+
+  pid_t group() const { return ranks.front().pid; }
+  bool all_ended() const {
+    for (const RankProcess& r : ranks)
+      if (!r.ended) return false;
+    return true;
+  }
 };
 
 class LocalRunner {
@@ -360,44 +406,77 @@ class LocalRunner {
     }
     fs::create_directories(dir);
     write_file_atomically(dir / "config.json", canonical_dump(config_to_json(r.config)) + "\n");
-    ActiveRun a{r.id, *attempt, -1, gpus, dir, Clock::now(), false, {r.id}};
+    ActiveRun a{r.id, *attempt, {}, gpus, dir, Clock::now(), {r.id}, {}, std::nullopt, ""};
+    const int world = std::max(1, r.config.resources.gpus);
     try {
-      a.pid = spawn_worker(dir, gpus, *attempt);
+      const int port = world > 1 ? free_loopback_port() : 0;
+      for (int rank = 0; rank < world; ++rank) {
+        RankProcess p;
+        p.rank = rank;
+        p.log = dir / (rank == 0 ? std::string("worker.log") : fmt::format("worker.rank{}.log", rank));
+        p.pid = spawn_worker(dir, gpus, *attempt, rank, world, port, rank == 0 ? 0 : a.group(), p.log);
+        a.ranks.push_back(std::move(p));
+      }
     } catch (const std::system_error& e) {
+      for (RankProcess& p : a.ranks) {  // ranks already started would wait for the rest in vain
+        ::kill(p.pid, SIGKILL);
+        ::waitpid(p.pid, nullptr, 0);
+      }
       store_.finish(r.id, *attempt, "failed", fmt::format("could not start the worker: {}", e.what()));
       ++sweep_.runs_finished;
       progress_.note(fmt::format("run {} failed to start: {}", r.id, e.what()));
       return false;
     }
-    store_.set_worker_pid(r.id, *attempt, a.pid);
-    progress_.note(fmt::format("run {} started (attempt {}{})", r.id, *attempt,
-                               gpus.empty() ? "" : ", GPU " + who.gpu));
+    store_.set_worker_pid(r.id, *attempt, a.group());
+    progress_.note(fmt::format("run {} started (attempt {}{}{})", r.id, *attempt,
+                               gpus.empty() ? "" : ", GPU " + who.gpu,
+                               world > 1 ? fmt::format(", {} ranks", world) : ""));
     active_.push_back(std::move(a));
     return true;
   }
 
-  // fork + exec of `<ablate_exe> worker --run-dir <dir>`, output appended to dir/worker.log.
-  pid_t spawn_worker(const fs::path& dir, const std::vector<int>& gpus, int attempt) {
+  // fork + exec of `<ablate_exe> worker --run-dir <dir>` as rank `rank` of `world` (rendezvous on
+  // 127.0.0.1:`port`), output appended to `log`. Rank 0 leads a new process group; the other ranks
+  // join `group`, so one signal to the group reaches the whole run.
+  pid_t spawn_worker(const fs::path& dir, const std::vector<int>& gpus, int attempt, int rank, int world, int port,
+                     pid_t group, const fs::path& log) {
     // Everything the child needs is built before fork: between fork and exec only
     // async-signal-safe calls are allowed.
     std::vector<std::string> args = {opt_.ablate_exe, "worker", "--run-dir", dir.string()};
     std::vector<std::string> envs;
-    for (char** e = environ; *e; ++e)
-      if (gpus.empty() || std::string_view(*e).rfind("CUDA_VISIBLE_DEVICES=", 0) != 0)
-        envs.emplace_back(*e);
+    bool gloo_interface_set = false;
+    for (char** e = environ; *e; ++e) {
+      const std::string_view kv(*e);
+      const std::string_view name = kv.substr(0, kv.find('='));
+      if (!gpus.empty() && name == "CUDA_VISIBLE_DEVICES") continue;
+      if (std::find(std::begin(kRankVariables), std::end(kRankVariables), name) != std::end(kRankVariables)) continue;
+      gloo_interface_set |= name == "GLOO_SOCKET_IFNAME";
+      envs.emplace_back(kv);
+    }
     if (!gpus.empty()) envs.push_back("CUDA_VISIBLE_DEVICES=" + join_ints(gpus, ","));
+    if (world > 1) {
+      // LOCAL_RANK = RANK: all ranks run here, rank i on the i-th of the run's GPUs.
+      envs.push_back(fmt::format("RANK={}", rank));
+      envs.push_back(fmt::format("WORLD_SIZE={}", world));
+      envs.push_back(fmt::format("LOCAL_RANK={}", rank));
+      envs.push_back("MASTER_ADDR=127.0.0.1");
+      envs.push_back(fmt::format("MASTER_PORT={}", port));
+      envs.push_back(fmt::format("ABLATE_DIST_TIMEOUT_S={}", opt_.dist_timeout_s));
+      // Gloo would otherwise pick the interface of the host name's address; the ranks are local.
+      if (!gloo_interface_set) envs.emplace_back("GLOO_SOCKET_IFNAME=lo");
+    }
     std::vector<char*> argv, envp;
     for (std::string& s : args) argv.push_back(s.data());
     for (std::string& s : envs) envp.push_back(s.data());
     argv.push_back(nullptr);
     envp.push_back(nullptr);
 
-    const fs::path log = dir / "worker.log";
     int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) throw std::system_error(errno, std::generic_category(), "opening " + log.string());
-    const std::string banner = fmt::format("{}attempt {} on {}{} ====\n", kLogBanner, attempt,
+    const std::string banner = fmt::format("{}attempt {} on {}{}{} ====\n", kLogBanner, attempt,
                                            claim_.host,
-                                           gpus.empty() ? "" : ", GPUs " + join_ints(gpus, ","));
+                                           gpus.empty() ? "" : ", GPUs " + join_ints(gpus, ","),
+                                           world > 1 ? fmt::format(", rank {} of {}", rank, world) : "");
     if (::write(log_fd, banner.data(), banner.size()) < 0) {
       // The banner is a courtesy; the worker's own output still goes to the log.
     }
@@ -408,7 +487,7 @@ class LocalRunner {
       // Die with the runner, however it dies (kill -9 included), so no orphan keeps training.
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(137);  // the runner died before prctl took effect
-      ::setpgid(0, 0);  // own group: the runner, not the terminal, decides how workers stop
+      ::setpgid(0, group);  // own group: the runner, not the terminal, decides how workers stop
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -422,6 +501,7 @@ class LocalRunner {
       ::_exit(127);
     }
     const int fork_errno = errno;
+    if (pid > 0) ::setpgid(pid, group == 0 ? pid : group);  // also here: whichever runs first
     ::close(log_fd);
     if (null_fd >= 0) ::close(null_fd);
     if (pid < 0) throw std::system_error(fork_errno, std::generic_category(), "fork");
@@ -443,22 +523,63 @@ class LocalRunner {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 
+  // Reaps ended ranks; a run's attempt ends when all its ranks have. Once a rank of a data-parallel
+  // run has failed (or rank 0, which ends last, has ended), the others notice within the
+  // collectives' timeout and end too; ranks still alive after twice that are hung, and killed.
   void reap() {
     for (auto it = active_.begin(); it != active_.end();) {
-      int wstatus = 0;
-      pid_t got = ::waitpid(it->pid, &wstatus, WNOHANG);
-      if (got == 0 || (got < 0 && errno == EINTR)) {
-        ++it;
+      ActiveRun& a = *it;
+      for (RankProcess& p : a.ranks) {
+        if (p.ended) continue;
+        pid_t got = ::waitpid(p.pid, &p.wstatus, WNOHANG);
+        if (got == 0 || (got < 0 && errno == EINTR)) continue;
+        ABLATE_CHECK(got == p.pid, "waitpid({}) failed: errno {}", p.pid, errno);
+        p.ended = true;
+        a.end_order.push_back(p.rank);
+        const bool clean = WIFEXITED(p.wstatus) && WEXITSTATUS(p.wstatus) == 0;
+        if (a.ranks.size() > 1 && !a.rank_deadline && (p.rank == 0 || !clean)) {
+          a.rank_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                               std::chrono::duration<double>(2 * opt_.dist_timeout_s));
+          a.deadline_cause = fmt::format("rank {} ended", p.rank);
+        }
+      }
+      if (a.all_ended()) {
+        on_exit(a);
+        free_gpus_.insert(free_gpus_.end(), a.gpus.begin(), a.gpus.end());
+        it = active_.erase(it);
         continue;
       }
-      ABLATE_CHECK(got == it->pid, "waitpid({}) failed: errno {}", it->pid, errno);
-      on_exit(*it, wstatus);
-      free_gpus_.insert(free_gpus_.end(), it->gpus.begin(), it->gpus.end());
-      it = active_.erase(it);
+      if (a.rank_deadline && Clock::now() > *a.rank_deadline) {
+        for (RankProcess& p : a.ranks)
+          if (!p.ended && p.killed_why.empty())
+            p.killed_why = fmt::format("killed by the runner: still running {} s after {} (2 x the data-parallel "
+                                       "timeout)",
+                                       2 * opt_.dist_timeout_s, a.deadline_cause);
+        signal_run(a, SIGKILL);
+      }
+      ++it;
     }
   }
 
-  void on_exit(const ActiveRun& a, int wstatus) {
+  // Why an attempt without a finish line ended. One process: its exit. Several ranks: each rank
+  // that did not exit cleanly, in the order they ended (the first is usually the cause, the
+  // others' errors its consequence), or rank 0's exit when all exited 0.
+  std::string describe_attempt(const ActiveRun& a, bool skip_rank0) const {
+    auto describe = [&](const RankProcess& p) {
+      return p.killed_why.empty() ? describe_exit(p.wstatus, p.signalled, p.log) : p.killed_why;
+    };
+    if (a.ranks.size() == 1) return describe(a.ranks.front());
+    std::string out;
+    for (int r : a.end_order) {
+      const RankProcess& p = a.ranks[static_cast<size_t>(r)];
+      if ((WIFEXITED(p.wstatus) && WEXITSTATUS(p.wstatus) == 0) || (skip_rank0 && r == 0)) continue;
+      out += fmt::format("{}rank {} of {}: {}", out.empty() ? "" : " | ", r, a.ranks.size(), describe(p));
+    }
+    if (out.empty() && !skip_rank0) out = fmt::format("rank 0 of {}: {}", a.ranks.size(), describe(a.ranks.front()));
+    return out;
+  }
+
+  void on_exit(const ActiveRun& a) {
     ingest_journal(store_, a.id, a.dir);  // the last lines, finish included
     std::optional<RunRow> row = store_.run(a.id);
     const bool unfinished = row->status == "running" && row->attempts == a.attempt;
@@ -467,7 +588,14 @@ class LocalRunner {
                     fmt::format("interrupted by {}: resumes on the next `ablate run`",
                                 signal_name(g_last_stop_signal)));
     } else if (unfinished) {
-      store_.finish(a.id, a.attempt, "failed", describe_exit(wstatus, a.signalled, a.dir / "worker.log"));
+      store_.finish(a.id, a.attempt, "failed", describe_attempt(a, false));
+    } else if (row->status == "failed" && row->attempts == a.attempt && a.ranks.size() > 1) {
+      // Rank 0 finished the run as failed when a collective failed; what the other ranks died of
+      // comes first.
+      const std::string others = describe_attempt(a, true);
+      if (!others.empty())
+        store_.amend_failure(a.id, a.attempt, others + " | rank 0 of " + std::to_string(a.ranks.size()) +
+                                                  " reported: " + row->exit_reason);
     }
     row = store_.run(a.id);
     const double secs = std::chrono::duration<double>(Clock::now() - a.started).count();
@@ -501,13 +629,21 @@ class LocalRunner {
       stop_signals_seen_ = g_stop_signals;
       progress_.note(fmt::format("{}: stopping {} worker(s); their runs resume on the next run",
                                  signal_name(g_last_stop_signal), active_.size()));
-      for (ActiveRun& a : active_) {
-        a.signalled = true;
-        ::kill(-a.pid, SIGTERM);
-      }
+      for (ActiveRun& a : active_) signal_run(a, SIGTERM);
     } else if (g_stop_signals > stop_signals_seen_ || Clock::now() > stop_deadline_) {
       stop_signals_seen_ = g_stop_signals;
-      for (ActiveRun& a : active_) ::kill(-a.pid, SIGKILL);
+      for (ActiveRun& a : active_) signal_run(a, SIGKILL);
+    }
+  }
+
+  // `sig` to the run's process group while its leader lives, and to each rank still alive (a rank
+  // that could not join the group is reached all the same; an unreaped child's pid is not reused).
+  static void signal_run(ActiveRun& a, int sig) {
+    if (!a.ranks.front().ended) ::kill(-a.group(), sig);
+    for (RankProcess& p : a.ranks) {
+      if (p.ended) continue;
+      p.signalled = true;
+      ::kill(p.pid, sig);
     }
   }
 
@@ -555,6 +691,9 @@ void check_options(const RunnerOptions& o) {
     throw ConfigError("<command line>", "--jobs", fmt::format("{} is not a positive count", o.jobs));
   if (o.lease_s <= 0)
     throw ConfigError("<command line>", "lease", fmt::format("{} s is not a positive lease", o.lease_s));
+  if (!(o.dist_timeout_s >= 0.001 && o.dist_timeout_s <= 1e7))
+    throw ConfigError("<command line>", "--dist-timeout",
+                      fmt::format("{} s is not a timeout in [0.001, 1e7] seconds", o.dist_timeout_s), "e.g. 300");
   for (size_t i = 0; i < o.gpus.size(); ++i) {
     if (o.gpus[i] < 0)
       throw ConfigError("<command line>", "--gpus", fmt::format("GPU id {} is negative", o.gpus[i]));

@@ -1,7 +1,11 @@
 // The local runner behind `ablate run`: registers an experiment's planned runs in the results
 // database and executes the runnable ones, each in its own worker process
 // (`<ablate_exe> worker --run-dir <runs_root>/<run id>`), one per GPU (--gpus) or --jobs at a time
-// on the CPU.
+// on the CPU. A data-parallel run (config.resources.gpus = k > 1) is k worker processes, its ranks:
+// with --gpus they get the run's k GPUs (CUDA_VISIBLE_DEVICES, rank i on cuda:i), without they are
+// k Gloo ranks on the CPU. They rendezvous on 127.0.0.1 at a free port (RANK, WORLD_SIZE,
+// LOCAL_RANK, MASTER_ADDR, MASTER_PORT, ABLATE_DIST_TIMEOUT_S), share one process group, write
+// run_dir/worker.log (rank 0) and worker.rank<i>.log, and the attempt ends when all have ended.
 //
 // GPU packing: a run takes resources.gpus free devices of --gpus. Runs are started largest first
 // (most GPUs, then most FLOPs per image), and whenever devices free up the first pending run that
@@ -35,6 +39,9 @@ struct RunnerOptions {
   std::string rerun;       // "": queued and lost runs; "failed": also failed ones (resumed from
                            // their checkpoint); "all": every run afresh (results and folder wiped)
   double lease_s = 60;     // a running row without heartbeat for this long is lost
+  double dist_timeout_s = 300;  // data-parallel ranks: bound of every collective (the worker's
+                                // ABLATE_DIST_TIMEOUT_S); once a rank has failed, or rank 0 ended,
+                                // ranks still alive after twice this are killed
   std::string ablate_exe;  // the worker executable (normally the running `ablate` itself)
   std::string runs_root;   // run folders; "" = <folder of db>/runs
   bool progress_tty = false;  // draw the live progress line (normally isatty(stderr))

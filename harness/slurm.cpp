@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -375,8 +376,9 @@ std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
         "MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)\n"
         "export MASTER_ADDR\n"
         "export MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))\n"
-        "export WORLD_SIZE=$SLURM_NTASKS\n",
-        sh_quote(job.run_dir.string()), job.journal_offset);
+        "export WORLD_SIZE=$SLURM_NTASKS\n"
+        "export ABLATE_DIST_TIMEOUT_S={}\n",
+        sh_quote(job.run_dir.string()), job.journal_offset, job.dist_timeout_s);
   }
   s += "log=$run_dir/worker.log\n"
        "# Whether the run wrote a finish line since its submission: a late requeue must not run it again.\n"
@@ -391,12 +393,13 @@ std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
   if (array) {
     s += fmt::format("{} worker --run-dir \"$run_dir\" >>\"$log\" 2>&1 &\n", sh_quote(job.ablate_exe));
   } else {
-    // --wait: once one rank ends, the others get 60 s (to finish their checkpoint) before srun
-    // ends them, so a crashed rank cannot leave the rest blocked in a collective until the limit.
+    // --wait: once one rank ends, the others get the data-parallel timeout plus 60 s (to notice,
+    // and for rank 0 to write the finish line) before srun ends them, so a crashed rank cannot
+    // leave the rest blocked in a collective until the time limit.
     s += fmt::format(
-        "srun --kill-on-bad-exit=0 --wait=60 bash -c 'export RANK=$SLURM_PROCID LOCAL_RANK=$SLURM_LOCALID; "
+        "srun --kill-on-bad-exit=0 --wait={} bash -c 'export RANK=$SLURM_PROCID LOCAL_RANK=$SLURM_LOCALID; "
         "exec \"$0\" worker --run-dir \"$1\"' {} \"$run_dir\" >>\"$log\" 2>&1 &\n",
-        sh_quote(job.ablate_exe));
+        static_cast<int64_t>(std::ceil(job.dist_timeout_s)) + 60, sh_quote(job.ablate_exe));
   }
   // Slurm SIGTERMs every process of the job itself, the worker included: the script ignores it
   // and outlives the worker, so the job ends only once the checkpoint is written. USR1 (time
@@ -524,6 +527,7 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
   base.job_name = "ablate-" + sanitized(experiment.name);
   base.ablate_exe = fs::absolute(runner.ablate_exe).string();
   base.workdir = fs::current_path();
+  base.dist_timeout_s = runner.dist_timeout_s;
   base.log_dir = jobs_parent / "x";
   base.array_size = 1;
   sbatch_script(base, options);  // options and paths that cannot be scripted fail before any claim

@@ -66,6 +66,7 @@ struct SlurmJobSpec {
   // Multi-task job (array_size == 0): `ntasks` ranks of the run in run_dir.
   std::filesystem::path run_dir;
   int ntasks = 1;
+  double dist_timeout_s = 300;  // ABLATE_DIST_TIMEOUT_S of the ranks (RunnerOptions::dist_timeout_s)
   // Journal size when the run was submitted: a finish line after this offset means done already.
   // For arrays the offset is the second, tab-separated field of each list line.
   int64_t journal_offset = 0;

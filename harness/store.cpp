@@ -430,6 +430,17 @@ bool Store::finish(std::string_view id, int attempt, std::string_view status,
   return changed > 0;
 }
 
+bool Store::amend_failure(std::string_view id, int attempt, std::string_view exit_reason) {
+  int changed = 0;
+  transaction(fmt::format("amending the exit reason of run {}", id), [&] {
+    changed = query("UPDATE runs SET exit_reason=? WHERE id=? AND attempts=? AND status='failed'",
+                    "amending a failed run's exit reason")
+                  .bind(exit_reason, id, attempt)
+                  .run();
+  });
+  return changed > 0;
+}
+
 std::vector<LostRun> Store::mark_lost_stale(double lease_seconds) {
   std::vector<LostRun> lost;
   transaction("marking stale runs lost", [&] {

@@ -133,6 +133,10 @@ class Store {
   // declared lost and re-claimed).
   bool finish(std::string_view id, int attempt, std::string_view status,
               std::string_view exit_reason);
+  // Replaces the exit_reason of attempt `attempt` after it ended 'failed' (the local runner puts
+  // what the other ranks of a data-parallel run died of before rank 0's own reason). Returns false
+  // when the row is no longer that failed attempt.
+  bool amend_failure(std::string_view id, int attempt, std::string_view exit_reason);
   // Running rows whose heartbeat is older than lease_seconds, or whose runner process (same host)
   // is gone, become 'lost'. Returns them.
   std::vector<LostRun> mark_lost_stale(double lease_seconds);

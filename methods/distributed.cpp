@@ -62,6 +62,21 @@ int env_int(const char* name, const std::string& value, int min, int max) {
   return v;
 }
 
+// A positive number of seconds (fractions allowed: tests use short timeouts).
+std::chrono::milliseconds env_seconds(const char* name, const std::string& value) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != value.size() || !(v >= 0.001 && v <= 1e7))
+    throw ConfigError("environment", name, fmt::format("'{}' is not a number of seconds in [0.001, 1e7]", value),
+                      "e.g. 300");
+  return std::chrono::milliseconds(static_cast<int64_t>(v * 1000.0));
+}
+
 // The first of `names` that is set, with the name it was found under.
 std::optional<std::pair<const char*, std::string>> first_set(std::initializer_list<const char*> names) {
   for (const char* n : names)
@@ -117,6 +132,7 @@ DistEnv DistEnv::from_environment() {
   const auto port = env_value("MASTER_PORT");
   if (!port) throw ConfigError("environment", "MASTER_PORT", "is required when WORLD_SIZE > 1");
   env.master_port = env_int("MASTER_PORT", *port, 1, 65535);
+  if (const auto t = env_value("ABLATE_DIST_TIMEOUT_S")) env.timeout = env_seconds("ABLATE_DIST_TIMEOUT_S", *t);
   return env;
 }
 
@@ -161,10 +177,12 @@ struct DataParallel::Impl {
         env.rank, env.world_size, what, e.what(), timeout.count()));
   }
 
-  c10::intrusive_ptr<c10d::Work> all_reduce_sum(torch::Tensor t, const std::string& what) {
+  c10::intrusive_ptr<c10d::Work> all_reduce(torch::Tensor t, c10d::ReduceOp op, const std::string& what) {
     std::vector<at::Tensor> ts{std::move(t)};
+    c10d::AllreduceOptions o;
+    o.reduceOp = op;
     try {
-      return backend->allreduce(ts, c10d::AllreduceOptions{});
+      return backend->allreduce(ts, o);
     } catch (const std::exception& e) {
       throw failure(what, e);
     }
@@ -195,7 +213,7 @@ struct DataParallel::Impl {
   void launch(size_t b) {
     Bucket& bk = buckets[b];
     bk.launched = Clock::now();
-    bk.work = all_reduce_sum(bk.flat, fmt::format("gradient all-reduce (bucket {} of {})", b + 1, buckets.size()));
+    bk.work = all_reduce(bk.flat, c10d::ReduceOp::SUM, fmt::format("gradient all-reduce (bucket {} of {})", b + 1, buckets.size()));
   }
 };
 
@@ -357,8 +375,14 @@ size_t DataParallel::num_buckets() const { return impl_->buckets.size(); }
 torch::Tensor DataParallel::all_reduce_mean(const torch::Tensor& value) {
   ABLATE_CHECK(value.is_floating_point(), "all_reduce_mean needs a floating-point tensor");
   auto t = value.detach().clone(torch::MemoryFormat::Contiguous);
-  impl_->wait(impl_->all_reduce_sum(t, "all_reduce_mean"), "all_reduce_mean");
+  impl_->wait(impl_->all_reduce(t, c10d::ReduceOp::SUM, "all_reduce_mean"), "all_reduce_mean");
   return t.div_(impl_->env.world_size);
+}
+
+torch::Tensor DataParallel::all_reduce_max(const torch::Tensor& value) {
+  auto t = value.detach().clone(torch::MemoryFormat::Contiguous);
+  impl_->wait(impl_->all_reduce(t, c10d::ReduceOp::MAX, "all_reduce_max"), "all_reduce_max");
+  return t;
 }
 
 void DataParallel::barrier() {
@@ -371,6 +395,18 @@ void DataParallel::barrier() {
   } catch (const std::exception& e) {
     throw impl_->failure("barrier", e);
   }
+}
+
+uint64_t rank_step_seed(uint64_t run_seed, int rank, int64_t step) {
+  // splitmix64 finaliser over the three inputs, each mixed in turn: nearby seeds, ranks and steps
+  // give unrelated streams.
+  auto mix = [](uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  return mix(mix(mix(run_seed) ^ static_cast<uint64_t>(rank)) ^ static_cast<uint64_t>(step));
 }
 
 }  // namespace ablate

@@ -11,13 +11,24 @@
 //
 // Rendezvous is through a c10d::TCPStore hosted by rank 0, configured from the environment that
 // torchrun (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) or srun (SLURM_PROCID,
-// SLURM_NTASKS, SLURM_LOCALID plus exported MASTER_ADDR/MASTER_PORT) set. Every collective is
-// bounded by the timeout given at construction: a rank that dies or hangs makes the others throw
-// DistributedError (naming the rank that reports it) instead of hanging.
+// SLURM_NTASKS, SLURM_LOCALID plus exported MASTER_ADDR/MASTER_PORT) set, or that `ablate run`
+// sets for the k ranks of a run with resources.gpus: k. Every collective is bounded by the timeout
+// (ABLATE_DIST_TIMEOUT_S): a rank that dies or hangs makes the others throw DistributedError
+// (naming the rank that reports it) instead of hanging.
+//
+// How a run uses it (app/worker.cpp, methods/trainer.cpp, methods/train_step.cpp): every rank builds
+// the model from the run seed and reads its strided slice of the same per-epoch permutation with
+// batch train.batch / k; pretrain() loads the checkpoint on every rank, broadcasts rank 0's
+// parameters, attaches the buckets, and TrainStep calls finish_gradient_sync() between backward and
+// clipping (CUDA graphs are off: the bucket bookkeeping runs on the host). Log points all-reduce
+// the loss terms, the grad norm, the divergence flag and the stop request, so every rank takes the
+// same decisions. Only rank 0 writes the journal and checkpoints; the other ranks report failures
+// on stderr (their own log) and exit non-zero.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -34,9 +45,15 @@ struct DistributedError : std::runtime_error {
 };
 
 struct DistEnv {
+  static constexpr std::chrono::seconds kDefaultTimeout{300};
+
   int rank = 0, world_size = 1, local_rank = 0;
   std::string master_addr;
   int master_port = 0;
+  // Bound of the rendezvous and of every collective (ABLATE_DIST_TIMEOUT_S, seconds). It must
+  // exceed the longest time one rank may spend alone: writing a checkpoint (rank 0), or the slowest
+  // rank reaching the rendezvous.
+  std::chrono::milliseconds timeout = kDefaultTimeout;
 
   // From the launcher's environment; world_size 1 when no launcher variables are set. ConfigError
   // (key = the variable) for malformed or inconsistent values.
@@ -74,13 +91,20 @@ class DataParallel {
   std::vector<double> bucket_launch_offsets_ms() const;
   size_t num_buckets() const;
 
-  // Mean of `value` over the ranks (e.g. the loss, for logging); a new tensor, same shape.
+  // Mean / maximum of `value` over the ranks (e.g. the loss for logging, any rank's stop request);
+  // a new tensor, same shape. `value` must be on the process group's device (CUDA for NCCL).
   torch::Tensor all_reduce_mean(const torch::Tensor& value);
+  torch::Tensor all_reduce_max(const torch::Tensor& value);
   void barrier();
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Seed of rank `rank`'s random draws (masking, augmentation) at step `step` of a data-parallel run
+// with seed `run_seed`: a function of the three alone, so ranks draw independent noise and a resumed
+// run draws exactly what an uninterrupted one would (no per-rank generator state to checkpoint).
+uint64_t rank_step_seed(uint64_t run_seed, int rank, int64_t step);
 
 }  // namespace ablate

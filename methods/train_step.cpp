@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "harness/check.h"
+#include "methods/distributed.h"
 #include "methods/method.h"
 #include "methods/pch/torch_pch.h"
 
@@ -104,10 +105,11 @@ class PhaseClock {
 
 }  // namespace
 
-TrainStep::TrainStep(const RunConfig& cfg, PretrainMethod& method, torch::Device device)
+TrainStep::TrainStep(const RunConfig& cfg, PretrainMethod& method, torch::Device device, DataParallel* dp)
     : cfg_(cfg),
       method_(method),
       device_(device),
+      dp_(dp),
       bf16_(use_bf16(cfg.train, device)),
       weighted_(cfg.method.infobatch),
       opt_(method, cfg.train, device) {
@@ -144,6 +146,7 @@ void TrainStep::run_eager() {
   // gradient is the full data's. Without it the method's own mean, exactly as before.
   const torch::Tensor objective = weighted_ ? (lt.per_sample * weights_).mean() : lt.total;  // ()
   objective.backward();
+  if (dp_) dp_->finish_gradient_sync();  // clipping and AdamW see the ranks' mean gradient
   auto gn = opt_.clip_grad_norm(cfg_.train.clip_grad);
   opt_.step();
 
@@ -178,7 +181,7 @@ void TrainStep::operator()(const torch::Tensor& images, const torch::Tensor& sam
     weights_.copy_(sample_weights, /*non_blocking=*/true);
   }
 #if ABLATE_WITH_CUDA
-  if (device_.is_cuda() && cfg_.train.cuda_graph) {
+  if (device_.is_cuda() && cfg_.train.cuda_graph && !dp_) {
     if (eager_done_ < kEagerWarmupSteps) {
       run_eager();
       ++eager_done_;
@@ -213,6 +216,7 @@ PhaseTimes TrainStep::timed_eager(const torch::Tensor& images) {
   }
   clock.mark();
   lt.total.backward();
+  if (dp_) dp_->finish_gradient_sync();
   clock.mark();
   opt_.clip_grad_norm(cfg_.train.clip_grad);
   opt_.step();

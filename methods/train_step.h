@@ -7,6 +7,12 @@
 // caching allocator settle), then the step is captured once with at::cuda::CUDAGraph and every
 // later call is a single graph replay. All calls must then come from the same (side) stream: the
 // caller holds a StepStream for the lifetime of the TrainStep.
+//
+// With a DataParallel engine (attached to the method by the caller), the step averages the
+// gradients over the ranks between backward and clipping, so the grad norm, clipping and AdamW all
+// see the global batch's gradient. Such steps always run eagerly: the engine's bucket bookkeeping
+// (hooks counting gradients in, host-side waits on the collectives) happens on the host and would
+// not be replayed by a CUDA graph.
 #pragma once
 
 #include <array>
@@ -21,6 +27,7 @@
 
 namespace ablate {
 
+class DataParallel;
 class PretrainMethod;
 
 // Makes a non-default CUDA stream current while alive (graph capture needs one); no-op on CPU.
@@ -45,7 +52,8 @@ class TrainStep {
  public:
   static constexpr int kEagerWarmupSteps = 3;
 
-  TrainStep(const RunConfig& cfg, PretrainMethod& method, torch::Device device);
+  // `dp`, when given, must outlive the TrainStep and already be attached to `method`.
+  TrainStep(const RunConfig& cfg, PretrainMethod& method, torch::Device device, DataParallel* dp = nullptr);
   ~TrainStep();
 
   FusedAdamW& optimizer() { return opt_; }
@@ -79,6 +87,7 @@ class TrainStep {
   const RunConfig& cfg_;
   PretrainMethod& method_;
   torch::Device device_;
+  DataParallel* dp_;
   bool bf16_;
   bool weighted_;  // method.infobatch
   FusedAdamW opt_;

@@ -6,6 +6,14 @@
 // (forward, backward, clipping, fused AdamW) is captured once as a CUDA graph and replayed; the
 // loop never synchronises with the GPU except at log and checkpoint points (and, with InfoBatch,
 // once per epoch to plan it).
+//
+// Data-parallel runs (a DataParallel engine, one call per rank): every rank loads the checkpoint,
+// rank 0's parameters are broadcast, and gradients are averaged in each step. The metrics logged
+// are means over the ranks, and the decisions taken at log points (divergence, a stop signal) are
+// taken from all-reduced values, so the ranks never disagree on how many steps they run. Only rank
+// 0 writes the journal and the checkpoint. Each step's random draws on a rank come from a generator
+// seeded with rank_step_seed(seed, rank, step) (distributed.h): independent between ranks, and
+// identical for a resumed and an uninterrupted run without saving any rank's generator state.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +27,7 @@
 
 namespace ablate {
 
+class DataParallel;
 class JournalWriter;
 class PretrainMethod;
 
@@ -56,7 +65,9 @@ int64_t total_steps(const RunConfig& cfg, int64_t batches_per_epoch);
 
 // Pre-trains `method` in place. Resumes from run_dir/ckpt/last.pt when it exists; writes metrics
 // to `journal` and checkpoints to run_dir/ckpt/. `stop_after` > 0 stops (with a checkpoint) after
-// that many steps of this call: used by tests to interrupt a run deterministically.
+// that many steps of this call: used by tests to interrupt a run deterministically. With `dp`
+// (not yet attached to `method`), trains as one rank of a data-parallel run; `journal` must then
+// be null on every rank but rank 0, and `data` yields this rank's slice of each global batch.
 //
 // With method.infobatch, each epoch is planned from the samples' latest losses (methods/infobatch.h)
 // and so may be shorter than a full one; the run still ends after train.epochs epochs (or
@@ -65,7 +76,7 @@ int64_t total_steps(const RunConfig& cfg, int64_t batches_per_epoch);
 // (samples the epoch visits) at each epoch's first step, and the progress total is an upper bound
 // (unplanned epochs counted in full) that becomes exact with the last epoch.
 TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource& data,
-                      JournalWriter& journal, const std::filesystem::path& run_dir,
-                      torch::Device device, int64_t stop_after = 0);
+                      JournalWriter* journal, const std::filesystem::path& run_dir,
+                      torch::Device device, int64_t stop_after = 0, DataParallel* dp = nullptr);
 
 }  // namespace ablate

@@ -114,6 +114,8 @@ TEST_CASE("cross-field validation names the field", "[config_io]") {
       {"method: {psts_bounds: [0.1, 0.3, 0.5]}", "method.psts_bounds", "4 non-decreasing"},
       {"method: {scale_min: 0.5, scale_max: 0.5}", "method.scale_min", "below scale_max"},
       {"data: {crop_min: 0.9, crop_max: 0.5}", "data.crop_min", "exceeds crop_max"},
+      {"train: {batch: 30}\nresources: {gpus: 4}", "train.batch", "does not split evenly over 4"},
+      {"resources: {gpus: 3}", "resources.gpus", "does not split evenly over 3"},  // default batch 64
       {"method: {name: crossmae}", "method.name", "cross-attention decoder"},
       {"method: {name: selectivemae, recon_ratio: 0.25}", "method.name", "cross-attention decoder"},
       {"model: {decoder: cross}\nmethod: {name: selectivemae}", "method.name", "recon_ratio must be > 0"},
@@ -149,6 +151,11 @@ TEST_CASE("cross-field validation names the field", "[config_io]") {
     CHECK(c.method.infobatch);
     CHECK(infobatch_stop_epoch(c) == 2);
   }
+  CHECK_NOTHROW(from_text("train: {batch: 32}\nresources: {gpus: 4}"));
+  // Each rank would prune by the scores of its own samples only.
+  const ConfigError ib = error_of([] { from_text("method: {infobatch: true}\ntrain: {epochs: 8, batch: 32}\nresources: {gpus: 2}"); });
+  CHECK(ib.key == "method.infobatch");
+  CHECK(ib.where.find("cfg.yaml:1:") != std::string::npos);
 }
 
 TEST_CASE("canonical JSON holds every field with sorted keys", "[config_io]") {

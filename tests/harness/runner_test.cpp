@@ -2,17 +2,26 @@
 // run_dir/config.json, appends journal lines, checkpoints every 2 steps and resumes from the
 // checkpoint). Its behaviour is chosen by the run's seed: 0 finishes, 1 exits with code 3,
 // 2 kills itself with SIGKILL, 3 reports divergence, 4 also journals its CUDA_VISIBLE_DEVICES.
-// Covers outcomes and exit reasons, --rerun, GPU assignment, and SIGKILL of the runner at random
-// moments followed by resumption: every run done once, every step's metric present once.
+// Data-parallel runs (resources.gpus > 1): every rank records its rank environment and process
+// group in rank<i>.seen; rank 0 trains as above while the others sleep and exit 0 (5), or kill
+// themselves with SIGKILL after announcing it, whereupon rank 0 finishes the run as failed the way
+// the worker does after a failed collective (6), or hangs (7).
+// Covers outcomes and exit reasons, --rerun, GPU assignment, data-parallel launches, and SIGKILL of
+// the runner at random moments followed by resumption: every run done once, every step's metric
+// present once.
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <set>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "harness/check.h"
 #include "harness/env_info.h"
@@ -40,6 +49,17 @@ dir="$3"; j="$dir/journal.jsonl"
 seed=$(grep -o '"seed":[0-9]*' "$dir/config.json" | head -1 | cut -d: -f2)
 mode=$((seed % 10))
 steps=)" << kSteps << R"(
+rank=${RANK:-0}
+if [ "$mode" -ge 5 ]; then
+  read -r -a st < /proc/$$/stat
+  echo "${RANK:-} ${WORLD_SIZE:-} ${LOCAL_RANK:-} ${MASTER_ADDR:-} ${MASTER_PORT:-} ${ABLATE_DIST_TIMEOUT_S:-}" \
+       "${CUDA_VISIBLE_DEVICES:-none} ${st[4]} $$" > "$dir/rank$rank.seen"
+  if [ "$rank" != 0 ]; then
+    sleep )" << 2 * step_sleep << R"(
+    if [ "$mode" -ge 6 ]; then echo "rank $rank: dying" >&2; touch "$dir/rank$rank.dying"; kill -9 $$; fi
+    exit 0
+  fi
+fi
 seq=0; [ -f "$j" ] && seq=$(grep -c '' "$j")
 emit() { seq=$((seq+1)); printf '{"seq":%d,"t":0,"type":%s}\n' "$seq" "$1" >> "$j"; }
 emit '"open","pid":'$$',"host":"fake"'
@@ -52,6 +72,11 @@ for ((s = start; s <= steps; s++)); do
   if [ $((s % 2)) = 0 ]; then echo $s > "$dir/ckpt.tmp"; mv "$dir/ckpt.tmp" "$dir/ckpt"; fi
   if [ "$mode" = 1 ] && [ $s = 2 ]; then echo "fake failure at step 2" >&2; exit 3; fi
   if [ "$mode" = 2 ] && [ $s = 2 ]; then kill -9 $$; fi
+  if [ "$mode" = 6 ] && [ -f "$dir/rank1.dying" ]; then
+    emit '"finish","status":"failed","exit_reason":"data-parallel rank 0 of 2: all-reduce failed: peer closed","step":'$s
+    exit 1
+  fi
+  if [ "$mode" = 7 ] && [ -f "$dir/rank1.dying" ]; then while :; do sleep 0.05; done; fi
   if [ "$mode" = 3 ] && [ $s = 3 ]; then
     emit '"finish","status":"diverged","exit_reason":"loss is nan","step":3'; exit 0
   fi
@@ -332,4 +357,137 @@ TEST_CASE("runner: SIGINT stops the workers, leaves their runs lost, and they re
     CHECK(store.run(p.id)->attempts == 2);
     check_all_steps(store, p.id);
   }
+}
+
+namespace {
+
+// One rank<i>.seen line of the fake worker: what the runner gave that rank.
+struct SeenRank {
+  std::string rank, world, local_rank, master_addr, master_port, timeout, cuda;
+  int64_t pgid = 0, pid = 0;
+};
+
+SeenRank seen_rank(const std::string& run_dir, int rank) {
+  std::ifstream in(std::filesystem::path(run_dir) / ("rank" + std::to_string(rank) + ".seen"));
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> f;
+  for (size_t b = 0; b <= line.size();) {  // space-separated, empty fields kept
+    size_t e = line.find(' ', b);
+    if (e == std::string::npos) e = line.size();
+    f.push_back(line.substr(b, e - b));
+    b = e + 1;
+  }
+  REQUIRE(f.size() == 9);
+  return {f[0], f[1], f[2], f[3], f[4], f[5], f[6], std::stoll(f[7]), std::stoll(f[8])};
+}
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST_CASE("runner: a data-parallel run is k ranks with the rank environment, in one process group",
+          "[runner]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.05, 2);
+  o.dist_timeout_s = 7;
+  Experiment e;
+  e.name = "ranks";
+  e.runs = {test::planned_run(5, /*gpus=*/3), test::planned_run(15)};
+  // A launcher's variables in the runner's own environment reach no worker as they are.
+  ::setenv("RANK", "9", 1);
+  ::setenv("WORLD_SIZE", "12", 1);
+  const int rc = run_experiment(e, o);
+  ::unsetenv("RANK");
+  ::unsetenv("WORLD_SIZE");
+  CHECK(rc == 0);
+  Store store(o.db);
+  const RunRow r = *store.run(e.runs[0].id);
+  CHECK(r.status == "done");
+  CHECK(r.attempts == 1);
+  CHECK(count_finish_lines(r.run_dir) == 1);
+  check_all_steps(store, r.id);  // once each: rank 0 alone journals
+  const char* cuda = std::getenv("CUDA_VISIBLE_DEVICES");
+  const SeenRank r0 = seen_rank(r.run_dir, 0);
+  CHECK(r.worker_pid == r0.pid);
+  for (int k = 0; k < 3; ++k) {
+    INFO("rank " << k);
+    const SeenRank s = seen_rank(r.run_dir, k);
+    CHECK(s.rank == std::to_string(k));
+    CHECK(s.world == "3");
+    CHECK(s.local_rank == std::to_string(k));
+    CHECK(s.master_addr == "127.0.0.1");
+    CHECK(s.master_port == r0.master_port);
+    CHECK(std::stoi(s.master_port) > 0);
+    CHECK(s.timeout == "7");
+    CHECK(s.cuda == (cuda && *cuda ? cuda : "none"));  // CPU ranks: left as it was
+    CHECK(s.pgid == r0.pid);  // one group: one signal stops the run
+    if (k > 0) CHECK(slurp(std::filesystem::path(r.run_dir) / fmt::format("worker.rank{}.log", k))
+                         .find(fmt::format("rank {} of 3", k)) != std::string::npos);
+  }
+  // The single-process run gets no rank environment at all.
+  const SeenRank single = seen_rank(store.run(e.runs[1].id)->run_dir, 0);
+  CHECK(single.rank.empty());
+  CHECK(single.world.empty());
+  CHECK(single.master_port.empty());
+}
+
+TEST_CASE("runner: --gpus gives a data-parallel run's ranks its GPUs, rank i on the i-th", "[runner]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.05, 1);
+  o.gpus = {3, 5, 6};
+  Experiment e;
+  e.name = "gpu_ranks";
+  e.runs = {test::planned_run(25, /*gpus=*/2), test::planned_run(4)};
+  CHECK(run_experiment(e, o) == 0);
+  Store store(o.db);
+  const RunRow r = *store.run(e.runs[0].id);
+  CHECK(r.status == "done");
+  CHECK(r.gpu == "3,5");
+  for (int k = 0; k < 2; ++k) {
+    const SeenRank s = seen_rank(r.run_dir, k);
+    CHECK(s.cuda == "3,5");
+    CHECK(s.local_rank == std::to_string(k));
+  }
+  // The 1-GPU run ran beside it on the third GPU.
+  const RunRow single = *store.run(e.runs[1].id);
+  CHECK(single.gpu == "6");
+  CHECK(store.env(single.id).at("cuda_visible_devices") == "6");
+}
+
+TEST_CASE("runner: a dead rank fails its data-parallel run with the rank named; a hung rank is killed",
+          "[runner]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.05, 2);
+  o.dist_timeout_s = 1;
+  Experiment e;
+  e.name = "rank_failures";
+  e.runs = {test::planned_run(6, /*gpus=*/2), test::planned_run(7, /*gpus=*/2)};
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(run_experiment(e, o) == 1);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  Store store(o.db);
+
+  // Rank 1 was SIGKILLed; rank 0 saw its collective fail and finished the run: both are told.
+  const RunRow reported = *store.run(e.runs[0].id);
+  INFO(reported.exit_reason);
+  CHECK(reported.status == "failed");
+  CHECK(reported.exit_reason.rfind("rank 1 of 2: killed by signal 9 (SIGKILL)", 0) == 0);
+  CHECK(reported.exit_reason.find("last log line: rank 1: dying") != std::string::npos);  // its own log
+  CHECK(reported.exit_reason.find(" | rank 0 of 2 reported: data-parallel rank 0 of 2: all-reduce failed") !=
+        std::string::npos);
+  CHECK(count_finish_lines(reported.run_dir) == 1);
+
+  // Rank 1 died and rank 0 hung: killed 2 x the timeout after rank 1 ended, not waited for.
+  const RunRow hung = *store.run(e.runs[1].id);
+  INFO(hung.exit_reason);
+  CHECK(hung.status == "failed");
+  CHECK(hung.exit_reason.rfind("rank 1 of 2: killed by signal 9 (SIGKILL)", 0) == 0);
+  CHECK(hung.exit_reason.find(" | rank 0 of 2: killed by the runner: still running 2 s after rank 1 ended") !=
+        std::string::npos);
+  CHECK(secs < 8);
+  for (int k = 0; k < 2; ++k) CHECK_FALSE(process_alive(seen_rank(hung.run_dir, k).pid, std::nullopt));
 }

@@ -247,9 +247,13 @@ TEST_CASE("slurm: multi-GPU run: one srun task per rank with rank, world size an
   job.log_dir = tmp.path();
   job.run_dir = tmp / "runs" / "big";
   job.ntasks = 4;
+  job.dist_timeout_s = 45;
   fs::create_directories(job.run_dir);
   const std::string script = sbatch_script(job, gpu_options());
   CHECK(has_line(script, "#SBATCH --ntasks=4"));
+  // The ranks' collective timeout, and srun's grace after one rank ends: the timeout plus 60 s.
+  CHECK(has_line(script, "export ABLATE_DIST_TIMEOUT_S=45"));
+  CHECK(script.find("srun --kill-on-bad-exit=0 --wait=105 ") != std::string::npos);
   CHECK(has_line(script, "#SBATCH --gpus-per-task=1"));
   CHECK(script.find("--array") == std::string::npos);
   CHECK(has_line(script, "#SBATCH --output=" + tmp.path().string() + "/%j.out"));

@@ -138,9 +138,13 @@ TEST_CASE("store: claim, heartbeat and finish are fenced by the attempt number",
   CHECK(r.finished_at >= r.started_at);
   CHECK_FALSE(store.finish(id, 1, "done", ""));  // finishing twice changes nothing
   CHECK(store.run(id)->status == "failed");
+  CHECK_FALSE(store.amend_failure(id, 7, "stale attempt"));
+  CHECK(store.amend_failure(id, 1, "rank 1 of 2: killed | rank 0 of 2 reported: exit code 3"));
+  CHECK(store.run(id)->exit_reason == "rank 1 of 2: killed | rank 0 of 2 reported: exit code 3");
 
   CHECK_FALSE(store.claim_run(id, {"queued", "lost"}, me()).has_value());  // failed is not runnable
   CHECK(store.claim_run(id, {"queued", "lost", "failed"}, me()) == 2);     // unless --rerun failed
+  CHECK_FALSE(store.amend_failure(id, 2, "not failed"));  // only a failed attempt's reason changes
   CHECK_THROWS_AS(store.finish(id, 2, "bogus", ""), InternalError);
 }
 

@@ -3,30 +3,29 @@
 // of a fixed batch; their parameters must equal those of one process trained on the whole batch.
 // Also: gradient buckets launch during backward, and a rank that is killed or stopped makes the
 // survivor fail with an error within the timeout instead of hanging.
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <set>
 #include <string>
-#include <thread>
 
 #include "harness/check.h"
 #include "methods/distributed.h"
 #include "methods/pch/torch_pch.h"
 #include "tests/support/catch.h"
+#include "tests/support/child_process.h"
 
 namespace ablate {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+using test::Child;
+using test::free_port;
+using test::write_all;
 
 constexpr int64_t kBatch = 8;  // global batch; each of the 2 ranks trains on 4 rows
 constexpr int kSteps = 4;
@@ -77,96 +76,6 @@ torch::Tensor flat_params(Mlp& model) {
   for (const auto& p : model->parameters()) v.push_back(p.detach().reshape(-1));
   return torch::cat(v);
 }
-
-int free_port() {
-  const int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
-void write_all(int fd, const void* data, size_t n) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = write(fd, p, n);
-    if (w <= 0) return;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
-// A forked process running `body(fd)`, which reports through the pipe `fd`; its return value is
-// the exit status. Children leave through _exit (no Catch2, no static destructors of the parent's
-// state); the destructor kills and reaps a child that is still running, so none leaks.
-class Child {
- public:
-  explicit Child(const std::function<int(int)>& body) {
-    int fds[2];
-    REQUIRE(pipe(fds) == 0);
-    pid_ = fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      close(fds[0]);
-      int code = 99;
-      try {
-        at::set_num_threads(1);  // the parent's OpenMP pool does not survive fork
-        code = body(fds[1]);
-      } catch (const std::exception& e) {
-        write_all(fds[1], e.what(), std::strlen(e.what()));
-        code = 98;
-      }
-      _exit(code);
-    }
-    close(fds[1]);
-    fd_ = fds[0];
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(fd_);
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  // Up to n bytes, waiting at most `timeout` for them (fewer at end of stream or timeout).
-  std::string read(size_t n, milliseconds timeout) {
-    std::string out;
-    const auto deadline = Clock::now() + timeout;
-    while (out.size() < n) {
-      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-      pollfd p{fd_, POLLIN, 0};
-      if (left <= 0 || poll(&p, 1, static_cast<int>(left)) <= 0) break;
-      char buf[4096];
-      const ssize_t r = ::read(fd_, buf, std::min(sizeof(buf), n - out.size()));
-      if (r <= 0) break;
-      out.append(buf, static_cast<size_t>(r));
-    }
-    return out;
-  }
-  // Exit status, or -1 when the child was still running after `timeout` (it is killed then).
-  int wait(milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    int status = 0;
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (Clock::now() > deadline) return -1;
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  void signal(int sig) { kill(pid_, sig); }
-
- private:
-  pid_t pid_ = -1;
-  int fd_ = -1;
-};
 
 // The launcher's environment for rank `rank` of 2 on loopback, set inside a child.
 void set_rank_environment(int rank, int port) {
@@ -335,7 +244,7 @@ TEST_CASE("DistEnv reads the launcher's environment and rejects inconsistent val
   };
   auto clear = [] {
     for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID",
-                          "SLURM_NTASKS", "SLURM_LOCALID"})
+                          "SLURM_NTASKS", "SLURM_LOCALID", "ABLATE_DIST_TIMEOUT_S"})
       unsetenv(k);
   };
   auto config_error_key = [](const char* key) {
@@ -395,6 +304,43 @@ TEST_CASE("DistEnv reads the launcher's environment and rejects inconsistent val
           setenv("MASTER_PORT", "70000", 1);
           return config_error_key("MASTER_PORT");
         }) == 0);
+  // The collective timeout: 300 s unless ABLATE_DIST_TIMEOUT_S says otherwise (fractions allowed).
+  auto two_ranks = [] {
+    setenv("RANK", "1", 1), setenv("WORLD_SIZE", "2", 1), setenv("MASTER_ADDR", "a", 1);
+    setenv("MASTER_PORT", "29500", 1);
+  };
+  CHECK(run([&] {
+          clear();
+          two_ranks();
+          return DistEnv::from_environment().timeout == std::chrono::seconds(300) ? 0 : 1;
+        }) == 0);
+  CHECK(run([&] {
+          clear();
+          two_ranks();
+          setenv("ABLATE_DIST_TIMEOUT_S", "2.5", 1);
+          return DistEnv::from_environment().timeout == milliseconds(2500) ? 0 : 1;
+        }) == 0);
+  for (const char* bad : {"0", "-1", "5min", ""}) {
+    INFO("ABLATE_DIST_TIMEOUT_S=" << bad);
+    CHECK(run([&] {
+            clear();
+            two_ranks();
+            setenv("ABLATE_DIST_TIMEOUT_S", bad, 1);
+            // An empty value counts as unset, like the launcher's variables.
+            if (*bad == '\0') return DistEnv::from_environment().timeout == std::chrono::seconds(300) ? 0 : 1;
+            return config_error_key("ABLATE_DIST_TIMEOUT_S");
+          }) == 0);
+  }
+}
+
+TEST_CASE("per-rank step seeds differ by run seed, rank and step, and depend on nothing else",
+          "[distributed]") {
+  std::set<uint64_t> seen;
+  for (uint64_t seed : {0u, 1u})
+    for (int rank = 0; rank < 4; ++rank)
+      for (int64_t step = 0; step < 50; ++step) seen.insert(rank_step_seed(seed, rank, step));
+  CHECK(seen.size() == 2 * 4 * 50);  // no two (seed, rank, step) share a stream
+  CHECK(rank_step_seed(7, 1, 3) == rank_step_seed(7, 1, 3));  // a pure function: resume redraws the same
 }
 
 }  // namespace ablate

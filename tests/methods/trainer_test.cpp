@@ -235,7 +235,7 @@ TEST_CASE("an interrupted and resumed run equals an uninterrupted one, bitwise o
     auto method = make_method(cfg);
     FixedBatches data(images, cfg.train.batch);
     JournalWriter journal(dir_a);
-    const auto out = pretrain(cfg, *method, data, journal, dir_a, torch::kCPU);
+    const auto out = pretrain(cfg, *method, data, &journal, dir_a, torch::kCPU);
     REQUIRE(out.status == "done");
     REQUIRE(out.steps == 8);
   }
@@ -245,7 +245,7 @@ TEST_CASE("an interrupted and resumed run equals an uninterrupted one, bitwise o
     auto method = make_method(cfg);
     FixedBatches data(images, cfg.train.batch);
     JournalWriter journal(dir_b);
-    const auto out = pretrain(cfg, *method, data, journal, dir_b, torch::kCPU, /*stop_after=*/3);
+    const auto out = pretrain(cfg, *method, data, &journal, dir_b, torch::kCPU, /*stop_after=*/3);
     REQUIRE(out.steps == 3);
   }
   {
@@ -254,7 +254,7 @@ TEST_CASE("an interrupted and resumed run equals an uninterrupted one, bitwise o
     auto method = make_method(cfg);
     FixedBatches data(images, cfg.train.batch);
     JournalWriter journal(dir_b);
-    const auto out = pretrain(cfg, *method, data, journal, dir_b, torch::kCPU);
+    const auto out = pretrain(cfg, *method, data, &journal, dir_b, torch::kCPU);
     REQUIRE(out.steps == 8);
   }
   const auto a = journal_losses(dir_a), b = journal_losses(dir_b);
@@ -281,7 +281,7 @@ TEST_CASE("InfoBatch: pruned epochs take fewer steps, the run ends after its epo
   TrainOutcome out;
   {
     JournalWriter journal(dir);
-    out = pretrain(cfg, *method, data, journal, dir, torch::kCPU);
+    out = pretrain(cfg, *method, data, &journal, dir, torch::kCPU);
   }
   REQUIRE(out.status == "done");
 
@@ -333,7 +333,7 @@ TEST_CASE("an interrupted and resumed InfoBatch run equals an uninterrupted one,
       method = make_method(cfg);
       FixedBatches data(images, cfg.train.batch);
       JournalWriter journal(dir);
-      out = pretrain(cfg, *method, data, journal, dir, torch::kCPU, stop);
+      out = pretrain(cfg, *method, data, &journal, dir, torch::kCPU, stop);
     }
     REQUIRE(out.status == "done");
     return std::make_pair(out.steps, method);
@@ -367,7 +367,7 @@ TEST_CASE("an injected NaN batch stops the run as diverged at that step, with no
   data.poison_at = 4;  // the 5th step
   const auto dir = fresh_dir("nan");
   JournalWriter journal(dir);
-  const auto out = pretrain(cfg, *method, data, journal, dir, torch::kCPU);
+  const auto out = pretrain(cfg, *method, data, &journal, dir, torch::kCPU);
   CHECK(out.status == "diverged");
   CHECK(out.diverged_step == 5);
   CHECK(out.reason.find("step 5") != std::string::npos);

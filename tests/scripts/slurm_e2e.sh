@@ -5,7 +5,8 @@
 # as `slurmd -C` reports them), submits tests/data/slurm_small.yaml (3 tiny runs: a job array, at
 # most 2 tasks at once), waits for the jobs, runs `ablate sync`, and checks with the plain sqlite3
 # shell that every run is done exactly once (one attempt, one finish line) with its Slurm job id and
-# its sbatch script recorded. The daemons are stopped on exit, whatever happens.
+# its sbatch script recorded; then tests/data/multi_rank.yaml, one run of 2 data-parallel ranks as a
+# 2-task srun job, which must train and finish once. The daemons are stopped on exit, whatever happens.
 #
 # Usage: tests/scripts/slurm_e2e.sh <path to ablate>   (from the source root; ctest does this)
 # Exit 77 = skipped: no ablate binary or data, or Slurm cannot be installed or started here (not
@@ -221,6 +222,28 @@ slurm_e2e_main() {
   evals=$(q "SELECT count(DISTINCT run_id) FROM evals WHERE protocol = 'knn'")
   [ "$evals" = 3 ] || fail "knn results for $evals of 3 runs"
   echo "PASS: 3 runs done exactly once through Slurm ($((SECONDS - t0)) s)"
+
+  # A data-parallel run (resources.gpus: 2) is one job of 2 srun tasks that rendezvous and train
+  # together (Gloo on the CPU here); rank 0 alone writes the journal.
+  "$ABLATE" run tests/data/multi_rank.yaml --db "$DB" --backend slurm --partition ablate --time 10:00 \
+    --gpus-per-task 0 --dist-timeout 60 >>"$LOG" 2>&1 || fail "ablate run --backend slurm (2 ranks) exited with $?"
+  id=$(q "SELECT run_id FROM experiments WHERE name = 'multi_rank'")
+  d=$(q "SELECT run_dir FROM runs WHERE id = '$id'")
+  grep -q '^#SBATCH --ntasks=2$' "$d/sbatch.sh" || fail "$d/sbatch.sh is not a 2-task job"
+  for ((i = 0; i < 300; i++)); do
+    [ "$(squeue -h -n ablate-multi_rank -o %i | wc -l)" = 0 ] && break
+    sleep 0.5
+  done
+  [ "$(squeue -h -n ablate-multi_rank -o %i | wc -l)" = 0 ] || fail "the 2-rank job is still queued after 150 s: $(squeue)"
+  "$ABLATE" sync --db "$DB" >>"$LOG" 2>&1 || fail "ablate sync exited with $?"
+  read -r status attempts <<<"$(q "SELECT status, attempts FROM runs WHERE id = '$id'" | tr '|' ' ')"
+  [ "$status" = done ] && [ "$attempts" = 1 ] ||
+    fail "2-rank run: $status after $attempts attempt(s): $(q "SELECT exit_reason FROM runs WHERE id = '$id'")"
+  [ "$(grep -c '"type":"open"' "$d/journal.jsonl")" = 1 ] || fail "2-rank run: the journal was opened more than once"
+  [ "$(grep -c '"type":"finish"' "$d/journal.jsonl")" = 1 ] || fail "2-rank run: not one finish line"
+  [ "$(q "SELECT value FROM env WHERE run_id = '$id' AND key = 'world_size'")" = 2 ] || fail "2-rank run: world_size not 2"
+  grep -q "rank 1 of 2" "$d/worker.log" || fail "2-rank run: rank 1 never started"
+  echo "PASS: a 2-rank run trained through srun, done once ($((SECONDS - t0)) s)"
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

@@ -1,0 +1,120 @@
+// Test helper for multi-process tests (data-parallel ranks): a forked child running a function
+// that reports back through a pipe, a free loopback port for a rendezvous, and a full write.
+#pragma once
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include <ATen/Parallel.h>
+
+#include "tests/support/catch.h"
+
+namespace ablate::test {
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+inline int free_port() {
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+inline void write_all(int fd, const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = write(fd, p, n);
+    if (w <= 0) return;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+// A forked process running `body(fd)`, which reports through the pipe `fd`; its return value is
+// the exit status. Children leave through _exit (no Catch2, no static destructors of the parent's
+// state); the destructor kills and reaps a child that is still running, so none leaks.
+class Child {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using milliseconds = std::chrono::milliseconds;
+
+  explicit Child(const std::function<int(int)>& body) {
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      close(fds[0]);
+      int code = 99;
+      try {
+        at::set_num_threads(1);  // the parent's OpenMP pool does not survive fork
+        code = body(fds[1]);
+      } catch (const std::exception& e) {
+        write_all(fds[1], e.what(), std::strlen(e.what()));
+        code = 98;
+      }
+      _exit(code);
+    }
+    close(fds[1]);
+    fd_ = fds[0];
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    close(fd_);
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  // Up to n bytes, waiting at most `timeout` for them (fewer at end of stream or timeout).
+  std::string read(size_t n, milliseconds timeout) {
+    std::string out;
+    const auto deadline = Clock::now() + timeout;
+    while (out.size() < n) {
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+      pollfd p{fd_, POLLIN, 0};
+      if (left <= 0 || poll(&p, 1, static_cast<int>(left)) <= 0) break;
+      char buf[4096];
+      const ssize_t r = ::read(fd_, buf, std::min(sizeof(buf), n - out.size()));
+      if (r <= 0) break;
+      out.append(buf, static_cast<size_t>(r));
+    }
+    return out;
+  }
+  // Exit status, or -1 when the child was still running after `timeout` (it is killed then).
+  int wait(milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    int status = 0;
+    while (waitpid(pid_, &status, WNOHANG) == 0) {
+      if (Clock::now() > deadline) return -1;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  void signal(int sig) { kill(pid_, sig); }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+};
+
+}  // namespace ablate::test
