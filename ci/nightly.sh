@@ -20,10 +20,11 @@ OUT=results/nightly/$STAMP
 mkdir -p "$OUT"
 DB=$OUT/nightly.sqlite
 BASE=results/baseline/nightly-$SCALE.sqlite
+ABLATE=./${ABLATE_BUILD_DIR:-build}/ablate
 
-./build/ablate run experiments/nightly.yaml --scale "$SCALE" --db "$DB" --jobs "${ABLATE_JOBS:-2}"
-./build/ablate report experiments/nightly.yaml --scale "$SCALE" --db "$DB" --out-dir "$OUT" --format html
-./build/ablate report experiments/nightly.yaml --scale "$SCALE" --db "$DB" --out-dir "$OUT" --format md
+"$ABLATE" run experiments/nightly.yaml --scale "$SCALE" --db "$DB" --jobs "${ABLATE_JOBS:-2}"
+"$ABLATE" report experiments/nightly.yaml --scale "$SCALE" --db "$DB" --out-dir "$OUT" --format html
+"$ABLATE" report experiments/nightly.yaml --scale "$SCALE" --db "$DB" --out-dir "$OUT" --format md
 
 if [ "${1:-}" = "--update-baseline" ]; then
   mkdir -p results/baseline
@@ -35,5 +36,5 @@ if [ ! -f "$BASE" ]; then
   echo "no baseline at $BASE: create one on purpose with ci/nightly.sh --update-baseline" >&2
   exit 2
 fi
-./build/ablate compare --db "$DB" --against "$BASE" experiments/nightly.yaml --scale "$SCALE" \
+"$ABLATE" compare --db "$DB" --against "$BASE" experiments/nightly.yaml --scale "$SCALE" \
   --rerun-borderline 1 --jobs "${ABLATE_JOBS:-2}" | tee "$OUT/compare.md"
