@@ -6,7 +6,7 @@
 #
 #   ci/gpu_session.sh build   # CUDA build, --version, GPU tests, a short bench, small-scale runs
 #   ci/gpu_session.sh bench   # ci/bench_gpu.sh: C++ vs Python reference side by side
-#   ci/gpu_session.sh reports # psts_order + cross_scale_losses at `small` scale (2 seeds) on the
+#   ci/gpu_session.sh reports # psts_order + cross_scale_losses at `small` scale (the files' 3 seeds) on the
 #                             # carried subset, with their reports (issue 5's GPU-scale tables)
 # Results go to $OUT (the device tool's return folder) or results/gpu/.
 set -uo pipefail
@@ -75,7 +75,7 @@ case "${1:-build}" in
     for exp in psts_order cross_scale_losses; do
       [ "$(left)" -gt 60 ] || { echo "deadline: $exp not run"; continue; }
       timeout $(($(left) - 30)) $BUILD/ablate run experiments/$exp.yaml --scale small --db "$OUT/small_reports.sqlite" \
-        --seeds 2 data.shards=.carry/eurosat-sub data.max_images=0 2>&1 | tail -3
+        data.shards=.carry/eurosat-sub data.max_images=0 2>&1 | tail -3
       $BUILD/ablate report experiments/$exp.yaml --scale small --db "$OUT/small_reports.sqlite" \
         --out-dir "$OUT/report_$exp" --format md >/dev/null 2>&1; head -40 "$OUT/report_$exp/report.md" 2>/dev/null
     done

@@ -360,8 +360,19 @@ ClaimStats judge_greater(const std::vector<double>& a, const std::vector<double>
       non_normal = fmt::format("Shapiro–Wilk rejects normality of side {} (W={:.3f}, p={:.3g})",
                                side == &a ? "a" : "b", nr.w, nr.p);
   }
-  s.test = non_normal.empty() ? welch_t_test(a, b) : mann_whitney_u(a, b);
+  // With few seeds Mann–Whitney cannot decide at all: its smallest one-sided p, every a above
+  // every b, is 1 / C(n_a + n_b, n_a) (0.05 for 3 vs 3). Then Welch decides and the note says why;
+  // with tied values (e.g. KNN accuracy in steps of 1/N) Shapiro–Wilk rejects small samples easily.
+  double arrangements = 1;  // C(n_a + n_b, n_a), exact in a double at seed counts
+  for (std::size_t i = 1; i <= a.size(); ++i) arrangements = arrangements * double(b.size() + i) / double(i);
+  const double smallest_u_p = 1.0 / arrangements;
+  const bool u_can_decide = smallest_u_p < alpha;
+  s.test = non_normal.empty() || !u_can_decide ? welch_t_test(a, b) : mann_whitney_u(a, b);
   s.note = non_normal;
+  if (!non_normal.empty() && !u_can_decide)
+    s.note += fmt::format("; Mann–Whitney cannot reach alpha {} with n = {} vs {} (smallest p {:.3g}), so Welch's "
+                          "t-test decides",
+                          alpha, a.size(), b.size(), smallest_u_p);
   if (s.std_a == 0 && s.std_b == 0)
     s.note = "both sides constant across seeds: the difference is exact";
   s.p_claimed = s.test.p_greater;

@@ -76,7 +76,8 @@ struct ClaimStats {
 };
 
 // Verdict rule: with n >= 2 per side, Welch's t-test, or Mann–Whitney U when Shapiro–Wilk rejects
-// normality (p < 0.05) on a side with n >= 3; reproduced when the one-sided p in the claimed
+// normality (p < 0.05) on a side with n >= 3 and Mann–Whitney can reach alpha at these sizes
+// (1 / C(n_a + n_b, n_a) < alpha; not at 3 vs 3, where Welch decides and the note says so); reproduced when the one-sided p in the claimed
 // direction is < alpha, contradicted when the opposite one-sided p is < alpha, else inconclusive.
 // With n < 2 on a side: inconclusive, with a note.
 ClaimStats judge_greater(const std::vector<double>& a, const std::vector<double>& b, double alpha,

@@ -183,4 +183,14 @@ TEST_CASE("claim verdicts on synthetic seed samples", "[reports][stats]") {
     CHECK(s.verdict == Verdict::reproduced);  // every a above every b: exact p = 1 / C(17,5)
     CHECK(s.p_claimed == Near(1.0 / 6188.0));
   }
+  SECTION("a non-normal side with 3 vs 3 seeds stays with Welch: Mann-Whitney could not decide") {
+    // Two tied values and one apart: Shapiro-Wilk's W is at its n = 3 minimum (0.75), p < 0.05.
+    const std::vector<double> tied = {57.0, 57.0, 58.6}, low = {55.0, 55.6, 56.2};
+    const ClaimStats s = judge_greater(tied, low, 0.05, 1);
+    CHECK(s.test.test == "welch");
+    CHECK(s.note.find("Shapiro") != std::string::npos);
+    CHECK(s.note.find("smallest p 0.05") != std::string::npos);  // 1 / C(6, 3)
+    CHECK(s.p_claimed == Near(welch_t_test(tied, low).p_greater));
+    CHECK(s.verdict == Verdict::reproduced);  // Welch: t = 3.04 on ~3.4 df, p ~ 0.02
+  }
 }
