@@ -352,7 +352,15 @@ class LocalRunner {
     for (auto it = pending_.begin(); it != pending_.end();) {
       const PlannedRun& r = *planned_.at(*it);
       if (opt_.gpus.empty()) {
-        if (static_cast<int>(active_.size()) >= std::max(1, opt_.jobs)) return;
+        // A k-rank CPU run takes k of the --jobs slots (or all of them, alone, when k > --jobs).
+        int busy = 0;
+        for (const ActiveRun& a : active_) busy += gpus_needed(*planned_.at(a.id));
+        const int slots = std::max(1, opt_.jobs);
+        if (busy >= slots) return;
+        if (!active_.empty() && busy + gpus_needed(r) > slots) {
+          ++it;  // a smaller run may fit the free slots
+          continue;
+        }
       } else if (gpus_needed(r) > static_cast<int>(opt_.gpus.size())) {
         progress_.note(fmt::format("run {} needs {} GPUs but the runner has {} (--gpus): skipped",
                                    r.id, gpus_needed(r), opt_.gpus.size()));

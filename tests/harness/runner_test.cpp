@@ -254,6 +254,28 @@ TEST_CASE("runner: a run whose memory estimate exceeds the GPUs is recorded as o
   CHECK(store.run(e.runs[1].id)->status == "done");
 }
 
+TEST_CASE("runner: a k-rank CPU run takes k of the --jobs slots", "[runner]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.05, 2);
+  Experiment e;
+  e.name = "slots";
+  e.runs.push_back(test::planned_run(10, /*gpus=*/2));  // two Gloo ranks: both slots
+  e.runs.push_back(test::planned_run(20));
+  e.runs.push_back(test::planned_run(30));
+  CHECK(run_experiment(e, o) == 0);
+  Store store(o.db);
+  const RunRow wide = *store.run(e.runs[0].id);
+  for (int i = 1; i < 3; ++i) {
+    const RunRow r = *store.run(e.runs[i].id);
+    CHECK(r.status == "done");
+    CHECK(*r.started_at >= *wide.finished_at);  // never beside the 2-rank run
+  }
+  // The two single-rank runs share the slots: they overlap.
+  const RunRow a = *store.run(e.runs[1].id), b = *store.run(e.runs[2].id);
+  CHECK(*a.started_at < *b.finished_at);
+  CHECK(*b.started_at < *a.finished_at);
+}
+
 TEST_CASE("runner: bad options are rejected before anything runs", "[runner]") {
   TempDir tmp("runner");
   RunnerOptions o = options(tmp, 0.01, 1);
