@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "harness/check.h"
+#include "harness/config_io.h"
 #include "reports/spec_reader.h"
 #include "reports/stats.h"
 
@@ -86,9 +87,17 @@ std::vector<TrackedMetric> tracked_metrics(const CompareRequest& req, const std:
   return out;
 }
 
+// The run's identity (config_id_json: fields added later are left out at their default, so a
+// database recorded before such a field existed compares equal) without its seed.
 nlohmann::json seedless_config(const RunRecord& r) {
-  nlohmann::json c = r.config;
-  if (c.is_object()) c.erase(kSeedAxis);
+  if (!r.config.is_object()) return r.config;
+  nlohmann::json c;
+  try {
+    c = nlohmann::json::parse(config_id_json(config_from_json(r.config)));
+  } catch (const ConfigError&) {  // a config this build cannot read (another version): as stored
+    c = r.config;
+  }
+  c.erase(kSeedAxis);
   return c;
 }
 

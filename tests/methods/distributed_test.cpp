@@ -343,4 +343,34 @@ TEST_CASE("per-rank step seeds differ by run seed, rank and step, and depend on 
   CHECK(rank_step_seed(7, 1, 3) == rank_step_seed(7, 1, 3));  // a pure function: resume redraws the same
 }
 
+TEST_CASE("NCCL with one rank: the bucketed step equals the plain step on the GPU", "[distributed][gpu]") {
+  if (!torch::cuda::is_available()) ABLATE_SKIP("no CUDA device");
+  if (!DataParallel::supports(torch::kCUDA)) ABLATE_SKIP("built without NCCL");
+  const torch::Device gpu(torch::kCUDA, 0);
+  DistEnv env;
+  env.master_addr = "127.0.0.1";
+  env.master_port = free_port();
+  DataParallel dp(env, gpu, milliseconds(30000));
+  CHECK(dp.world_size() == 1);
+  Mlp with = make_mlp(1), without = make_mlp(1);
+  with->to(gpu);
+  without->to(gpu);
+  dp.broadcast_parameters(*with);
+  dp.attach(*with, kBucketBytes);
+  CHECK(dp.num_buckets() == kExpectedBuckets);
+  auto [x, y] = fixed_batch();
+  x = x.to(gpu);
+  y = y.to(gpu);
+  for (int s = 0; s < kSteps; ++s) {
+    sgd_step(with, x, y, &dp);
+    sgd_step(without, x, y, nullptr);
+  }
+  // The mean over one rank is the gradient itself: NCCL's all-reduce must leave it unchanged.
+  CHECK(torch::allclose(flat_params(with), flat_params(without), 1e-6, 1e-7));
+  Mlp start = make_mlp(1);
+  CHECK((flat_params(with).cpu() - flat_params(start)).abs().max().item<double>() > 1e-4);  // it trained
+  const auto v = torch::arange(5, torch::TensorOptions().dtype(torch::kFloat32).device(gpu));
+  CHECK(torch::equal(dp.all_reduce_mean(v), v));
+}
+
 }  // namespace ablate
