@@ -1,13 +1,12 @@
 // `ablate bench`: throughput of the exact train step the trainer runs (methods/train_step.h), on
-// this machine's device, with the settings of ../shared/bench/mae_reference.py:
-//   mae          ViT encoder, 75% masking, MAE decoder 8 x 512 (16 heads)
-//   selectivemae 85% masking, 25% of all patches reconstructed (HOG top-k among the masked),
-//                CrossMAE decoder 12 x 512 (16 heads)
+// this machine's device, with the settings of ../shared/bench/mae_reference.py (harness/bench_preset.h;
+// SelectiveMAE picks its reconstructed patches by HOG top-k among the masked).
 // Protocol: warm-up (which includes the CUDA-graph capture), then the median over --steps steps,
 // each timed with CUDA events (wall clock on CPU). In the same process it measures the GPU's bf16
-// matmul rate (8192^3 products) for MFU, the peak memory of eager steps (as Python's max_memory_allocated), a per-phase split
-// from eagerly timed steps (forward, backward, optimizer, selection), and - with --input shards -
-// how many images/s the data path (shard loader + device augmentation) can feed.
+// matmul rate (8192^3 products) for MFU, the peak memory of eager steps (as Python's
+// max_memory_allocated), a per-phase split from eagerly timed steps (forward, backward, optimizer,
+// selection), and - with --input shards - how many images/s the data path (shard loader + device
+// augmentation) can feed.
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -19,6 +18,7 @@
 #include "app/commands.h"
 #include "app/data_source.h"
 #include "app/version.h"
+#include "harness/bench_preset.h"
 #include "harness/check.h"
 #include "harness/config.h"
 #include "harness/model_sizes.h"
@@ -40,26 +40,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 RunConfig bench_config(const BenchOptions& o) {
-  RunConfig c;
-  c.model.size = o.model;
-  c.model.img_size = o.img_size;
-  c.model.patch_size = 16;
-  c.model.dec_dim = 512;
-  c.model.dec_heads = 16;
-  c.method.name = o.method;
-  c.train.batch = o.batch;
+  RunConfig c = bench_preset(o.method, o.model, o.img_size, o.batch);
   c.train.cuda_graph = o.cuda_graph;
   c.train.precision = o.precision;
-  if (o.method == "mae") {
-    c.method.mask_ratio = 0.75;
-    c.model.decoder = "mae";
-    c.model.dec_depth = 8;
-  } else {
-    c.method.mask_ratio = 0.85;
-    c.method.recon_ratio = 0.25;
-    c.model.decoder = "cross";
-    c.model.dec_depth = 12;
-  }
   return c;
 }
 

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "harness/bench_preset.h"
 #include "harness/check.h"
 #include "harness/config_io.h"
 #include "tests/support/catch.h"
@@ -16,27 +17,8 @@ namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
-// The bench configurations of app/bench.cpp and ../shared/bench/mae_reference.py at 224 px.
-RunConfig bench_config(const std::string& method, const std::string& size, int batch) {
-  RunConfig c;
-  c.model.size = size;
-  c.model.img_size = 224;
-  c.model.patch_size = 16;
-  c.model.dec_dim = 512;
-  c.model.dec_heads = 16;
-  c.train.batch = batch;
-  c.method.name = method;
-  if (method == "mae") {
-    c.method.mask_ratio = 0.75;
-    c.model.decoder = "mae";
-    c.model.dec_depth = 8;
-  } else {
-    c.method.mask_ratio = 0.85;
-    c.method.recon_ratio = 0.25;
-    c.model.decoder = "cross";
-    c.model.dec_depth = 12;
-  }
-  return c;
+RunConfig bench_config(const std::string& method, const std::string& model, int batch) {
+  return bench_preset(method, model, 224, batch);
 }
 
 double rel_err(double a, double b) { return std::fabs(a - b) / b; }

@@ -9,13 +9,7 @@
 # Usage: tests/scripts/kill_resume.sh <path to ablate>   (from the source root; ctest does this)
 # Env: KILLS (default 12), SEED (kill moments, default 1). Exit 77 = skipped.
 set -u
-ABLATE=${1:-build/ablate}
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$SRC" || exit 1
-[ -x "$ABLATE" ] || { echo "skip: no ablate binary at $ABLATE"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "skip: no sqlite3 shell"; exit 77; }
-[ -d ../shared/data/eurosat_rgb ] || { echo "skip: no EuroSAT data under ../shared/data"; exit 77; }
-ABLATE=$(cd "$(dirname "$ABLATE")" && pwd)/$(basename "$ABLATE")
+source "$(dirname "$0")/../support/script_start.bash" "${1:-}"
 
 TMP=$(mktemp -d /tmp/ablate-kill-resume-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
