@@ -395,12 +395,6 @@ void validate(const RunConfig& c, const FlatConfig& sources) {
   if (m.dec_dim % m.dec_heads != 0)
     fail({"model.dec_heads", "model.dec_dim"}, fmt::format("dec_dim {} is not divisible by dec_heads {}", m.dec_dim, m.dec_heads));
   // InfoBatch that can prune no epoch would only reshuffle the data: refused rather than run as a no-op.
-  // InfoBatch prunes by every sample's latest loss; ranks would each see only their own samples'.
-  if (me.infobatch && c.resources.gpus != 1)
-    fail({"method.infobatch", "resources.gpus"},
-         "InfoBatch with several data-parallel ranks is not implemented (the per-sample losses would have to be "
-         "gathered across ranks)",
-         "use resources.gpus: 1 with method.infobatch: true");
   if (me.infobatch && infobatch_stop_epoch(c) < 2)
     fail({"method.infobatch_stop", "train.epochs", "method.infobatch"},
          fmt::format("InfoBatch prunes no epoch: epoch 0 only scores the samples and pruning stops at epoch "

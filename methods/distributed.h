@@ -95,6 +95,9 @@ class DataParallel {
   // a new tensor, same shape. `value` must be on the process group's device (CUDA for NCCL).
   torch::Tensor all_reduce_mean(const torch::Tensor& value);
   torch::Tensor all_reduce_max(const torch::Tensor& value);
+  // Every rank's `value` (same shape and dtype on all), flattened and concatenated in rank order:
+  // (world_size * value.numel()). Exact for any dtype (e.g. a batch's dataset indices and losses).
+  torch::Tensor all_gather(const torch::Tensor& value);
   void barrier();
 
  private:

@@ -10,6 +10,9 @@
 // samples), so it can be checked by hand. InfoBatch holds a run's state on the device - one score
 // and one weight per dataset index - so the step's weights are gathered and its losses scattered
 // with device ops, never a host sync; scores reach the host once per epoch, to plan the next one.
+// In a data-parallel run every rank records every rank's losses (the trainer all-gathers them, as
+// the public code does), so all ranks hold the same scores and plan the same epochs, of which each
+// reads its strided slice: the two-rank run keeps the samples the one-process run keeps.
 #pragma once
 
 #include <cstdint>

@@ -116,13 +116,10 @@ TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource&
   const int64_t fixed_total = total_steps(cfg, per_epoch);
   const int64_t warmup = static_cast<int64_t>(cfg.train.warmup_epochs * static_cast<double>(per_epoch));
   const double lr0 = base_lr(cfg);
-  const int64_t batch = cfg.train.batch;
-
   const bool lead = !dp || dp->rank() == 0;  // writes the checkpoints
   ABLATE_CHECK(lead || journal == nullptr, "only rank 0 of a data-parallel run writes the journal");
   const int world = dp ? dp->world_size() : 1;
-  // Each rank would prune by its own samples' scores; config validation refuses the combination.
-  ABLATE_CHECK(!(dp && cfg.method.infobatch), "InfoBatch with several data-parallel ranks");
+  const int64_t batch = cfg.train.batch / world;  // this rank's samples per step
 
   method.to(device);
   method.train();
@@ -202,7 +199,12 @@ TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource&
     if (ib) {
       const torch::Tensor idx = data.indices();  // (B,)
       train_step(images, ib->weights_of(idx));
-      ib->record(idx, train_step.per_sample());
+      // Every rank records every rank's losses (as the public code's all_gather), so all ranks
+      // plan the same epochs and rank 0's checkpoint holds every score.
+      if (dp)
+        ib->record(dp->all_gather(idx), dp->all_gather(train_step.per_sample()));
+      else
+        ib->record(idx, train_step.per_sample());
     } else {
       train_step(images);
     }

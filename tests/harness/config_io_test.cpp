@@ -152,10 +152,7 @@ TEST_CASE("cross-field validation names the field", "[config_io]") {
     CHECK(infobatch_stop_epoch(c) == 2);
   }
   CHECK_NOTHROW(from_text("train: {batch: 32}\nresources: {gpus: 4}"));
-  // Each rank would prune by the scores of its own samples only.
-  const ConfigError ib = error_of([] { from_text("method: {infobatch: true}\ntrain: {epochs: 8, batch: 32}\nresources: {gpus: 2}"); });
-  CHECK(ib.key == "method.infobatch");
-  CHECK(ib.where.find("cfg.yaml:1:") != std::string::npos);
+  CHECK_NOTHROW(from_text("method: {infobatch: true}\ntrain: {epochs: 8, batch: 32}\nresources: {gpus: 2}"));
 }
 
 TEST_CASE("canonical JSON holds every field with sorted keys", "[config_io]") {

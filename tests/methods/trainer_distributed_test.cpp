@@ -86,38 +86,55 @@ class ShardSlices : public BatchSource {
         world_(world),
         signal_at_(signal_at) {
     seek(0, 0);
+    pool_ = loader_->pool();
   }
   torch::Tensor next() override {
     auto b = loader_->next();
-    ABLATE_CHECK(b.has_value(), "endless loader ended");
+    ABLATE_CHECK(b.has_value(), "the loader ended (a planned epoch is over)");
+    indices_ = b->indices;
     if (++fetched_ == signal_at_) ::raise(SIGTERM);
     return normalize_pixels(b->images);  // (B, 3, 64, 64)
   }
   int64_t batches_per_epoch() const override { return loader_->batches_per_epoch(); }
-  int64_t epoch() const override { return loader_->state().epoch; }
+  int64_t epoch() const override { return epoch_offset_ + loader_->state().epoch; }
   int64_t position() const override { return loader_->state().position; }
   void seek(int64_t epoch, int64_t position) override {
     loader_.reset();
+    loader_ = std::make_unique<Loader>(shards_, options(), LoaderState{epoch, position});
+    epoch_offset_ = 0;
+  }
+  // InfoBatch: as app/data_source.cpp, each planned epoch is a loader of its own over the plan's
+  // order, of which this rank reads its strided slice.
+  std::vector<int64_t> pool() const override { return pool_; }
+  torch::Tensor indices() const override { return indices_; }
+  void seek_planned(int64_t epoch, int64_t position, const std::vector<int64_t>& order) override {
+    loader_.reset();
+    LoaderOptions o = options();
+    o.indices = order;
+    o.shuffle = false;
+    o.max_epochs = 1;
+    loader_ = std::make_unique<Loader>(shards_, o, LoaderState{0, position});
+    epoch_offset_ = epoch;
+  }
+
+ private:
+  LoaderOptions options() const {
     LoaderOptions o;
     o.batch = kGlobalBatch / world_;
     o.workers = 1;
     o.seed = 3;
     o.rank = rank_;
     o.world_size = world_;
-    loader_ = std::make_unique<Loader>(shards_, o, LoaderState{epoch, position});
-  }
-  // InfoBatch is refused with several ranks, so pretrain() never asks a data-parallel source.
-  std::vector<int64_t> pool() const override { throw InternalError("InfoBatch in a data-parallel test"); }
-  torch::Tensor indices() const override { throw InternalError("InfoBatch in a data-parallel test"); }
-  void seek_planned(int64_t, int64_t, const std::vector<int64_t>&) override {
-    throw InternalError("InfoBatch in a data-parallel test");
+    return o;
   }
 
- private:
   std::shared_ptr<const ShardSet> shards_;
   int rank_, world_;
   int64_t signal_at_, fetched_ = 0;
   std::unique_ptr<Loader> loader_;
+  std::vector<int64_t> pool_;
+  int64_t epoch_offset_ = 0;
+  torch::Tensor indices_;  // (B,) of the last batch
 };
 
 // MAE with either random masking or a mask that is a function of each image alone (patches ranked
@@ -368,6 +385,33 @@ TEST_CASE("a stop signal reaching one rank stops every rank at the same log poin
   CHECK(a.steps == 8);
   CHECK(b.steps == 8);
   CHECK(fs::exists(job.run_dir / "ckpt" / "last.pt"));
+}
+
+TEST_CASE("InfoBatch over two data-parallel ranks plans and trains as one process does", "[distributed][trainer]") {
+  if (skip()) ABLATE_SKIP("EuroSAT, OpenCV or Gloo not available");
+  RunConfig cfg = tiny_config();
+  cfg.method.infobatch = true;
+  cfg.train.epochs = 8;  // pruned epochs 1..6 (stop epoch floor(0.875 * 8) = 7)
+  RankJob job{cfg, /*keyed_masks=*/true, fresh_dir("ib_two"), 0, 0};
+  const auto [a, b] = run_two_ranks(job);
+  REQUIRE(a.status == "done");
+  const auto one_dir = fresh_dir("ib_one");
+  ShardSlices whole(0, 1);
+  const RankResult ref = run_one_process(cfg, whole, one_dir);
+  // The ranks gather each step's losses, so their scores, hence every epoch's plan, are the one
+  // process's: the same samples kept per epoch and the same number of steps.
+  const auto kept2 = journal_metric(job.run_dir, "infobatch_kept"), kept1 = journal_metric(one_dir, "infobatch_kept");
+  REQUIRE(kept1.size() == 8);
+  CHECK(kept2 == kept1);
+  int64_t pruned = 0;
+  for (const auto& [step, k] : kept1) pruned += k < kImages;
+  CHECK(pruned == 6);  // epochs 1..6
+  CHECK(a.steps == ref.steps);
+  CHECK(b.steps == ref.steps);
+  CHECK(torch::equal(a.params, b.params));
+  const auto dev = (a.params - ref.params).abs();
+  CHECK(dev.max().item<double>() < 2e-4);  // the rounding of the plain two-rank test
+  CHECK(dev.mean().item<double>() < 1e-7);
 }
 
 }  // namespace ablate
