@@ -123,11 +123,8 @@ void pack_datasets(const std::vector<PlannedRun>& runs) {
 ShardBatchSource::ShardBatchSource(const RunConfig& cfg, const std::string& shard_dir, torch::Device device,
                                    uint64_t seed, int rank, int world_size)
     : cfg_(cfg), device_(device), seed_(seed), rank_(rank), world_size_(world_size) {
-  if (cfg.train.batch % world_size != 0)
-    throw ConfigError("", "train.batch",
-                      fmt::format("the global batch {} does not split evenly over {} data-parallel ranks",
-                                  cfg.train.batch, world_size),
-                      "make train.batch a multiple of resources.gpus");
+  // Validation (train.batch % resources.gpus) and the worker (world size = resources.gpus) ensure it.
+  ABLATE_CHECK(cfg.train.batch % world_size == 0, "batch {} over {} ranks", cfg.train.batch, world_size);
   const auto dir = shard_dir.empty() ? shard_dir_for(cfg, cfg.data.dataset) : std::filesystem::path(shard_dir);
   shards_ = open_shards(dir);
   std::vector<int64_t> train;

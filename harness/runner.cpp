@@ -290,7 +290,8 @@ class LocalRunner {
   }
 
  private:
-  // Fills pending_ with the planned runs this call should execute, in experiment order.
+  // Fills pending_ with the planned runs this call should execute: in experiment order on the CPU,
+  // largest first on GPUs.
   void plan_queue() {
     for (const PlannedRun& r : exp_.runs) {
       std::optional<RunRow> row = store_.run(r.id);
@@ -310,16 +311,31 @@ class LocalRunner {
       }
     }
     sweep_.runs_total = static_cast<int>(exp_.runs.size());
+    if (opt_.gpus.empty()) return;
+    // What the GPUs can never hold is settled once, here: runs needing more GPUs than --gpus names
+    // stay queued (skipped), runs whose memory does not fit are recorded as out of memory.
+    std::erase_if(pending_, [&](const std::string& id) {
+      const PlannedRun& r = *planned_.at(id);
+      if (gpus_needed(r) > static_cast<int>(opt_.gpus.size())) {
+        progress_.note(fmt::format("run {} needs {} GPUs but the runner has {} (--gpus): skipped", r.id,
+                                   gpus_needed(r), opt_.gpus.size()));
+        return true;
+      }
+      const double need = memory_needed_gib(r);
+      if (gpu_gib_ > 0 && !fits_gpu(need, gpu_gib_)) {
+        reject_out_of_memory(r, need);
+        return true;
+      }
+      return false;
+    });
     // Largest first, so runs needing many GPUs start while all are free and smaller runs fill the
     // gaps they leave; among equals the run with more FLOPs per image (the bigger model) first.
-    if (!opt_.gpus.empty())
-      std::stable_sort(pending_.begin(), pending_.end(), [&](const std::string& a, const std::string& b) {
-        const RunConfig& ca = planned_.at(a)->config;
-        const RunConfig& cb = planned_.at(b)->config;
-        if (gpus_needed(*planned_.at(a)) != gpus_needed(*planned_.at(b)))
-          return gpus_needed(*planned_.at(a)) > gpus_needed(*planned_.at(b));
-        return train_flops_per_image(ca) > train_flops_per_image(cb);
-      });
+    std::stable_sort(pending_.begin(), pending_.end(), [&](const std::string& a, const std::string& b) {
+      const PlannedRun& ra = *planned_.at(a);
+      const PlannedRun& rb = *planned_.at(b);
+      if (gpus_needed(ra) != gpus_needed(rb)) return gpus_needed(ra) > gpus_needed(rb);
+      return train_flops_per_image(ra.config) > train_flops_per_image(rb.config);
+    });
   }
 
   // Peak memory per rank of `r`: resources.mem_gb when set, else the estimate.
@@ -361,16 +377,6 @@ class LocalRunner {
           ++it;  // a smaller run may fit the free slots
           continue;
         }
-      } else if (gpus_needed(r) > static_cast<int>(opt_.gpus.size())) {
-        progress_.note(fmt::format("run {} needs {} GPUs but the runner has {} (--gpus): skipped",
-                                   r.id, gpus_needed(r), opt_.gpus.size()));
-        it = pending_.erase(it);
-        continue;
-      } else if (const double need = memory_needed_gib(r);
-                 gpu_gib_ > 0 && !fits_gpu(need, gpu_gib_)) {
-        reject_out_of_memory(r, need);
-        it = pending_.erase(it);
-        continue;
       } else if (gpus_needed(r) > static_cast<int>(free_gpus_.size())) {
         ++it;  // a later, smaller run may fit now
         continue;

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <random>
 
@@ -19,12 +18,6 @@ namespace {
 // InfoBatch's random stream, apart from the loader's per-epoch permutation streams (small numbers)
 // and its max_images subset (~0).
 constexpr uint64_t kInfoBatchStream = ~uint64_t{0} - 1;
-
-torch::Tensor i64_tensor(const std::vector<int64_t>& v) {
-  auto t = torch::empty({static_cast<int64_t>(v.size())}, torch::kInt64);
-  if (!v.empty()) std::memcpy(t.data_ptr<int64_t>(), v.data(), v.size() * sizeof(int64_t));
-  return t;
-}
 
 std::vector<int64_t> i64_vector(const torch::Tensor& t) {
   const auto c = t.to(torch::kCPU, torch::kInt64).contiguous();
@@ -97,7 +90,8 @@ const InfoBatchEpoch& InfoBatch::plan(int64_t epoch) {
 void InfoBatch::set_weights() {
   weights_.fill_(1.0);
   if (!plan_.upweighted.empty())
-    weights_.index_fill_(0, i64_tensor(plan_.upweighted).to(weights_.device()), 1.0 / (1.0 - prune_));
+    weights_.index_fill_(0, torch::tensor(plan_.upweighted, torch::kInt64).to(weights_.device()),
+                         1.0 / (1.0 - prune_));
 }
 
 torch::Tensor InfoBatch::weights_of(const torch::Tensor& indices) const { return weights_.index_select(0, indices); }
@@ -114,10 +108,10 @@ const std::vector<std::string>& InfoBatch::state_keys() {
 
 std::vector<std::pair<std::string, torch::Tensor>> InfoBatch::state() const {
   return {{"scores", scores_.to(torch::kCPU)},
-          {"epoch", i64_tensor({plan_.epoch})},
-          {"order", i64_tensor(plan_.order)},
-          {"upweighted", i64_tensor(plan_.upweighted)},
-          {"well_learned", i64_tensor({plan_.well_learned})}};
+          {"epoch", torch::tensor({plan_.epoch}, torch::kInt64)},
+          {"order", torch::tensor(plan_.order, torch::kInt64)},
+          {"upweighted", torch::tensor(plan_.upweighted, torch::kInt64)},
+          {"well_learned", torch::tensor({plan_.well_learned}, torch::kInt64)}};
 }
 
 void InfoBatch::load_state(const std::vector<std::pair<std::string, torch::Tensor>>& named) {

@@ -111,7 +111,6 @@ TrainStep::TrainStep(const RunConfig& cfg, PretrainMethod& method, torch::Device
       device_(device),
       dp_(dp),
       bf16_(use_bf16(cfg.train, device)),
-      weighted_(cfg.method.infobatch),
       opt_(method, cfg.train, device) {
   const auto o = torch::TensorOptions().device(device);
   psts_weights_ = torch::tensor({1.0f, 0.0f, 0.0f}, o.dtype(torch::kFloat32));
@@ -144,7 +143,8 @@ void TrainStep::run_eager() {
   }
   // InfoBatch: kept well-learned samples weigh 1 / (1 - prune), so the pruned epoch's expected
   // gradient is the full data's. Without it the method's own mean, exactly as before.
-  const torch::Tensor objective = weighted_ ? (lt.per_sample * weights_).mean() : lt.total;  // ()
+  const torch::Tensor objective =  // ()
+      cfg_.method.infobatch ? (lt.per_sample * weights_).mean() : lt.total;
   objective.backward();
   if (dp_) dp_->finish_gradient_sync();  // clipping and AdamW see the ranks' mean gradient
   auto gn = opt_.clip_grad_norm(cfg_.train.clip_grad);
@@ -153,7 +153,7 @@ void TrainStep::run_eager() {
   torch::NoGradGuard no_grad;
   const auto total = lt.total.detach().to(torch::kFloat32);
   loss_.copy_(total);
-  if (weighted_) {
+  if (cfg_.method.infobatch) {
     if (!per_sample_.defined()) per_sample_ = torch::empty(lt.per_sample.sizes(), loss_.options());
     per_sample_.copy_(lt.per_sample.detach());
   }
@@ -174,7 +174,7 @@ void TrainStep::operator()(const torch::Tensor& images, const torch::Tensor& sam
   if (!images_.defined()) images_ = torch::empty_like(images);
   ABLATE_CHECK(images.sizes() == images_.sizes(), "train step shapes are fixed per run");
   images_.copy_(images, /*non_blocking=*/true);
-  if (weighted_) {
+  if (cfg_.method.infobatch) {
     ABLATE_CHECK(sample_weights.defined() && sample_weights.dim() == 1 && sample_weights.size(0) == images.size(0),
                  "InfoBatch steps need one weight per sample");
     if (!weights_.defined()) weights_ = torch::empty({images.size(0)}, loss_.options());

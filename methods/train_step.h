@@ -3,10 +3,11 @@
 //
 // Everything the step reads and writes lives in device tensors (input buffer, lr, PSTS stage
 // weights, InfoBatch sample weights, loss, per-sample losses, grad norm, divergence flag, step
-// counter), so the step never synchronises with the host. On CUDA with cuda_graph on, the first kEagerWarmupSteps run eagerly (autograd and the
-// caching allocator settle), then the step is captured once with at::cuda::CUDAGraph and every
-// later call is a single graph replay. All calls must then come from the same (side) stream: the
-// caller holds a StepStream for the lifetime of the TrainStep.
+// counter), so the step never synchronises with the host. On CUDA with cuda_graph on, the first
+// kEagerWarmupSteps run eagerly (autograd and the caching allocator settle), then the step is
+// captured once with at::cuda::CUDAGraph and every later call is a single graph replay. All calls
+// must then come from the same (side) stream: the caller holds a StepStream for the lifetime of
+// the TrainStep.
 //
 // With a DataParallel engine (attached to the method by the caller), the step averages the
 // gradients over the ranks between backward and clipping, so the grad norm, clipping and AdamW all
@@ -89,7 +90,6 @@ class TrainStep {
   torch::Device device_;
   DataParallel* dp_;
   bool bf16_;
-  bool weighted_;  // method.infobatch
   FusedAdamW opt_;
   torch::Tensor images_;        // (B, 3, S, S) static input buffer
   torch::Tensor weights_;       // (B,) static InfoBatch sample weights

@@ -143,11 +143,12 @@ TrainOutcome pretrain(const RunConfig& cfg, PretrainMethod& method, BatchSource&
   if (dp) {
     // Every rank read the checkpoint itself; a rank that saw another one (a stale network file
     // system) would run a different number of steps and leave the others waiting.
-    const auto newest = dp->all_reduce_max(torch::tensor({static_cast<double>(prog.step)},
-                                                         torch::TensorOptions().dtype(torch::kFloat64).device(device)));
-    if (newest.item<double>() != static_cast<double>(prog.step))
+    const double newest = dp->all_reduce_max(torch::tensor({static_cast<double>(prog.step)},
+                                                           torch::TensorOptions().dtype(torch::kFloat64).device(device)))
+                              .item<double>();
+    if (newest != static_cast<double>(prog.step))
       throw DistributedError(fmt::format("data-parallel rank {} resumed from step {} of {}, another rank from step {}",
-                                         dp->rank(), prog.step, ckpt.string(), newest.item<double>()));
+                                         dp->rank(), prog.step, ckpt.string(), newest));
     dp->broadcast_parameters(method);
     dp->attach(method);
   }
