@@ -49,7 +49,6 @@ int plan_main(const Experiment& exp, bool json) {
     // is opened (max_images = 0).
     const double run_flops = flops * images;
     const double gpu_h = run_flops / (0.4 * 800e12) / 3600.0;
-    const MemoryEstimate mem = estimate_peak_memory(r.config, r.config.resources.gpus);
     total_flops += run_flops;
     total_gpu_h += gpu_h;
     const auto& size = vit_size(r.config.model.size);
@@ -63,7 +62,7 @@ int plan_main(const Experiment& exp, bool json) {
                    {"train_flops", run_flops},
                    {"gpus", r.config.resources.gpus},
                    {"gpu_hours_h100_est", gpu_h},
-                   {"peak_mem_gib_est", r.config.resources.mem_gb > 0 ? r.config.resources.mem_gb : mem.total_gib()},
+                   {"peak_mem_gib_est", planned_peak_gib(r.config)},
                    {"config", config_to_json(r.config)}});
   }
   if (json) {

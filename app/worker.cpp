@@ -136,11 +136,16 @@ torch::Device rank_device(const DistEnv& env) {
                     "give each rank its own GPU (CUDA_VISIBLE_DEVICES, srun --gpus-per-task=1)");
 }
 
+// An error's message; LibTorch's without its C++ backtrace.
+std::string error_text(const std::exception& e) {
+  if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) return ce->what_without_backtrace();
+  return e.what();
+}
+
 // The exit reason of a failed run: the error's first line, an out-of-memory error named as such
 // (reports and `ablate status` show "out of memory" runs apart from crashes).
 std::string first_line(const std::exception& e) {
-  std::string msg = e.what();
-  if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) msg = ce->what_without_backtrace();
+  std::string msg = error_text(e);
   msg = msg.substr(0, msg.find('\n'));
   if (dynamic_cast<const c10::OutOfMemoryError*>(&e)) msg = "out of memory (at run time): " + msg;
   return msg;
@@ -219,9 +224,7 @@ int worker_main(const std::filesystem::path& run_dir) {
     return 0;
   } catch (const std::exception& e) {
     if (journal) journal->finish("failed", first_line(e), steps);
-    std::string msg = e.what();
-    if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) msg = ce->what_without_backtrace();
-    fmt::print(stderr, "ablate worker{}: {}\n", who, msg);
+    fmt::print(stderr, "ablate worker{}: {}\n", who, error_text(e));
     return 1;
   }
 }

@@ -22,11 +22,19 @@ DB=$OUT/nightly.sqlite
 BASE=results/baseline/nightly-$SCALE.sqlite
 ABLATE=./${ABLATE_BUILD_DIR:-build}/ablate
 
-"$ABLATE" run experiments/nightly.yaml --scale "$SCALE" --db "$DB" --jobs "${ABLATE_JOBS:-2}"
-"$ABLATE" report experiments/nightly.yaml --scale "$SCALE" --db "$DB" --out-dir "$OUT" --format html
-"$ABLATE" report experiments/nightly.yaml --scale "$SCALE" --db "$DB" --out-dir "$OUT" --format md
+# Where the runs go: the GPUs when there are any (ABLATE_GPUS, default GPU 0), else CPU jobs.
+if nvidia-smi -L >/dev/null 2>&1; then WHERE=(--gpus "${ABLATE_GPUS:-0}"); else WHERE=(--jobs "${ABLATE_JOBS:-2}"); fi
+
+# A run that fails is recorded as failed and shown so in the report: carry on, and fail at the end.
+run_rc=0
+"$ABLATE" run experiments/nightly.yaml --scale "$SCALE" --db "$DB" "${WHERE[@]}" || run_rc=$?
 
 if [ "${1:-}" = "--update-baseline" ]; then
+  if [ "$run_rc" != 0 ]; then
+    echo "not a baseline: some runs did not finish (ablate run exit $run_rc)" >&2
+    exit 1
+  fi
+  "$ABLATE" report experiments/nightly.yaml --scale "$SCALE" --db "$DB" --out-dir "$OUT"  # md + html
   mkdir -p results/baseline
   sqlite3 "$DB" ".backup '$BASE'"
   echo "baseline updated: $BASE (commit it with a message saying why)"
@@ -36,5 +44,11 @@ if [ ! -f "$BASE" ]; then
   echo "no baseline at $BASE: create one on purpose with ci/nightly.sh --update-baseline" >&2
   exit 2
 fi
+# Compare first: its borderline re-runs add seeds to $DB, and the report should show them.
+compare_rc=0
 "$ABLATE" compare --db "$DB" --against "$BASE" experiments/nightly.yaml --scale "$SCALE" \
-  --rerun-borderline 1 --jobs "${ABLATE_JOBS:-2}" | tee "$OUT/compare.md"
+  --rerun-borderline 1 "${WHERE[@]}" >"$OUT/compare.md" || compare_rc=$?
+cat "$OUT/compare.md"
+"$ABLATE" report experiments/nightly.yaml --scale "$SCALE" --db "$DB" --out-dir "$OUT"  # md + html
+[ "$compare_rc" != 0 ] && exit "$compare_rc"
+exit "$run_rc"

@@ -2,11 +2,8 @@
 #include "datasets/bench.h"
 #include "datasets/parallel.h"
 
-#include <atomic>
 #include <chrono>
-#include <exception>
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include "ablate/build_info.h"

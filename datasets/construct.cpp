@@ -5,12 +5,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
-#include <exception>
 #include <numeric>
 #include <random>
-#include <thread>
 
 #include "ablate/build_info.h"
 #include "datasets/split.h"

@@ -509,7 +509,7 @@ RunConfig config_from_json(const nlohmann::json& j) {
   return c;
 }
 
-std::string config_id_json(const RunConfig& config) {
+nlohmann::json config_id(const RunConfig& config) {
   nlohmann::json j = config_to_json(config);
   const nlohmann::json defaults = config_to_json(RunConfig{});
   for (const FieldInfo& f : config_fields()) {
@@ -519,8 +519,10 @@ std::string config_id_json(const RunConfig& config) {
     const nlohmann::json::json_pointer ptr(path);
     if (j.at(ptr) == defaults.at(ptr)) j[ptr.parent_pointer()].erase(ptr.back());
   }
-  return canonical_dump(j);
+  return j;
 }
+
+std::string config_id_json(const RunConfig& config) { return canonical_dump(config_id(config)); }
 
 std::string config_hash(const RunConfig& config) { return sha256_hex(config_id_json(config)).substr(0, 12); }
 

@@ -73,8 +73,10 @@ std::string canonical_dump(const nlohmann::json& j);
 // Inverse of config_to_json; missing keys keep defaults, unknown keys and wrong types are
 // ConfigError (where "<json>"), per-field ranges are checked.
 RunConfig config_from_json(const nlohmann::json& j);
-// The bytes a run's identity hashes: canonical_dump(config_to_json(config)) without the fields
-// marked FieldSpec::id_omits_default that are at their default.
+// A run's identity: config_to_json(config) without the fields marked FieldSpec::id_omits_default
+// that are at their default.
+nlohmann::json config_id(const RunConfig& config);
+// The bytes the run id hashes: canonical_dump(config_id(config)).
 std::string config_id_json(const RunConfig& config);
 // First 12 hex digits of sha256(config_id_json(config)): the run id.
 std::string config_hash(const RunConfig& config);

@@ -15,16 +15,10 @@
 
 #include "ablate/build_info.h"
 #include "harness/hash.h"
+#include "harness/sys_util.h"
 
 namespace ablate {
 namespace {
-
-// A path as one single-quoted shell word.
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 // Runs `cmd` through the shell, feeding its stdout to `sink`; returns the exit status (-1 when it
 // could not start).
@@ -36,12 +30,6 @@ int run_command(const std::string& cmd, Sink&& sink) {
   size_t n;
   while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) sink(std::string_view(buf.data(), n));
   return ::pclose(pipe);
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  size_t b = s.find_first_not_of(' ');
-  return b == std::string::npos ? std::string() : s.substr(b);
 }
 
 // Value of the first "key<sep>value" line of a text file, e.g. /proc/cpuinfo or /etc/os-release.

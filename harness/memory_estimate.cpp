@@ -20,6 +20,7 @@
 // CUDA context (fits_gpu adds a margin for it).
 #include "harness/memory_estimate.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -85,6 +86,11 @@ MemoryEstimate estimate_peak_memory(const RunConfig& c, int ranks) {
   // workspaces (cuBLAS, cuDNN, SDPA).
   e.workspace_gib = 2 * batch * pixels * 4 / kGiB + 0.25;
   return e;
+}
+
+double planned_peak_gib(const RunConfig& c) {
+  return c.resources.mem_gb > 0 ? c.resources.mem_gb
+                                : estimate_peak_memory(c, std::max(1, c.resources.gpus)).total_gib();
 }
 
 bool fits_gpu(double peak_gib, double gpu_gib) {

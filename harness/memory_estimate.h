@@ -23,6 +23,10 @@ struct MemoryEstimate {
 // Estimated peak per rank of `config` when its global batch train.batch is split over `ranks`.
 MemoryEstimate estimate_peak_memory(const RunConfig& config, int ranks);
 
+// Peak memory per rank the scheduler plans with: resources.mem_gb when set, else the estimate at
+// resources.gpus ranks.
+double planned_peak_gib(const RunConfig& config);
+
 // Whether a run peaking at `peak_gib` (an estimate's total, or resources.mem_gb) fits a GPU of
 // `gpu_gib` GiB, with a margin for allocator fragmentation and the CUDA context, which
 // max_memory_allocated does not see.

@@ -31,6 +31,7 @@
 #include "harness/model_sizes.h"
 #include "harness/progress.h"
 #include "harness/store.h"
+#include "harness/sys_util.h"
 
 extern char** environ;
 
@@ -100,22 +101,6 @@ constexpr const char* kLogBanner = "==== ablate runner: ";
 constexpr const char* kRankVariables[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
                                           "ABLATE_DIST_TIMEOUT_S"};
 
-// A TCP port on 127.0.0.1 that was free a moment ago, for a run's rendezvous (rank 0 binds it).
-int free_loopback_port() {
-  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) throw std::system_error(errno, std::generic_category(), "socket for a rendezvous port");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  const bool ok = ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-                  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  const int err = errno;
-  ::close(s);
-  if (!ok) throw std::system_error(err, std::generic_category(), "binding a rendezvous port on 127.0.0.1");
-  return ntohs(a.sin_port);
-}
-
 // Last non-empty line of a worker log (at most 300 characters), to say why a worker died.
 std::string last_log_line(const fs::path& log) {
   std::ifstream in(log, std::ios::binary | std::ios::ate);
@@ -152,26 +137,6 @@ std::string describe_exit(int wstatus, bool signalled_by_runner, const fs::path&
   std::string tail = last_log_line(log);
   if (!tail.empty()) reason += "; last log line: " + tail;
   return reason;
-}
-
-void write_file_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "creating " + tmp.string());
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      throw std::system_error(err, std::generic_category(), "writing " + tmp.string());
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::fsync(fd);
-  ::close(fd);
-  fs::rename(tmp, path);
 }
 
 // Whether process `pid` is an ablate worker of run folder `run_dir` (its command line has
@@ -321,7 +286,7 @@ class LocalRunner {
                                    gpus_needed(r), opt_.gpus.size()));
         return true;
       }
-      const double need = memory_needed_gib(r);
+      const double need = planned_peak_gib(r.config);
       if (gpu_gib_ > 0 && !fits_gpu(need, gpu_gib_)) {
         reject_out_of_memory(r, need);
         return true;
@@ -336,12 +301,6 @@ class LocalRunner {
       if (gpus_needed(ra) != gpus_needed(rb)) return gpus_needed(ra) > gpus_needed(rb);
       return train_flops_per_image(ra.config) > train_flops_per_image(rb.config);
     });
-  }
-
-  // Peak memory per rank of `r`: resources.mem_gb when set, else the estimate.
-  double memory_needed_gib(const PlannedRun& r) const {
-    const ResourcesConfig& res = r.config.resources;
-    return res.mem_gb > 0 ? res.mem_gb : estimate_peak_memory(r.config, gpus_needed(r)).total_gib();
   }
 
   // Records a run that cannot fit the GPUs as failed (out of memory) without launching it.
@@ -697,7 +656,9 @@ class LocalRunner {
   int stop_signals_seen_ = 0;
 };
 
-void check_options(const RunnerOptions& o) {
+}  // namespace
+
+void check_runner_options(const RunnerOptions& o) {
   if (o.rerun != "" && o.rerun != "failed" && o.rerun != "all")
     throw ConfigError("<command line>", "--rerun", fmt::format("unknown value '{}'", o.rerun),
                       "failed or all");
@@ -720,10 +681,8 @@ void check_options(const RunnerOptions& o) {
                       fmt::format("'{}' is not an executable file", o.ablate_exe));
 }
 
-}  // namespace
-
 int run_experiment(const Experiment& experiment, const RunnerOptions& options) {
-  check_options(options);
+  check_runner_options(options);
   LocalRunner runner(experiment, options);
   return runner.run();
 }

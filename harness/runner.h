@@ -53,4 +53,8 @@ struct RunnerOptions {
 // options, StoreError on database failures.
 int run_experiment(const Experiment& experiment, const RunnerOptions& options);
 
+// ConfigError naming the option when `options` are invalid (--rerun, --jobs, lease, --dist-timeout,
+// --gpus, the worker executable); run_experiment and the Slurm backend both check with it.
+void check_runner_options(const RunnerOptions& options);
+
 }  // namespace ablate

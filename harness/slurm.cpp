@@ -27,6 +27,7 @@
 #include "harness/hash.h"
 #include "harness/journal.h"
 #include "harness/store.h"
+#include "harness/sys_util.h"
 
 extern char** environ;
 
@@ -106,13 +107,6 @@ CommandResult run_command(const std::vector<std::string>& argv) {
   return r;
 }
 
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t b = 0;
-  while (b < s.size() && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  return s.substr(b);
-}
-
 // "what failed: rc N: <stderr>" for errors from a Slurm command.
 std::string command_failure(const std::vector<std::string>& argv, const CommandResult& r) {
   std::string cmd;
@@ -131,13 +125,6 @@ std::string find_on_path(const std::string& name) {
     if (::access(p.c_str(), X_OK) == 0 && !fs::is_directory(p)) return p.string();
   }
   return "";
-}
-
-// A shell word that expands to exactly `s`.
-std::string sh_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
 }
 
 // A value for an #SBATCH line: sbatch splits those lines on whitespace and treats '%' in file
@@ -167,28 +154,10 @@ void check_options(const SlurmOptions& o, const RunnerOptions& r) {
     throw ConfigError("<command line>", "--cpus-per-task", fmt::format("{} is negative", o.cpus_per_task));
   if (o.signal_lead_s < 0)
     throw ConfigError("<command line>", "signal lead", fmt::format("{} s is negative", o.signal_lead_s));
-  if (r.rerun != "" && r.rerun != "failed" && r.rerun != "all")
-    throw ConfigError("<command line>", "--rerun", fmt::format("unknown value '{}'", r.rerun), "failed or all");
-  if (r.ablate_exe.empty() || ::access(r.ablate_exe.c_str(), X_OK) != 0)
-    throw ConfigError("<command line>", "worker executable",
-                      fmt::format("'{}' is not an executable file", r.ablate_exe));
+  check_runner_options(r);  // --rerun, --dist-timeout, the worker executable, ...
 }
 
 bool is_final_status(const std::string& s) { return s == "done" || s == "failed" || s == "diverged"; }
-
-void write_file(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) throw std::system_error(errno, std::generic_category(), "writing " + tmp.string());
-  }
-  fs::rename(tmp, path);
-}
-
-// Sets runs.slurm_job_id of the given (run id, attempt) pairs. Store has no setter for this column
-// yet, so this opens its own connection (same busy timeout as the Store's).
 
 // A run claimed for submission.
 struct Claimed {
@@ -366,7 +335,7 @@ std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
         "  echo \"ablate: no line $((SLURM_ARRAY_TASK_ID + 1)) in {}\" >&2\n"
         "  exit 2\n"
         "fi\n",
-        sh_quote(job.list_file.string()), job.list_file.string());
+        shell_quote(job.list_file.string()), job.list_file.string());
   } else {
     s += fmt::format(
         "run_dir={}\n"
@@ -378,7 +347,7 @@ std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
         "export MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))\n"
         "export WORLD_SIZE=$SLURM_NTASKS\n"
         "export ABLATE_DIST_TIMEOUT_S={}\n",
-        sh_quote(job.run_dir.string()), job.journal_offset, job.dist_timeout_s);
+        shell_quote(job.run_dir.string()), job.journal_offset, job.dist_timeout_s);
   }
   s += "log=$run_dir/worker.log\n"
        "# Whether the run wrote a finish line since its submission: a late requeue must not run it again.\n"
@@ -391,7 +360,7 @@ std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
        "fi\n"
        "echo \"==== ablate slurm: job $task on $(hostname), start $((${SLURM_RESTART_COUNT:-0} + 1)) ====\" >>\"$log\"\n";
   if (array) {
-    s += fmt::format("{} worker --run-dir \"$run_dir\" >>\"$log\" 2>&1 &\n", sh_quote(job.ablate_exe));
+    s += fmt::format("{} worker --run-dir \"$run_dir\" >>\"$log\" 2>&1 &\n", shell_quote(job.ablate_exe));
   } else {
     // --wait: once one rank ends, the others get the data-parallel timeout plus 60 s (to notice,
     // and for rank 0 to write the finish line) before srun ends them, so a crashed rank cannot
@@ -399,7 +368,7 @@ std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
     s += fmt::format(
         "srun --kill-on-bad-exit=0 --wait={} bash -c 'export RANK=$SLURM_PROCID LOCAL_RANK=$SLURM_LOCALID; "
         "exec \"$0\" worker --run-dir \"$1\"' {} \"$run_dir\" >>\"$log\" 2>&1 &\n",
-        static_cast<int64_t>(std::ceil(job.dist_timeout_s)) + 60, sh_quote(job.ablate_exe));
+        static_cast<int64_t>(std::ceil(job.dist_timeout_s)) + 60, shell_quote(job.ablate_exe));
   }
   // Slurm SIGTERMs every process of the job itself, the worker included: the script ignores it
   // and outlives the worker, so the job ends only once the checkpoint is written. USR1 (time
@@ -591,7 +560,7 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
     fs::create_directories(dir);
     const PlannedRun& planned =
         *std::find_if(experiment.runs.begin(), experiment.runs.end(), [&](const PlannedRun& p) { return p.id == c.id; });
-    write_file(dir / "config.json", canonical_dump(config_to_json(planned.config)) + "\n");
+    write_file_atomically(dir / "config.json", canonical_dump(config_to_json(planned.config)) + "\n");
     std::error_code ec;
     const auto size = fs::file_size(journal_path(dir), ec);
     claimed.push_back({c.id, *attempt, dir, ec ? 0 : static_cast<int64_t>(size), planned.config.resources.gpus});
@@ -635,9 +604,9 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
       if (job.spec.array_size > 0) {
         std::string list;
         for (const Claimed* c : job.runs) list += slurm_list_line(c->dir, c->journal_offset);
-        write_file(job.spec.list_file, list);
+        write_file_atomically(job.spec.list_file, list);
       }
-      write_file(script_path, script);
+      write_file_atomically(script_path, script);
       const std::vector<std::string> argv = {tools.sbatch, "--parsable", script_path.string()};
       const CommandResult r = run_command(argv);
       if (r.rc != 0) failure = command_failure(argv, r);
@@ -658,7 +627,7 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
     std::vector<std::tuple<std::string, int, std::string>> ids;
     for (size_t t = 0; t < job.runs.size(); ++t) {
       const Claimed& c = *job.runs[t];
-      write_file(c.dir / "sbatch.sh", script);
+      write_file_atomically(c.dir / "sbatch.sh", script);
       ids.emplace_back(c.id, c.attempt, job.spec.array_size > 0 ? fmt::format("{}_{}", job_id, t) : job_id);
     }
     store.transaction("registering sbatch scripts", [&] {

@@ -124,8 +124,8 @@ struct SlurmSyncResult {
 // Reconciles the running Slurm runs (of `experiment`, or all when "") with Slurm: ingests their
 // journals; a run whose job is still queued or running gets a heartbeat; one whose job ended
 // without a finish line becomes failed (FAILED, OUT_OF_MEMORY, COMPLETED) or lost (cancelled,
-// timed out, preempted, node failure, or no longer known to Slurm) with the reason and the last
-// line of its worker.log. Notes go to `log`.
+// timed out, preempted, node failure, or no longer known to Slurm) with the reason and the path
+// of its worker.log. Notes go to `log`.
 SlurmSyncResult slurm_sync(Store& store, const SlurmTools& tools, const std::string& experiment,
                            std::ostream& log);
 

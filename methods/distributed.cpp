@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "datasets/split.h"
 #include "harness/check.h"
 #include "methods/pch/torch_pch.h"
 
@@ -409,15 +410,8 @@ void DataParallel::barrier() {
 }
 
 uint64_t rank_step_seed(uint64_t run_seed, int rank, int64_t step) {
-  // splitmix64 finaliser over the three inputs, each mixed in turn: nearby seeds, ranks and steps
-  // give unrelated streams.
-  auto mix = [](uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
-  return mix(mix(mix(run_seed) ^ static_cast<uint64_t>(rank)) ^ static_cast<uint64_t>(step));
+  // The splitmix64 finaliser of the loader's per-epoch seeds, applied per rank, then per step.
+  return mix_seed(mix_seed(run_seed, static_cast<uint64_t>(rank)), static_cast<uint64_t>(step));
 }
 
 }  // namespace ablate

@@ -22,9 +22,13 @@ constexpr int kMaxRerunsPerCell = 100;
 
 using CellMap = std::map<std::pair<std::string, nlohmann::json>, std::vector<const RunRecord*>>;
 
-CellMap group(const std::vector<RunRecord>& runs) {
+// Cells by experiment and axes. Runs of a compared experiment (`experiment` != "") are all filed
+// under it: runs.experiment names only the first experiment that planned a shared run, so keying
+// on it would split the cell (and leave re-runs made under `experiment` out of it).
+CellMap group(const std::vector<RunRecord>& runs, const std::string& experiment) {
   CellMap cells;
-  for (const RunRecord& r : runs) cells[{r.experiment, cell_key(r.axes)}].push_back(&r);
+  for (const RunRecord& r : runs)
+    cells[{experiment.empty() ? r.experiment : experiment, cell_key(r.axes)}].push_back(&r);
   return cells;
 }
 
@@ -87,13 +91,13 @@ std::vector<TrackedMetric> tracked_metrics(const CompareRequest& req, const std:
   return out;
 }
 
-// The run's identity (config_id_json: fields added later are left out at their default, so a
+// The run's identity (config_id: fields added later are left out at their default, so a
 // database recorded before such a field existed compares equal) without its seed.
 nlohmann::json seedless_config(const RunRecord& r) {
   if (!r.config.is_object()) return r.config;
   nlohmann::json c;
   try {
-    c = nlohmann::json::parse(config_id_json(config_from_json(r.config)));
+    c = config_id(config_from_json(r.config));
   } catch (const ConfigError&) {  // a config this build cannot read (another version): as stored
     c = r.config;
   }
@@ -140,7 +144,7 @@ void judge(CellComparison& c, double alpha) {
 std::vector<RerunOrder> rerun_orders(const CompareRequest& req, const CompareResult& r) {
   const ResultsDb db_a(req.db);
   const std::vector<RunRecord> runs_a = db_a.runs(req.experiment);
-  const CellMap cells_a = group(runs_a);
+  const CellMap cells_a = group(runs_a, req.experiment);
   std::vector<RerunOrder> orders;
   for (const CellComparison& c : r.cells) {
     if (!c.borderline) continue;
@@ -155,7 +159,10 @@ std::vector<RerunOrder> rerun_orders(const CompareRequest& req, const CompareRes
       max_seed = std::max(max_seed, run->seed);
       if (run->status == "done" && tmpl->status != "done") tmpl = run;
     }
-    RerunOrder o{c.experiment, c.cell, tmpl->axes, tmpl->config, {}};
+    // The compared experiment, not runs.experiment (the first to plan a shared run): the re-runs
+    // are filed under the order's experiment, and the comparison after them reads that one.
+    RerunOrder o{req.experiment.empty() ? c.experiment : req.experiment, c.cell, tmpl->axes,
+                 tmpl->config, {}};
     for (int i = 1; i <= req.rerun_borderline; ++i) o.seeds.push_back(max_seed + i);
     orders.push_back(std::move(o));
   }
@@ -207,7 +214,7 @@ CompareResult compare_databases(const CompareRequest& req) {
   res.db = req.db;
   res.against = req.against;
   const std::vector<TrackedMetric> tracked = tracked_metrics(req, runs_b, db_b, res.alpha);
-  const CellMap cells_a = group(runs_a), cells_b = group(runs_b);
+  const CellMap cells_a = group(runs_a, req.experiment), cells_b = group(runs_b, req.experiment);
   for (const auto& [key, rb] : cells_b) {
     auto it = cells_a.find(key);
     const std::string label = key.first + ": " + cell_label(key.second);

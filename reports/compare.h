@@ -46,7 +46,7 @@ struct CompareRequest {
 
 // One cell of the new database to run again: `seeds.size()` more runs of the stored config.
 struct RerunOrder {
-  std::string experiment;
+  std::string experiment;            // CompareRequest::experiment (else the runs' runs.experiment)
   nlohmann::json cell;               // axes without seed
   nlohmann::json axes;               // the template run's axes (seed included when it is an axis)
   nlohmann::json config;             // the template run's stored config JSON (a done run if any)
@@ -61,7 +61,7 @@ struct RerunOutcome {
 using Rerunner = std::function<RerunOutcome(const std::vector<RerunOrder>& orders)>;
 
 struct CellComparison {
-  std::string experiment;
+  std::string experiment;         // CompareRequest::experiment (else the runs' runs.experiment)
   nlohmann::json cell;            // axes without seed
   TrackedMetric metric;
   Sample a, b;                    // raw per-seed values (A = new, B = baseline)

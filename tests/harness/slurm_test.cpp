@@ -22,6 +22,7 @@
 #include "harness/store.h"
 #include "tests/harness/run_fixtures.h"
 #include "tests/support/catch.h"
+#include "tests/support/errors.h"
 
 extern char** environ;
 
@@ -388,6 +389,11 @@ TEST_CASE("slurm: options that cannot be written into #SBATCH lines are rejected
   SlurmOptions spaced;
   spaced.account = "my account";
   CHECK_THROWS_AS(slurm_submit(test::experiment_of("x", {0}), r, spaced, fake.tools, log), ConfigError);
+  RunnerOptions no_wait = r;  // the runner's own option checks apply to Slurm jobs too
+  no_wait.dist_timeout_s = 0;
+  const ConfigError e =
+      error_of([&] { slurm_submit(test::experiment_of("x", {0}), no_wait, SlurmOptions{}, fake.tools, log); });
+  CHECK(e.key == "--dist-timeout");
   CHECK_FALSE(fs::exists(tmp / "db.sqlite"));  // nothing claimed, nothing created
   CHECK_FALSE(fs::exists(fake.dir / "sbatch.calls"));
 }

@@ -36,6 +36,7 @@
 #include "methods/stop_signal.h"
 #include "methods/trainer.h"
 #include "tests/support/catch.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/child_process.h"
 
 namespace ablate {
@@ -52,12 +53,6 @@ bool have_eurosat() {
   return ABLATE_HAVE_OPENCV && fs::exists(fs::path(ABLATE_TEST_DATA_ROOT) / "eurosat_rgb");
 }
 
-fs::path fresh_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("ablate_dp_trainer_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 // kImages real EuroSAT images (the first files of each class, round-robin), packed once.
 const fs::path& eurosat_shards() {
@@ -66,7 +61,7 @@ const fs::path& eurosat_shards() {
     std::vector<int64_t> pick;
     for (int i = 0; i < kImages; ++i) pick.push_back((i % 10) * 2700 + i / 10);  // classes are contiguous
     PackOptions o;
-    o.out = fresh_dir("shards");
+    o.out = test::scratch_dir("shards");
     o.size = 64;
     o.threads = 1;
     pack_index(idx.subset(pick), o);
@@ -256,7 +251,8 @@ int train_rank(int rank, int port, const RankJob& job) {
 
 // Runs both ranks of `job` to the end; their results.
 std::pair<RankResult, RankResult> run_two_ranks(const RankJob& job) {
-  const int port = test::free_port();
+  eurosat_shards();  // packed once, here: ranks forked before it would both pack into one folder
+  const int port = free_loopback_port();
   Child r0([&](int) { return train_rank(0, port, job); });
   Child r1([&](int) { return train_rank(1, port, job); });
   const int c0 = r0.wait(milliseconds(120000)), c1 = r1.wait(milliseconds(5000));
@@ -304,13 +300,13 @@ TEST_CASE("two data-parallel ranks on half batches train a ViT MAE like one proc
           "[distributed][trainer]") {
   if (skip()) ABLATE_SKIP("EuroSAT, OpenCV or Gloo not available");
   const RunConfig cfg = tiny_config();
-  RankJob job{cfg, /*keyed_masks=*/true, fresh_dir("two"), 0, 0};
+  RankJob job{cfg, /*keyed_masks=*/true, test::scratch_dir("two"), 0, 0};
   const auto [a, b] = run_two_ranks(job);
   REQUIRE(a.status == "done");
   REQUIRE(a.steps == 12);
   CHECK(b.steps == 12);
 
-  const auto one_dir = fresh_dir("one");
+  const auto one_dir = test::scratch_dir("one");
   ShardSlices whole(0, 1);
   const RankResult ref = run_one_process(cfg, whole, one_dir);
   REQUIRE(ref.steps == 12);
@@ -325,7 +321,7 @@ TEST_CASE("two data-parallel ranks on half batches train a ViT MAE like one proc
   // Sensitivity: training on rank 0's slice alone ends far from the reference (measured: max 0.018,
   // mean 1e-3).
   ShardSlices half(0, 2);
-  const RankResult alone = run_one_process(cfg, half, fresh_dir("half"));
+  const RankResult alone = run_one_process(cfg, half, test::scratch_dir("half"));
   const auto dev_half = (alone.params - ref.params).abs();
   CHECK(dev_half.max().item<double>() > 50 * dev.max().item<double>());
   CHECK(dev_half.mean().item<double>() > 1e4 * dev.mean().item<double>());
@@ -346,14 +342,14 @@ TEST_CASE("data-parallel ranks draw different masks, and a resumed two-rank run 
           "[distributed][trainer]") {
   if (skip()) ABLATE_SKIP("EuroSAT, OpenCV or Gloo not available");
   const RunConfig cfg = tiny_config();
-  RankJob whole{cfg, /*keyed_masks=*/false, fresh_dir("uninterrupted"), 0, 0};
+  RankJob whole{cfg, /*keyed_masks=*/false, test::scratch_dir("uninterrupted"), 0, 0};
   const auto [u0, u1] = run_two_ranks(whole);
   REQUIRE(u0.steps == 12);
   // Same seed, same code, but each rank's draws come from (seed, rank, step): different masks.
   CHECK_FALSE(torch::equal(u0.first_keep, u1.first_keep));
   CHECK(torch::equal(u0.params, u1.params));
 
-  RankJob part{cfg, false, fresh_dir("interrupted"), /*stop_after=*/5, 0};
+  RankJob part{cfg, false, test::scratch_dir("interrupted"), /*stop_after=*/5, 0};
   const auto [p0, p1] = run_two_ranks(part);
   REQUIRE(p0.steps == 5);
   REQUIRE(p1.steps == 5);
@@ -378,7 +374,7 @@ TEST_CASE("a stop signal reaching one rank stops every rank at the same log poin
   cfg.train.log_every = 4;
   // SIGTERM on rank 1 while it fetches the 6th batch: rank 1 alone knows until the log point at
   // step 8, where both ranks agree to stop (acting at once, rank 1 would leave rank 0 waiting).
-  RankJob job{cfg, false, fresh_dir("signal"), 0, /*signal_at=*/6};
+  RankJob job{cfg, false, test::scratch_dir("signal"), 0, /*signal_at=*/6};
   const auto [a, b] = run_two_ranks(job);
   CHECK(a.status == "stopped");
   CHECK(b.status == "stopped");
@@ -392,10 +388,10 @@ TEST_CASE("InfoBatch over two data-parallel ranks plans and trains as one proces
   RunConfig cfg = tiny_config();
   cfg.method.infobatch = true;
   cfg.train.epochs = 8;  // pruned epochs 1..6 (stop epoch floor(0.875 * 8) = 7)
-  RankJob job{cfg, /*keyed_masks=*/true, fresh_dir("ib_two"), 0, 0};
+  RankJob job{cfg, /*keyed_masks=*/true, test::scratch_dir("ib_two"), 0, 0};
   const auto [a, b] = run_two_ranks(job);
   REQUIRE(a.status == "done");
-  const auto one_dir = fresh_dir("ib_one");
+  const auto one_dir = test::scratch_dir("ib_one");
   ShardSlices whole(0, 1);
   const RankResult ref = run_one_process(cfg, whole, one_dir);
   // The ranks gather each step's losses, so their scores, hence every epoch's plan, are the one

@@ -22,6 +22,7 @@
 #include "methods/pch/torch_pch.h"
 #include "methods/trainer.h"
 #include "tests/support/catch.h"
+#include "tests/support/temp_dir.h"
 
 namespace ablate {
 namespace {
@@ -142,12 +143,6 @@ int64_t last_progress_total(const std::filesystem::path& run_dir) {
   return total;
 }
 
-std::filesystem::path fresh_dir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() / ("ablate_trainer_test_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d;
-}
 
 bool have_eurosat() {
   return ABLATE_HAVE_OPENCV && std::filesystem::exists(std::filesystem::path(ABLATE_TEST_DATA_ROOT) / "eurosat_rgb");
@@ -229,7 +224,7 @@ TEST_CASE("an interrupted and resumed run equals an uninterrupted one, bitwise o
   const auto images = eurosat_images(64);  // 4 batches of 16 per epoch, 8 steps in all
   const RunConfig cfg = tiny_config();
 
-  const auto dir_a = fresh_dir("a");
+  const auto dir_a = test::scratch_dir("a");
   {
     torch::manual_seed(static_cast<uint64_t>(cfg.seed));
     auto method = make_method(cfg);
@@ -239,7 +234,7 @@ TEST_CASE("an interrupted and resumed run equals an uninterrupted one, bitwise o
     REQUIRE(out.status == "done");
     REQUIRE(out.steps == 8);
   }
-  const auto dir_b = fresh_dir("b");
+  const auto dir_b = test::scratch_dir("b");
   {
     torch::manual_seed(static_cast<uint64_t>(cfg.seed));
     auto method = make_method(cfg);
@@ -274,7 +269,7 @@ TEST_CASE("InfoBatch: pruned epochs take fewer steps, the run ends after its epo
   RunConfig cfg = tiny_config();
   cfg.train.epochs = 8;  // stop epoch floor(0.875 * 8) = 7: epochs 1..6 pruned, 0 and 7 full
   cfg.method.infobatch = true;
-  const auto dir = fresh_dir("infobatch");
+  const auto dir = test::scratch_dir("infobatch");
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
   auto method = make_method(cfg);
   FixedBatches data(images, cfg.train.batch);
@@ -338,7 +333,7 @@ TEST_CASE("an interrupted and resumed InfoBatch run equals an uninterrupted one,
     REQUIRE(out.status == "done");
     return std::make_pair(out.steps, method);
   };
-  const auto dir_a = fresh_dir("ib_a"), dir_b = fresh_dir("ib_b");
+  const auto dir_a = test::scratch_dir("ib_a"), dir_b = test::scratch_dir("ib_b");
   const auto [steps_a, a] = run(dir_a, {});
   // Step 5 is the first of pruned epoch 1 (epoch 0: 4 steps; epoch 1: at least 2): resumed mid-plan.
   const auto [steps_b, b] = run(dir_b, {5, 3});
@@ -365,7 +360,7 @@ TEST_CASE("an injected NaN batch stops the run as diverged at that step, with no
   auto method = make_method(cfg);
   FixedBatches data(eurosat_images(64), cfg.train.batch);
   data.poison_at = 4;  // the 5th step
-  const auto dir = fresh_dir("nan");
+  const auto dir = test::scratch_dir("nan");
   JournalWriter journal(dir);
   const auto out = pretrain(cfg, *method, data, &journal, dir, torch::kCPU);
   CHECK(out.status == "diverged");
@@ -381,7 +376,7 @@ TEST_CASE("an injected NaN batch stops the run as diverged at that step, with no
 }
 
 TEST_CASE("an InfoBatch run refuses a checkpoint without InfoBatch state, naming the file", "[trainer][infobatch]") {
-  const auto dir = fresh_dir("ib_ckpt");
+  const auto dir = test::scratch_dir("ib_ckpt");
   auto lin = torch::nn::Linear(2, 2);
   FusedAdamW opt(*lin, TrainConfig{}, torch::kCPU);
   TrainProgress prog;
@@ -400,7 +395,7 @@ TEST_CASE("an InfoBatch run refuses a checkpoint without InfoBatch state, naming
 }
 
 TEST_CASE("a checkpoint with a wrong magic number is rejected with the file named", "[trainer]") {
-  const auto dir = fresh_dir("magic");
+  const auto dir = test::scratch_dir("magic");
   torch::serialize::OutputArchive ar;
   ar.write("magic", torch::tensor({int64_t{42}}));
   ar.save_to((dir / "bad.pt").string());

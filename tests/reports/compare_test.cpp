@@ -3,7 +3,8 @@
 // the tolerance alone, noisy drops are borderline, and accuracy uses absolute points. Re-running
 // borderline cells goes through a fake runner that adds runs to the hand-made new database: extra
 // seeds without a real change clear the cell, extra seeds with one confirm the regression, only
-// borderline cells get exactly N new seeds, and failed re-runs leave the judgement to what exists.
+// borderline cells get exactly N new seeds (repeating a done run), re-runs of a cell shared with
+// another experiment join the compared one, and failed re-runs leave the judgement to what exists.
 #include "reports/compare.h"
 
 #include <functional>
@@ -189,11 +190,12 @@ namespace {
 const json kThroughput = {{"defaults", false},
                           {"metrics", {{{"source", "metric:images_per_s:median"}, {"rel_tol", 0.05}}}}};
 
-// One run of experiment "mask" at `ratio` and `seed` logging `images_per_s` (nothing when not done).
+// One run of `experiment` (first to plan it) at `ratio` and `seed` logging `images_per_s` (nothing
+// when not done).
 void add_run(test::ResultsFixture& f, double ratio, std::int64_t seed, double images_per_s,
-             const std::string& status = "done") {
+             const std::string& status = "done", const std::string& experiment = "mask") {
   const std::string id = "m" + std::to_string(static_cast<int>(ratio * 100)) + "s" + std::to_string(seed);
-  f.run(id, "mask", {{"method.mask_ratio", ratio}, {"seed", seed}}, status, status == "done" ? "" : "OOM");
+  f.run(id, experiment, {{"method.mask_ratio", ratio}, {"seed", seed}}, status, status == "done" ? "" : "OOM");
   if (status != "done") return;
   for (int step = 0; step < 3; ++step) f.metric(id, step * 10, "images_per_s", images_per_s);
 }
@@ -202,15 +204,16 @@ void add_cell(test::ResultsFixture& f, double ratio, const std::vector<double>& 
   for (std::size_t s = 0; s < per_seed.size(); ++s) add_run(f, ratio, static_cast<std::int64_t>(s), per_seed[s]);
 }
 
-// A stand-in for the runner: each order's new seeds become done runs in `db` (the new database)
-// with `value(ratio, seed)` images/s; the orders it was given are kept in `seen`.
+// A stand-in for the runner: each order's new seeds become done runs of the order's experiment in
+// `db` (the new database) with `value(ratio, seed)` images/s, filed as the runner files them
+// (runs.experiment and `experiments` both name it); the orders it was given are kept in `seen`.
 Rerunner fake_rerunner(test::ResultsFixture& db, std::vector<RerunOrder>& seen,
                        std::function<double(double, std::int64_t)> value) {
   return [&db, &seen, value](const std::vector<RerunOrder>& orders) {
     for (const RerunOrder& o : orders) {
       seen.push_back(o);
       const double ratio = o.axes.at("method.mask_ratio").get<double>();
-      for (std::int64_t seed : o.seeds) add_run(db, ratio, seed, value(ratio, seed));
+      for (std::int64_t seed : o.seeds) add_run(db, ratio, seed, value(ratio, seed), "done", o.experiment);
     }
     return RerunOutcome{};
   };
@@ -291,6 +294,10 @@ TEST_CASE("only borderline cells are re-run, each with exactly N new seeds", "[r
   add_cell(a, 0.75, {700, 1000, 1010});  // borderline
   add_cell(a, 0.9, {810, 818, 802});     // a clear -10% regression: decided, not re-run
   add_run(a, 0.75, 5, 0, "failed");      // a failed seed 5: the new seeds start after it
+  // A failed run that sorts first in its cell, with a config of its own outside the cell's axes:
+  // the template of the re-runs must still be a done run.
+  a.run("m75a", "mask", {{"method.mask_ratio", 0.75}, {"seed", 4}}, "failed", "OOM", std::nullopt,
+        {{"train", {{"epochs", 1}}}});
 
   SECTION("N = 0 only lists them") {
     const Rerunner never = [](const std::vector<RerunOrder>&) -> RerunOutcome {
@@ -315,8 +322,10 @@ TEST_CASE("only borderline cells are re-run, each with exactly N new seeds", "[r
     CHECK(seen[0].experiment == "mask");
     CHECK(seen[0].cell == json({{"method.mask_ratio", 0.75}}));
     CHECK(seen[0].seeds == std::vector<std::int64_t>{6, 7});
-    CHECK(seen[0].config.at("method.mask_ratio") == 0.75);  // the template is a done run's config
-    CHECK(seen[0].axes.at("seed") != 5);
+    CHECK(seen[0].config.at("method.mask_ratio") == 0.75);
+    CHECK_FALSE(seen[0].config.contains("train"));  // the template is a done run's config ...
+    const std::int64_t tmpl_seed = seen[0].axes.at("seed").get<std::int64_t>();
+    CHECK((tmpl_seed >= 0 && tmpl_seed <= 2));      // ... and axes, not the failed m75a's (seed 4)
     CHECK(find(r, "metric:images_per_s:median", 0.75).reruns == 2);
     CHECK(find(r, "metric:images_per_s:median", 0.75).a.values.size() == 5);
     CHECK(find(r, "metric:images_per_s:median", 0.9).reruns == 0);
@@ -326,6 +335,42 @@ TEST_CASE("only borderline cells are re-run, each with exactly N new seeds", "[r
     CHECK(error_of([&] { compare_with_reruns(rerun_request(a, b, -1), {}); }).key == "--rerun-borderline");
     CHECK(error_of([&] { compare_with_reruns(rerun_request(a, b, 101), {}); }).key == "--rerun-borderline");
   }
+}
+
+TEST_CASE("re-runs of a shared cell join the compared experiment", "[reports][compare][rerun]") {
+  // The cell's runs were planned first by experiment "other" and joined "mask" later (the
+  // `experiments` table links them): runs.experiment names "other" in both databases.
+  test::ResultsFixture a("rr_shared_a"), b("rr_shared_b");
+  const auto shared = [](test::ResultsFixture& f, const std::vector<double>& per_seed) {
+    for (std::size_t s = 0; s < per_seed.size(); ++s) {
+      add_run(f, 0.75, static_cast<std::int64_t>(s), per_seed[s], "done", "other");
+      const std::string id = "m75s" + std::to_string(s);
+      f.exec("INSERT INTO experiments(name, run_id, axes_json) VALUES('mask', '" + id + "', '" +
+             json({{"method.mask_ratio", 0.75}, {"seed", s}}).dump() + "')");
+    }
+  };
+  shared(b, {1000, 1010, 990});
+  shared(a, {700, 1000, 1010});  // borderline, as in "re-runs that show no real change ..."
+  const CompareResult before = compare_databases(rerun_request(a, b, 0));
+  REQUIRE(before.cells.size() == 1);
+  CHECK(before.cells[0].experiment == "mask");
+  REQUIRE(before.cells[0].status == "borderline");
+
+  std::vector<RerunOrder> seen;
+  const CompareResult r =
+      compare_with_reruns(rerun_request(a, b, 4), fake_rerunner(a, seen, [](double, std::int64_t) { return 1000.0; }));
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].experiment == "mask");  // not "other": the re-runs must join the compared experiment
+  CHECK(seen[0].seeds == std::vector<std::int64_t>{3, 4, 5, 6});
+  // The comparison after the re-runs sees them in the same cell as the shared runs.
+  REQUIRE(r.cells.size() == 1);
+  const CellComparison& c = r.cells[0];
+  CHECK(c.experiment == "mask");
+  CHECK(c.reruns == 4);
+  CHECK(c.n_before == 3);
+  CHECK(c.a.values.size() == 7);
+  CHECK(c.status == "ok");
+  CHECK(r.notes.empty());  // no "is new" cell split off under "mask"
 }
 
 TEST_CASE("a database without borderline cells re-runs nothing", "[reports][compare][rerun]") {

@@ -155,13 +155,7 @@ slurm_wait_jobs() {
 # t0, fail (with the logs that explain a failure) and q (sqlite3 query).
 slurm_test_begin() {
   set -u
-  ABLATE=${1:-build/ablate}
-  SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-  cd "$SRC" || exit 1
-  [ -x "$ABLATE" ] || skip "no ablate binary at $ABLATE"
-  ABLATE=$(cd "$(dirname "$ABLATE")" && pwd)/$(basename "$ABLATE")
-  command -v sqlite3 >/dev/null || skip "no sqlite3 shell"
-  [ -d ../shared/data/eurosat_rgb ] || skip "no EuroSAT data under ../shared/data"
+  source "$(dirname "${BASH_SOURCE[0]}")/../support/script_start.bash" "${1:-}"
   "$ABLATE" run --help 2>&1 | grep -q -- --backend || skip "this ablate has no 'run --backend slurm'"
 
   trap slurm_cluster_stop EXIT
@@ -230,11 +224,7 @@ slurm_e2e_main() {
   id=$(q "SELECT run_id FROM experiments WHERE name = 'multi_rank'")
   d=$(q "SELECT run_dir FROM runs WHERE id = '$id'")
   grep -q '^#SBATCH --ntasks=2$' "$d/sbatch.sh" || fail "$d/sbatch.sh is not a 2-task job"
-  for ((i = 0; i < 300; i++)); do
-    [ "$(squeue -h -n ablate-multi_rank -o %i | wc -l)" = 0 ] && break
-    sleep 0.5
-  done
-  [ "$(squeue -h -n ablate-multi_rank -o %i | wc -l)" = 0 ] || fail "the 2-rank job is still queued after 150 s: $(squeue)"
+  slurm_wait_jobs ablate-multi_rank 150 || fail "the 2-rank job is still queued after 150 s: $(squeue)"
   "$ABLATE" sync --db "$DB" >>"$LOG" 2>&1 || fail "ablate sync exited with $?"
   read -r status attempts <<<"$(q "SELECT status, attempts FROM runs WHERE id = '$id'" | tr '|' ' ')"
   [ "$status" = done ] && [ "$attempts" = 1 ] ||

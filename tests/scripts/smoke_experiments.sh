@@ -15,11 +15,7 @@
 # Usage: tests/scripts/smoke_experiments.sh <path to ablate>. Env: SMOKE_DB (keep the database
 # there, e.g. to commit a report), SMOKE_JOBS (default 2). Exit 77 = skipped.
 set -euo pipefail
-ABLATE=${1:-build/ablate}
-cd "$(dirname "$0")/../.."
-[ -x "$ABLATE" ] || { echo "skip: no ablate binary at $ABLATE"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "skip: no sqlite3 shell"; exit 77; }
-[ -d ../shared/data/eurosat_rgb ] || { echo "skip: no EuroSAT data under ../shared/data"; exit 77; }
+source "$(dirname "$0")/../support/script_start.bash" "${1:-}"
 TMP=$(mktemp -d /tmp/ablate-smoke-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 DB=${SMOKE_DB:-$TMP/smoke.sqlite}

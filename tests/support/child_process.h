@@ -1,11 +1,10 @@
 // Test helper for multi-process tests (data-parallel ranks): a forked child running a function
-// that reports back through a pipe, a free loopback port for a rendezvous, and a full write.
+// that reports back through a pipe, and a full write. (A rendezvous port: free_loopback_port() of
+// harness/sys_util.h, included here.)
 #pragma once
 
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,22 +18,10 @@
 
 #include <ATen/Parallel.h>
 
+#include "harness/sys_util.h"
 #include "tests/support/catch.h"
 
 namespace ablate::test {
-
-// A TCP port on 127.0.0.1 that was free a moment ago.
-inline int free_port() {
-  const int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  close(s);
-  return ntohs(a.sin_port);
-}
 
 inline void write_all(int fd, const void* data, size_t n) {
   const char* p = static_cast<const char*>(data);
@@ -99,18 +86,24 @@ class Child {
     }
     return out;
   }
-  // Exit status, or -1 when the child was still running after `timeout` (it is killed then).
+  // Exit status, or -1 when the child was still running after `timeout` (the destructor kills it).
   int wait(milliseconds timeout) {
+    REQUIRE(pid_ > 0);  // waitpid(-1) would reap any child, kill(-1) signal every process
     const auto deadline = Clock::now() + timeout;
     int status = 0;
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
+    pid_t got;
+    while ((got = waitpid(pid_, &status, WNOHANG)) == 0) {
       if (Clock::now() > deadline) return -1;
       std::this_thread::sleep_for(milliseconds(5));
     }
+    REQUIRE(got == pid_);
     pid_ = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
-  void signal(int sig) { kill(pid_, sig); }
+  void signal(int sig) {
+    REQUIRE(pid_ > 0);
+    kill(pid_, sig);
+  }
 
  private:
   pid_t pid_ = -1;
