@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "harness/check.h"
+#include "harness/lifecycle.h"
 
 namespace ablate {
 namespace {
@@ -136,17 +137,20 @@ std::optional<double> ResultsDb::value(const std::string& run_id,
   return std::nullopt;
 }
 
+bool is_done(const RunRecord& run) { return parse_run_status(run.status) == RunStatus::done; }
+
 std::string describe_outcome(const RunRecord& run) {
   std::string reason = run.exit_reason;
   // Keep a table cell readable: the first line, at most 60 characters.
   reason = reason.substr(0, reason.find('\n'));
   if (reason.size() > 60) reason = reason.substr(0, 57) + "...";
-  if (run.status == "diverged")
+  const std::optional<RunStatus> status = parse_run_status(run.status);
+  if (status == RunStatus::diverged)
     return run.diverged_step ? fmt::format("diverged @ step {}", *run.diverged_step) : "diverged";
-  if (run.status == "failed") return reason.empty() ? "failed" : "failed: " + reason;
-  if (run.status == "lost") return reason.empty() ? "lost" : "lost: " + reason;
-  if (run.status == "done") return "done, no value";
-  return run.status.empty() ? "unknown status" : run.status;
+  if (status == RunStatus::failed || status == RunStatus::lost)
+    return reason.empty() ? run.status : run.status + ": " + reason;
+  if (status == RunStatus::done) return "done, no value";
+  return run.status.empty() ? "unknown status" : run.status;  // running, queued, "not run"
 }
 
 }  // namespace ablate

@@ -64,6 +64,9 @@ class ResultsDb {
   mutable std::map<std::string, std::vector<EvalRecord>> eval_cache_;
 };
 
+// Whether the run ended done (harness/lifecycle.h): only such runs contribute numbers.
+bool is_done(const RunRecord& run);
+
 // The problem of a run that contributes no number: "diverged @ step 1234", "failed: <reason>",
 // "lost", "running", "queued", "not run".
 std::string describe_outcome(const RunRecord& run);
