@@ -451,6 +451,15 @@ void validate(const RunConfig& c, const FlatConfig& sources) {
       fail({"method.multiscale", me.loss_cc ? "method.loss_cc" : "method.loss_cp"},
            "loss_cc and loss_cp compare the two views: they need multiscale: true");
     if (!me.loss_re && !me.loss_cc && !me.loss_cp) fail({"method.loss_re"}, "every crossscale loss is off");
+    if (me.multiscale && me.loss_cp && me.cp_tokens == "masked" && me.view_masks != "shared")
+      fail({"method.cp_tokens", "method.view_masks"}, "predicting the masked tokens needs one mask for both views",
+           "set method.view_masks: shared, or method.cp_tokens: all");
+    if (me.multiscale && me.loss_cp && me.cp_tokens == "all" && m.decoder != "mae")
+      fail({"method.cp_tokens", "model.decoder"}, "the cross decoder has no token for every patch",
+           "set model.decoder: mae, or method.cp_tokens: masked with method.view_masks: shared");
+    if (me.multiscale && me.loss_cp && me.cp_head == "bn" && me.cp_tokens != "all")
+      fail({"method.cp_head", "method.cp_tokens"}, "the BatchNorm1d predictor normalises all L token positions",
+           "set method.cp_tokens: all, or method.cp_head: gelu");
   }
 
   if (c.eval.protocols.empty()) fail({"eval.protocols"}, "needs at least one protocol");
