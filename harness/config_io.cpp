@@ -4,6 +4,7 @@
 #include "harness/config_io.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <set>
 #include <type_traits>
@@ -466,6 +467,13 @@ void validate(const RunConfig& c, const FlatConfig& sources) {
   std::set<std::string> unique(c.eval.protocols.begin(), c.eval.protocols.end());
   if (unique.size() != c.eval.protocols.size()) fail({"eval.protocols"}, "lists a protocol twice");
   if (c.eval.scales.empty()) fail({"eval.scales"}, "needs at least one scale", "e.g. [1.0]");
+  // Scale-MAE's protocol encodes a reduced image at its own size: it must hold one patch.
+  for (double scale : c.eval.scales)
+    if (c.eval.knn_resize == "encode" && std::llround(scale * m.img_size) < m.patch_size)
+      fail({"eval.scales", "eval.knn_resize"},
+           fmt::format("scale {} of img_size {} is {} px, less than one {} px patch", scale, m.img_size,
+                       std::llround(scale * m.img_size), m.patch_size),
+           "raise the scale, or set eval.knn_resize: upsample");
 }
 
 RunConfig config_from_yaml(const YAML::Node& resolved, const std::string& file) {
