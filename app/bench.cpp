@@ -57,7 +57,7 @@ struct BenchOptions {
 };
 
 // `ablate bench loader`: images/s from packed shards vs decoding JPEGs with OpenCV.
-struct LoaderOptions {
+struct BenchLoaderOptions {
   std::string shards, jpegs;
   int images = 4000, workers = 2;
 };
@@ -266,7 +266,7 @@ int bench_main(const BenchOptions& o) {
   return 0;
 }
 
-int bench_loader_main(const LoaderOptions& o) {
+int bench_loader_main(const BenchLoaderOptions& o) {
   const auto r = bench_loader(o.shards, o.jpegs, o.images, o.workers);
   fmt::print("loader, {} images of {}px, {} threads: packed shards {:.0f} img/s, OpenCV JPEG decode {:.0f} img/s, "
              "ratio {:.1f}x\n",
@@ -293,7 +293,7 @@ void add_bench_command(CLI::App& app, Commands& commands) {
   cmd->add_flag("--no-graph", opt->no_graph, "run the step eagerly (no CUDA graph)");
   commands.push_back({cmd, [opt] { return bench_main(*opt); }});
 
-  auto lopt = std::make_shared<LoaderOptions>();
+  auto lopt = std::make_shared<BenchLoaderOptions>();
   CLI::App* loader = cmd->add_subcommand("loader", "images/s: packed shards vs OpenCV JPEG decoding");
   loader->add_option("--shards", lopt->shards, "packed shard folder")->required();
   loader->add_option("--jpegs", lopt->jpegs, "dataset folder of JPEGs")->required();

@@ -36,10 +36,10 @@ struct FigureOptions {
   int count = 8;  // validation images (rows)
 };
 
-int figure_main(const FigureOptions& opt) {
-  const std::string& db = opt.db;
-  const std::string& run_id = opt.run_id;
-  const std::string& out_png = opt.out_png;
+int figure_main(const FigureOptions& fo) {
+  const std::string& db = fo.db;
+  const std::string& run_id = fo.run_id;
+  const std::string& out_png = fo.out_png;
   Store store(db, Store::Mode::existing);
   const auto row = store.run(run_id);
   if (!row) throw ConfigError("<command line>", "run_id", fmt::format("no run '{}' in {}", run_id, db));
@@ -54,7 +54,7 @@ int figure_main(const FigureOptions& opt) {
   method->eval();
 
   const EvalImages ev = load_eval_images(cfg, kSplitSeed);
-  const int64_t n = std::min<int64_t>(opt.count, ev.val_images.size(0));
+  const int64_t n = std::min<int64_t>(fo.count, ev.val_images.size(0));
   const auto x = resize_area(ev.val_images.narrow(0, 0, n), 1.0, cfg.model.img_size);  // (n, 3, S, S) pixels
   const auto xn = normalize_pixels(x);
   torch::Tensor shown, selected, recon;
