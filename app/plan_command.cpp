@@ -50,7 +50,7 @@ struct PlanOptions {
 
 nlohmann::json run_json(const PlannedRun& r, const RunCost& cost) {
   const ModelConfig& m = r.config.model;
-  const double encoder = encoder_params(vit_size(m.size), m.patch_size, m.qkv_bias);
+  const auto encoder = encoder_params(vit_size(m.size), m.patch_size, m.qkv_bias);
   return {{"id", r.id},
           {"axes", r.axes},
           {"seed", r.seed},

@@ -36,9 +36,9 @@ YAML
 }
 
 expect_error() {  # expect_error FILE LOCATION TEXT: plan and run fail with exit 2 at LOCATION
-  for cmd in plan run; do
+  for cmd in "plan" "run --db $TMP/db/ablate.sqlite"; do
     set +e
-    "$ABLATE" $cmd "$1" --db "$TMP/db/ablate.sqlite" >"$TMP/out" 2>"$TMP/err"
+    "$ABLATE" $cmd "$1" >"$TMP/out" 2>"$TMP/err"
     rc=$?
     set -e
     [ $rc = 2 ] || fail "ablate $cmd $1: exit $rc, expected 2 (config error): $(cat "$TMP/err")"
