@@ -12,12 +12,14 @@
 #include <fstream>
 #include <iostream>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
 #include "app/data_source.h"
 #include "app/version.h"
+#include "datasets/bench.h"
 #include "harness/bench_preset.h"
 #include "harness/check.h"
 #include "harness/config.h"
@@ -39,9 +41,30 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+struct BenchOptions {
+  std::string method = "mae";   // mae | selectivemae | crossmae | crossscale
+  std::string model = "vit_b";
+  int batch = 256;
+  int steps = 60;               // timed steps (median reported), after warm-up
+  int warmup = 10;
+  int img_size = 224;
+  std::string input = "synthetic";  // synthetic | shards (packed EuroSAT, see --shards)
+  std::string shards;               // shard folder for --input shards
+  bool no_graph = false;            // run the step eagerly (no CUDA graph)
+  std::string precision = "auto";
+  std::string db;                   // record results here when set
+  std::string json_out;             // write the result JSON here when set
+};
+
+// `ablate bench loader`: images/s from packed shards vs decoding JPEGs with OpenCV.
+struct BenchLoaderOptions {
+  std::string shards, jpegs;
+  int images = 4000, workers = 2;
+};
+
 RunConfig bench_config(const BenchOptions& o) {
   RunConfig c = bench_preset(o.method, o.model, o.img_size, o.batch);
-  c.train.cuda_graph = o.cuda_graph;
+  c.train.cuda_graph = !o.no_graph;
   c.train.precision = o.precision;
   return c;
 }
@@ -107,8 +130,6 @@ void reset_peak(torch::Device d) {
   if (d.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(d.index() < 0 ? 0 : d.index());
 #endif
 }
-
-}  // namespace
 
 int bench_main(const BenchOptions& o) {
   const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
@@ -243,6 +264,42 @@ int bench_main(const BenchOptions& o) {
   }
   std::cout << r.dump() << "\n";
   return 0;
+}
+
+int bench_loader_main(const BenchLoaderOptions& o) {
+  const auto r = bench_loader(o.shards, o.jpegs, o.images, o.workers);
+  fmt::print("loader, {} images of {}px, {} threads: packed shards {:.0f} img/s, OpenCV JPEG decode {:.0f} img/s, "
+             "ratio {:.1f}x\n",
+             r.images, r.image_size, r.workers, r.shard_images_per_s, r.decode_images_per_s, r.speedup);
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, Commands& commands) {
+  auto opt = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "train-step throughput (median over timed steps)");
+  cmd->add_option("--method", opt->method, "mae | selectivemae | crossmae | crossscale");
+  cmd->add_option("--model", opt->model, "named size");
+  cmd->add_option("--batch", opt->batch, "batch size");
+  cmd->add_option("--steps", opt->steps, "timed steps (>= 50 for reported numbers)");
+  cmd->add_option("--warmup", opt->warmup, "untimed warm-up steps");
+  cmd->add_option("--img", opt->img_size, "input size");
+  cmd->add_option("--input", opt->input, "synthetic | shards")->check(CLI::IsMember({"synthetic", "shards"}));
+  cmd->add_option("--shards", opt->shards, "packed shard folder for --input shards");
+  cmd->add_option("--precision", opt->precision, "auto | fp32 | bf16");
+  cmd->add_option("--db", opt->db, "also record the result in this database");
+  cmd->add_option("--json-out", opt->json_out, "write the result as JSON here");
+  cmd->add_flag("--no-graph", opt->no_graph, "run the step eagerly (no CUDA graph)");
+  commands.push_back({cmd, [opt] { return bench_main(*opt); }});
+
+  auto lopt = std::make_shared<BenchLoaderOptions>();
+  CLI::App* loader = cmd->add_subcommand("loader", "images/s: packed shards vs OpenCV JPEG decoding");
+  loader->add_option("--shards", lopt->shards, "packed shard folder")->required();
+  loader->add_option("--jpegs", lopt->jpegs, "dataset folder of JPEGs")->required();
+  loader->add_option("--images", lopt->images, "images to read");
+  loader->add_option("--workers", lopt->workers, "reader threads");
+  commands.push_back({loader, [lopt] { return bench_loader_main(*lopt); }});
 }
 
 }  // namespace ablate

@@ -1,66 +1,70 @@
-// The `ablate` subcommands that live in the app layer because they need LibTorch (the worker that
-// executes one run, benchmarks, model listing) or compose several layers (data preparation).
-// main.cpp parses the command line and calls these; each returns the process exit code.
+// The `ablate` subcommands. Each lives in its own file with its own options struct and one
+// registration function, `add_<name>_command(CLI::App& app, Commands& commands)`, which declares the
+// subcommand and its options on `app` and appends the action to run once the command line has been
+// parsed. main.cpp only calls the registration functions (in the order `ablate --help` lists the
+// subcommands), runs the action of the subcommand that was given and turns errors into exit codes.
+//
+// Adding a subcommand: write app/<name>_command.cpp with an options struct and
+// add_<name>_command (keep the options in a std::shared_ptr the action captures), declare it
+// below, and call it from main.cpp. Its action returns the process exit code and throws the typed
+// errors of harness/check.h for everything the user must fix.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "harness/experiment.h"
 #include "harness/runner.h"
 #include "reports/compare.h"
 
+namespace CLI {
+class App;
+}
+
 namespace ablate {
 
-class Store;
-struct RunConfig;
+// A registered subcommand: its CLI11 node and what to run when it was given. A nested subcommand
+// (`bench loader`, `data pack`) is registered after its parent, and the last parsed one runs.
+struct Command {
+  CLI::App* cli = nullptr;
+  std::function<int()> run;
+};
+using Commands = std::vector<Command>;
+
+// The database every command reads and writes unless --db says otherwise.
+inline constexpr const char* kDefaultDb = "results/ablate.sqlite";
+
+// Registration, in `ablate --help` order.
+void add_plan_command(CLI::App& app, Commands& commands);     // app/plan_command.cpp
+void add_run_command(CLI::App& app, Commands& commands);      // app/run_command.cpp
+void add_status_command(CLI::App& app, Commands& commands);   // app/status_command.cpp
+void add_show_command(CLI::App& app, Commands& commands);     // app/show_command.cpp
+void add_export_command(CLI::App& app, Commands& commands);   // app/db_export_command.cpp
+void add_sync_command(CLI::App& app, Commands& commands);     // app/sync_command.cpp
+void add_cancel_command(CLI::App& app, Commands& commands);   // app/cancel_command.cpp
+void add_report_command(CLI::App& app, Commands& commands);   // app/report_command.cpp
+void add_figure_command(CLI::App& app, Commands& commands);   // app/figure.cpp
+void add_compare_command(CLI::App& app, Commands& commands);  // app/compare_command.cpp
+void add_models_command(CLI::App& app, Commands& commands);   // app/models.cpp
+void add_bench_command(CLI::App& app, Commands& commands);    // app/bench.cpp (bench, bench loader)
+void add_worker_command(CLI::App& app, Commands& commands);   // app/worker_command.cpp
+void add_data_command(CLI::App& app, Commands& commands);     // app/data_commands.cpp (pack, crop, dedup)
+
+// Loads an experiment file for a command (harness/experiment.h) and checks its `tables`, `claims`
+// and `compare` sections against the planned runs (reports/spec_check.h), so a typo there fails
+// `plan` and `run` at its file:line:col before anything runs, not `report` afterwards.
+Experiment load_checked_experiment(const std::string& file, const std::string& scale,
+                                   const std::vector<std::string>& overrides);
 
 // Executes one planned run in this process: reads run_dir/config.json, pre-trains (resuming from
 // run_dir/ckpt when present), evaluates, and reports everything through run_dir/journal.jsonl.
 int worker_main(const std::filesystem::path& run_dir);
 
-// `ablate models`: every named ViT size with parameter counts and FLOPs per image.
-struct ModelsOptions {
-  bool json = false;       // machine-readable output
-  int img_size = 224;      // input side in pixels
-  int patch_size = 16;     // patch side
-  double mask_ratio = 0.75;
-  std::string decoder = "mae";  // "mae" | "cross"
-  double recon_ratio = 0.0;     // CrossMAE / SelectiveMAE: fraction of all patches reconstructed
-};
-int models_main(const ModelsOptions& opt);
-
-// `ablate bench`: train-step throughput of one method/model on this machine's device.
-struct BenchOptions {
-  std::string method = "mae";   // mae | selectivemae | crossmae | crossscale
-  std::string model = "vit_b";
-  int batch = 256;
-  int steps = 60;               // timed steps (median reported), after warm-up
-  int warmup = 10;
-  int img_size = 224;
-  std::string input = "synthetic";  // synthetic | shards (packed EuroSAT, see --shards)
-  std::string shards;               // shard folder for --input shards
-  bool cuda_graph = true;
-  std::string precision = "auto";
-  std::string db;                   // record results here when set
-  std::string json_out;             // write the result JSON here when set
-};
-int bench_main(const BenchOptions& opt);
-
-// `ablate bench loader`: images/s from packed shards vs decoding JPEGs with OpenCV.
-int bench_loader_main(const std::string& shards, const std::string& jpeg_dir, int images, int workers);
-
-// `ablate data pack|crop|dedup` and `ablate sync` (journals -> database, e.g. after Slurm tasks).
-int data_pack_main(const std::string& src, const std::string& out, int size, const std::string& dataset);
-int data_crop_main(const std::string& src, const std::string& out, int min_side, int max_side, int per_image,
-                   uint64_t seed);
-int data_dedup_main(const std::string& src, int threshold, const std::string& out_json);
-int sync_main(Store& store);
 // `ablate compare --rerun-borderline N`: runs the extra seeds of borderline cells (each repeating
 // its cell's stored config, harness/reseed.h) into options.db with the local runner.
 Rerunner local_rerunner(const RunnerOptions& options);
-// `ablate figure RUN_ID`: PNG grid original | masked | reconstruction | selected patches.
-int figure_main(const std::string& db, const std::string& run_id, const std::string& out_png, int count);
 
 }  // namespace ablate

@@ -3,6 +3,7 @@
 // reconstruction (visible patches as given, predicted ones as predicted) | for SelectiveMAE and
 // CrossMAE the patches the decoder was asked to reconstruct (HOG-selected), highlighted. The
 // weights come from the run's last checkpoint; `ablate report --figure PNG` embeds it in HTML.
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -29,9 +30,16 @@ torch::Tensor pixel_mask(const torch::Tensor& patch_mask, int64_t patch) {
 // Normalised (B, 3, H, W) -> uint8 pixels.
 torch::Tensor to_pixels(const torch::Tensor& x) { return denormalize_pixels(x).clamp(0, 255).round().to(torch::kUInt8); }
 
-}  // namespace
+struct FigureOptions {
+  std::string run_id, db = kDefaultDb;
+  std::string out_png = "reconstruction.png";
+  int count = 8;  // validation images (rows)
+};
 
-int figure_main(const std::string& db, const std::string& run_id, const std::string& out_png, int count) {
+int figure_main(const FigureOptions& fo) {
+  const std::string& db = fo.db;
+  const std::string& run_id = fo.run_id;
+  const std::string& out_png = fo.out_png;
   Store store(db, Store::Mode::existing);
   const auto row = store.run(run_id);
   if (!row) throw ConfigError("<command line>", "run_id", fmt::format("no run '{}' in {}", run_id, db));
@@ -46,7 +54,7 @@ int figure_main(const std::string& db, const std::string& run_id, const std::str
   method->eval();
 
   const EvalImages ev = load_eval_images(cfg, kSplitSeed);
-  const int64_t n = std::min<int64_t>(count, ev.val_images.size(0));
+  const int64_t n = std::min<int64_t>(fo.count, ev.val_images.size(0));
   const auto x = resize_area(ev.val_images.narrow(0, 0, n), 1.0, cfg.model.img_size);  // (n, 3, S, S) pixels
   const auto xn = normalize_pixels(x);
   torch::Tensor shown, selected, recon;
@@ -71,6 +79,18 @@ int figure_main(const std::string& db, const std::string& run_id, const std::str
   fmt::print("wrote {} ({} images: original | masked | reconstruction{}; step {})\n", out_png, n,
              cols.size() == 4 ? " | reconstructed patches" : "", prog.step);
   return 0;
+}
+
+}  // namespace
+
+void add_figure_command(CLI::App& app, Commands& commands) {
+  auto opt = std::make_shared<FigureOptions>();
+  CLI::App* cmd = app.add_subcommand("figure", "reconstruction figure of a finished run (PNG)");
+  cmd->add_option("run_id", opt->run_id, "run id")->required();
+  cmd->add_option("--db", opt->db, "results database");
+  cmd->add_option("-o,--out", opt->out_png, "PNG to write");
+  cmd->add_option("--images", opt->count, "validation images (rows)");
+  commands.push_back({cmd, [opt] { return figure_main(*opt); }});
 }
 
 }  // namespace ablate

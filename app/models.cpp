@@ -3,6 +3,7 @@
 // FLOPs per image at the requested input size, mask ratio and decoder.
 #include <iostream>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,16 @@
 #include "harness/model_sizes.h"
 
 namespace ablate {
+namespace {
+
+struct ModelsOptions {
+  bool json = false;       // machine-readable output
+  int img_size = 224;      // input side in pixels
+  int patch_size = 16;     // patch side
+  double mask_ratio = 0.75;
+  std::string decoder = "mae";  // "mae" | "cross"
+  double recon_ratio = 0.0;     // CrossMAE / SelectiveMAE: fraction of all patches reconstructed
+};
 
 int models_main(const ModelsOptions& opt) {
   nlohmann::json rows = nlohmann::json::array();
@@ -54,6 +65,20 @@ int models_main(const ModelsOptions& opt) {
                r["decoder_params"].get<double>() / 1e6, r["stated_params"].get<double>() / 1e6,
                r["train_gflops_per_image"].get<double>());
   return 0;
+}
+
+}  // namespace
+
+void add_models_command(CLI::App& app, Commands& commands) {
+  auto opt = std::make_shared<ModelsOptions>();
+  CLI::App* cmd = app.add_subcommand("models", "named ViT sizes with parameter counts and FLOPs");
+  cmd->add_flag("--json", opt->json, "JSON output");
+  cmd->add_option("--img", opt->img_size, "input size in pixels");
+  cmd->add_option("--patch", opt->patch_size, "patch size");
+  cmd->add_option("--mask", opt->mask_ratio, "mask ratio");
+  cmd->add_option("--decoder", opt->decoder, "mae | cross")->check(CLI::IsMember({"mae", "cross"}));
+  cmd->add_option("--recon", opt->recon_ratio, "reconstruction ratio (cross decoder)");
+  commands.push_back({cmd, [opt] { return models_main(*opt); }});
 }
 
 }  // namespace ablate

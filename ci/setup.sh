@@ -7,6 +7,8 @@
 #   ABLATE_BUILD_DIR   build folder (default: build)
 #   ABLATE_BUILD_TYPE  CMake build type (default: Release)
 #   ABLATE_NO_INSTALL  set to 1 to skip apt/pip (machines without network, e.g. the GPU box)
+#   ABLATE_BUILD_TARGETS  space-separated targets to build (default: all, tests included;
+#                      ci/quickstart.sh builds only `ablate`)
 #   Torch_DIR / CMAKE_PREFIX_PATH  use another LibTorch (official zip, CUDA wheel) instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,4 +51,6 @@ if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   cmake -S . -B "$BUILD_DIR" "${CMAKE_ARGS[@]}"
 fi
 JOBS=${ABLATE_JOBS:-$(nproc)}
-cmake --build "$BUILD_DIR" -j "$JOBS"
+TARGETS=()
+[ -n "${ABLATE_BUILD_TARGETS:-}" ] && read -r -a targets <<<"$ABLATE_BUILD_TARGETS" && TARGETS=(--target "${targets[@]}")
+cmake --build "$BUILD_DIR" -j "$JOBS" "${TARGETS[@]}"

@@ -226,7 +226,10 @@ void read_json(const nlohmann::json& j, const std::string& key, const FieldSpec&
   }
 }
 
-nlohmann::json yaml_to_json_at(const YAML::Node& n, const std::string& file, int depth) {
+// `path` is the key path of `n` for `marks` (harness/config_io.h); each value is recorded at the
+// mark of its key (list items at their own), so block lists and mappings point at their key's line.
+nlohmann::json yaml_to_json_at(const YAML::Node& n, const std::string& file, int depth, SourceMarks* marks,
+                               const std::string& path) {
   if (depth > 64) throw ConfigError(mark_where(file, n.Mark()), "", "data nested more than 64 levels deep");
   switch (n.Type()) {
     case YAML::NodeType::Scalar: {
@@ -241,7 +244,11 @@ nlohmann::json yaml_to_json_at(const YAML::Node& n, const std::string& file, int
     }
     case YAML::NodeType::Sequence: {
       nlohmann::json a = nlohmann::json::array();
-      for (const YAML::Node& item : n) a.push_back(yaml_to_json_at(item, file, depth + 1));
+      for (const YAML::Node& item : n) {
+        const std::string item_path = fmt::format("{}[{}]", path, a.size());
+        if (marks && !item.Mark().is_null()) (*marks)[item_path] = mark_where(file, item.Mark());
+        a.push_back(yaml_to_json_at(item, file, depth + 1, marks, item_path));
+      }
       return a;
     }
     case YAML::NodeType::Map: {
@@ -251,7 +258,9 @@ nlohmann::json yaml_to_json_at(const YAML::Node& n, const std::string& file, int
         const std::string key = it->first.Scalar();
         if (invalid_utf8_at(key) != std::string::npos) throw ConfigError(mark_where(file, it->first.Mark()), "", "a key is not valid UTF-8");
         if (o.contains(key)) throw ConfigError(mark_where(file, it->first.Mark()), key, "key given twice in the same mapping");
-        o[key] = yaml_to_json_at(it->second, file, depth + 1);
+        const std::string key_path = path.empty() ? key : path + "." + key;
+        if (marks) (*marks)[key_path] = mark_where(file, it->first.Mark());
+        o[key] = yaml_to_json_at(it->second, file, depth + 1, marks, key_path);
       }
       return o;
     }
@@ -262,7 +271,11 @@ nlohmann::json yaml_to_json_at(const YAML::Node& n, const std::string& file, int
 
 }  // namespace
 
-nlohmann::json yaml_to_json(const YAML::Node& node, const std::string& file) { return yaml_to_json_at(node, file, 0); }
+nlohmann::json yaml_to_json(const YAML::Node& node, const std::string& file, SourceMarks* marks,
+                            const std::string& path) {
+  if (marks && !path.empty() && !node.Mark().is_null()) marks->emplace(path, mark_where(file, node.Mark()));
+  return yaml_to_json_at(node, file, 0, marks, path);
+}
 
 std::string mark_where(const std::string& file, const YAML::Mark& mark) {
   if (mark.is_null()) return file;
@@ -426,6 +439,13 @@ void validate(const RunConfig& c, const FlatConfig& sources) {
     fail({"method.psts_bounds"}, "must be 4 non-decreasing fractions of training", "e.g. [0.35, 0.375, 0.725, 0.75]");
   if (!(me.scale_min < me.scale_max))
     fail({"method.scale_min", "method.scale_max"}, fmt::format("scale_min {} must be below scale_max {}", me.scale_min, me.scale_max));
+  // The lr warms up linearly to its peak over warmup_epochs; a longer warm-up than the run would
+  // train at a fraction of the configured lr throughout.
+  if (c.train.warmup_epochs > c.train.epochs)
+    fail({"train.warmup_epochs", "train.epochs"},
+         fmt::format("warmup_epochs {} is longer than the run ({} epochs): the lr would never reach its peak",
+                     c.train.warmup_epochs, c.train.epochs),
+         "shorten train.warmup_epochs (0 = no warm-up) or train for more epochs");
   if (!(c.data.crop_min <= c.data.crop_max))
     fail({"data.crop_min", "data.crop_max"}, fmt::format("crop_min {} exceeds crop_max {}", c.data.crop_min, c.data.crop_max));
   // Each of the resources.gpus data-parallel ranks trains on an equal share of the global batch.

@@ -81,11 +81,19 @@ std::string config_id_json(const RunConfig& config);
 // First 12 hex digits of sha256(config_id_json(config)): the run id.
 std::string config_hash(const RunConfig& config);
 
+// Where the values of a YAML section were written: key path -> "file:line:col". A path starts at
+// the section's name and names mapping keys with '.' and list items with [i], e.g.
+// "tables[0].metrics[1].source" (the form report-spec errors use as their key).
+using SourceMarks = std::map<std::string, std::string>;
+
 // Plain YAML data as JSON (experiment `tables` / `claims`, table cells): quoted scalars are
 // strings; plain scalars become null (~, null, empty), booleans (true/false), integers, numbers or
 // strings, in that order of preference. ConfigError at the node for non-scalar keys, duplicate
-// keys, or nesting deeper than 64 levels (which also stops alias cycles).
-nlohmann::json yaml_to_json(const YAML::Node& node, const std::string& file);
+// keys, or nesting deeper than 64 levels (which also stops alias cycles). With `marks`, records
+// where `node` (at key path `path`) and every value below it were written: a mapping's values at
+// their key, list items at themselves.
+nlohmann::json yaml_to_json(const YAML::Node& node, const std::string& file, SourceMarks* marks = nullptr,
+                            const std::string& path = "");
 
 // Splits "train.epochs=5" into the key and its value parsed as a YAML scalar or flow list
 // ("method.psts_order=[far,near,random]"). ConfigError with where "<command line>" for a

@@ -325,9 +325,12 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
   if (!root["description"]) throw ConfigError(file_, "description", "missing required key", "one sentence on what the experiment tests");
   ex.description = scalar(root["description"], "description");
   if (root["paper"]) ex.paper = scalar(root["paper"], "paper");
-  ex.tables = root["tables"] ? yaml_to_json(root["tables"], file_) : nlohmann::json();
-  ex.claims = root["claims"] ? yaml_to_json(root["claims"], file_) : nlohmann::json();
-  ex.compare = root["compare"] ? yaml_to_json(root["compare"], file_) : nlohmann::json();
+  auto section = [&](const char* name) {
+    return root[name] ? yaml_to_json(root[name], file_, &ex.section_marks, name) : nlohmann::json();
+  };
+  ex.tables = section("tables");
+  ex.claims = section("claims");
+  ex.compare = section("compare");
 
   FlatConfig start;
   if (root["base"]) start = flat(root["base"], "base");
@@ -462,6 +465,15 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
 }
 
 }  // namespace
+
+std::string Experiment::where(const std::string& key_path) const {
+  for (std::string path = key_path; !path.empty();) {
+    if (auto it = section_marks.find(path); it != section_marks.end()) return it->second;
+    const size_t cut = path.find_last_of(".[");
+    path.resize(cut == std::string::npos ? 0 : cut);
+  }
+  return file;
+}
 
 Experiment parse_experiment(const std::string& text, const std::string& file, const std::string& scale,
                             const std::vector<std::string>& overrides) {

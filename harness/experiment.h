@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/config.h"
+#include "harness/config_io.h"
 
 namespace ablate {
 
@@ -27,7 +28,12 @@ struct Experiment {
   std::vector<PlannedRun> runs;        // expansion order, duplicate configs collapsed
   nlohmann::json tables, claims;       // passed through from the file (null when absent)
   nlohmann::json compare;              // regression tolerances for `ablate compare` (null when absent)
+  SourceMarks section_marks;           // where each value of tables / claims / compare was written
   std::vector<std::string> notes;      // non-fatal remarks (collapsed duplicates, shadowed keys)
+
+  // "file:line:col" of the value at `key_path` in tables / claims / compare ("tables[0].rows[1]"),
+  // or of its closest written ancestor (a missing key points at its mapping); `file` otherwise.
+  std::string where(const std::string& key_path) const;
 };
 
 // Loads and expands `path`. `scale` picks a profile of `scales:` ("" = default_scale, or none);

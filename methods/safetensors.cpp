@@ -8,7 +8,7 @@
 #include <fstream>
 #include <vector>
 
-#include <fmt/ranges.h>
+#include <fmt/ranges.h>  // fmt::join (in fmt/ranges.h since fmt 11, the one LibTorch bundles)
 #include <nlohmann/json.hpp>
 
 #include "harness/check.h"

@@ -38,7 +38,7 @@ std::vector<ClaimSpec> parse_claims(const nlohmann::json& claims, const std::str
     for (const ClaimSpec& prev : out)
       if (prev.id == c.id) r.fail("id", "duplicate claim id '" + c.id + "'");
     c.text = r.string("text", c.id);
-    c.source = MetricSource::parse(r.string("metric"), where + ": " + r.key_path("metric"));
+    c.source = MetricSource::parse(r.string("metric"), where, r.key_path("metric"));
     c.a = r.selector("a");
     c.b = r.selector("b");
     if (c.a.empty() || c.b.empty())

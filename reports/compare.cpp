@@ -36,7 +36,7 @@ TrackedMetric parse_tracked(const nlohmann::json& j, const std::string& where, c
   SpecReader r(j, where, path);
   r.only({"source", "better", "rel_tol", "abs_tol", "scale"});
   TrackedMetric m;
-  m.source = MetricSource::parse(r.string("source"), where + ": " + r.key_path("source"));
+  m.source = MetricSource::parse(r.string("source"), where, r.key_path("source"));
   m.better = r.choice("better", {"higher", "lower"});
   m.rel_tol = r.number("rel_tol", 0.0);
   m.abs_tol = r.number("abs_tol", 0.0);
@@ -45,27 +45,35 @@ TrackedMetric parse_tracked(const nlohmann::json& j, const std::string& where, c
   return m;
 }
 
+}  // namespace
+
+CompareSpec parse_compare(const nlohmann::json& section, const std::string& where) {
+  CompareSpec spec;
+  if (section.is_null()) return spec;
+  SpecReader r(section, where, "compare");
+  r.only({"alpha", "defaults", "metrics"});
+  spec.alpha = r.number("alpha", 0.05);
+  if (!(spec.alpha > 0 && spec.alpha < 1)) r.fail("alpha", "expected 0 < alpha < 1");
+  if (section.contains("defaults")) {
+    if (!section["defaults"].is_boolean()) r.fail("defaults", "expected true or false");
+    spec.defaults = section["defaults"].get<bool>();
+  }
+  const nlohmann::json& list = r.list("metrics");
+  for (std::size_t i = 0; i < list.size(); ++i)
+    spec.metrics.push_back(parse_tracked(list[i], where, fmt::format("compare.metrics[{}]", i)));
+  return spec;
+}
+
+namespace {
+
 // Tracked metrics from the `compare` section over the defaults (a listed source replaces the
 // default of the same source; `defaults: false` drops the defaults).
 std::vector<TrackedMetric> tracked_metrics(const CompareRequest& req, const std::vector<RunRecord>& base,
                                            const ResultsDb& db_b, double& alpha) {
-  const std::string where = req.source.empty() ? "<compare>" : req.source;
-  bool defaults = true;
-  std::vector<TrackedMetric> listed;
-  alpha = 0.05;
-  if (!req.tracked.is_null()) {
-    SpecReader r(req.tracked, where, "compare");
-    r.only({"alpha", "defaults", "metrics"});
-    alpha = r.number("alpha", 0.05);
-    if (!(alpha > 0 && alpha < 1)) r.fail("alpha", "expected 0 < alpha < 1");
-    if (req.tracked.contains("defaults")) {
-      if (!req.tracked["defaults"].is_boolean()) r.fail("defaults", "expected true or false");
-      defaults = req.tracked["defaults"].get<bool>();
-    }
-    const nlohmann::json& list = r.list("metrics");
-    for (std::size_t i = 0; i < list.size(); ++i)
-      listed.push_back(parse_tracked(list[i], where, fmt::format("compare.metrics[{}]", i)));
-  }
+  const CompareSpec spec = parse_compare(req.tracked, req.source.empty() ? "<compare>" : req.source);
+  const bool defaults = spec.defaults;
+  const std::vector<TrackedMetric>& listed = spec.metrics;
+  alpha = spec.alpha;
   std::vector<TrackedMetric> out;
   if (defaults) {
     out = default_tracked_metrics();

@@ -33,6 +33,16 @@ struct TrackedMetric {
 // tracked too, at 1.0 absolute point on values stored as fractions (scale 100).
 std::vector<TrackedMetric> default_tracked_metrics();
 
+// The `compare` section of an experiment file (reports/README.md): the significance level, whether
+// the defaults stay tracked, and the metrics listed. Null = the defaults at alpha 0.05. Throws
+// ConfigError (at `where`, the file, with the key path) for a malformed section.
+struct CompareSpec {
+  double alpha = 0.05;
+  bool defaults = true;
+  std::vector<TrackedMetric> metrics;
+};
+CompareSpec parse_compare(const nlohmann::json& section, const std::string& where);
+
 struct CompareRequest {
   std::string db;                 // new results (A)
   std::string against;            // baseline (B)

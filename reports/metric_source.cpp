@@ -27,10 +27,10 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 }  // namespace
 
-MetricSource MetricSource::parse(const std::string& text, const std::string& where) {
+MetricSource MetricSource::parse(const std::string& text, const std::string& where, const std::string& key) {
   const std::vector<std::string> p = split(text, ':');
   for (const std::string& part : p)
-    if (part.empty()) throw ConfigError(where, "", "empty field in metric source '" + text + "'", kSyntax);
+    if (part.empty()) throw ConfigError(where, key, "empty field in metric source '" + text + "'", kSyntax);
   MetricSource s;
   s.text = text;
   if (p.size() == 5 && p[0] == "eval") {
@@ -45,7 +45,7 @@ MetricSource MetricSource::parse(const std::string& text, const std::string& whe
       used = 0;
     }
     if (used != p[3].size() || !(s.scale > 0))
-      throw ConfigError(where, "", "bad input scale '" + p[3] + "' in '" + text + "'",
+      throw ConfigError(where, key, "bad input scale '" + p[3] + "' in '" + text + "'",
                         "a positive number such as 1.0 or 0.25");
     return s;
   }
@@ -54,10 +54,10 @@ MetricSource MetricSource::parse(const std::string& text, const std::string& whe
     s.name = p[1];
     s.agg = p[2];
     if (std::find(std::begin(kAggs), std::end(kAggs), s.agg) == std::end(kAggs))
-      throw ConfigError(where, "", "unknown aggregation '" + s.agg + "' in '" + text + "'", kSyntax);
+      throw ConfigError(where, key, "unknown aggregation '" + s.agg + "' in '" + text + "'", kSyntax);
     return s;
   }
-  throw ConfigError(where, "", "cannot parse metric source '" + text + "'", kSyntax);
+  throw ConfigError(where, key, "cannot parse metric source '" + text + "'", kSyntax);
 }
 
 bool aggregate_series(const std::vector<std::pair<std::int64_t, double>>& series,

@@ -22,8 +22,9 @@ struct MetricSource {
   std::string name;
   std::string agg;  // last | first | min | max | mean | median
 
-  // Throws ConfigError naming `where` (e.g. "exp.yaml: tables[0].metrics[1].source") on bad syntax.
-  static MetricSource parse(const std::string& text, const std::string& where);
+  // Throws ConfigError at `where` (e.g. "exp.yaml") and `key` (e.g. "tables[0].metrics[1].source")
+  // on bad syntax.
+  static MetricSource parse(const std::string& text, const std::string& where, const std::string& key = "");
 };
 
 // Reduces a (step, value) series, ordered by step, with the source's aggregation. Non-finite

@@ -21,7 +21,7 @@ MetricSpec parse_metric(const nlohmann::json& j, const std::string& where, const
   MetricSpec m;
   m.name = r.string("name");
   m.label = r.string("label", m.name);
-  m.source = MetricSource::parse(r.string("source"), where + ": " + r.key_path("source"));
+  m.source = MetricSource::parse(r.string("source"), where, r.key_path("source"));
   m.scale = r.number("scale", 1.0);
   m.better = r.choice("better", {"none", "higher", "lower"});
   const double digits = r.number("digits", 2);

@@ -131,6 +131,9 @@ TEST_CASE("cross-field validation names the field", "[config_io]") {
       // floor(0.875 * 2) = 1: epoch 0 only scores, so no epoch would be pruned.
       {"method: {infobatch: true, infobatch_stop: 0.875}\ntrain: {epochs: 2}", "method.infobatch_stop", "prunes no epoch"},
       {"method: {infobatch: true}\ntrain: {epochs: 2}", "train.epochs", "floor(0.875 * 2) = 1"},
+      // A 5-epoch warm-up in a 4-epoch run: the lr would stay below its peak throughout.
+      {"train: {epochs: 4, warmup_epochs: 5}", "train.warmup_epochs", "longer than the run (4 epochs)"},
+      {"train: {epochs: 1, warmup_epochs: 1.5}", "train.warmup_epochs", "never reach its peak"},
       // 16x16 image, 8x8 patches: L = 4; int(4 * (1 - 0.9)) = 0 visible.
       {"model: {img_size: 16, patch_size: 8}\nmethod: {mask_ratio: 0.9}", "method.mask_ratio", "no patch stays visible"},
       // 4 * (1 - 1e-17) rounds to 4.0: every patch visible, none masked.
@@ -159,6 +162,17 @@ TEST_CASE("cross-field validation names the field", "[config_io]") {
     CHECK(infobatch_stop_epoch(c) == 2);
   }
   CHECK_NOTHROW(from_text("train: {batch: 32}\nresources: {gpus: 4}"));
+  CHECK_NOTHROW(from_text("train: {epochs: 4, warmup_epochs: 4}"));  // the peak at the last step
+  // The warm-up came from a default or an earlier profile, the short epochs from here: the error
+  // points at the epochs.
+  RunConfig shortened;
+  shortened.train.warmup_epochs = 5;
+  shortened.train.epochs = 2;
+  FlatConfig written;
+  flatten_config(YAML::Load("train: {epochs: 2}"), "scale.yaml", written);
+  const ConfigError short_run = error_of([&] { validate(shortened, written); });
+  CHECK(short_run.key == "train.epochs");
+  CHECK(short_run.where == "scale.yaml:1:17");  // the 2
   CHECK_NOTHROW(from_text("method: {infobatch: true}\ntrain: {epochs: 8, batch: 32}\nresources: {gpus: 2}"));
 }
 
@@ -252,6 +266,19 @@ TEST_CASE("yaml_to_json types plain scalars and keeps quoted ones as strings", "
   nlohmann::json j = yaml_to_json(YAML::Load("{a: 1, b: 1.5, c: true, d: '1', e: ~, f: [x, 2], g: text}"), "t.yaml");
   CHECK(j == nlohmann::json::parse(R"({"a":1,"b":1.5,"c":true,"d":"1","e":null,"f":["x",2],"g":"text"})"));
   CHECK_THROWS_AS(yaml_to_json(YAML::Load("{a: 1, a: 2}"), "t.yaml"), ConfigError);
+}
+
+TEST_CASE("yaml_to_json records where each value was written, by key path", "[config_io]") {
+  const YAML::Node n = YAML::Load("- name: t\n  rows: [a, b]\n  metrics:\n    - {source: x}\n");
+  SourceMarks marks;
+  yaml_to_json(n, "e.yaml", &marks, "tables");
+  CHECK(marks.at("tables") == "e.yaml:1:1");
+  CHECK(marks.at("tables[0]") == "e.yaml:1:3");
+  CHECK(marks.at("tables[0].name") == "e.yaml:1:3");
+  CHECK(marks.at("tables[0].rows") == "e.yaml:2:3");  // a mapping's value at its key
+  CHECK(marks.at("tables[0].rows[1]") == "e.yaml:2:13");
+  CHECK(marks.at("tables[0].metrics[0].source") == "e.yaml:4:8");
+  CHECK(marks.size() == 9);  // + rows[0], metrics, metrics[0]
 }
 
 TEST_CASE("invalid_utf8_at finds the first bad byte", "[config_io]") {

@@ -270,6 +270,18 @@ TEST_CASE("tables and claims pass through as JSON", "[experiment]") {
   CHECK(parse(kHead).tables.is_null());
 }
 
+TEST_CASE("report sections keep where each value was written", "[experiment]") {
+  // kHead is 7 lines; the tables section starts on line 8.
+  Experiment ex = parse(kHead + "tables:\n  - name: t\n    rows: [method.psts_order]\n"
+                                "claims:\n  - {id: c, a: {method.psts: true}}\n");
+  CHECK(ex.where("tables[0].rows[0]") == "exp.yaml:10:12");
+  CHECK(ex.where("tables[0].rows") == "exp.yaml:10:5");
+  CHECK(ex.where("tables[0].caption") == "exp.yaml:9:5");  // absent: its mapping
+  CHECK(ex.where("claims[0].a.method.psts") == "exp.yaml:12:17");
+  CHECK(ex.where("claims[0].a.method.name") == "exp.yaml:12:13");  // absent under a: at a
+  CHECK(ex.where("compare.alpha") == "exp.yaml");                 // no compare section
+}
+
 TEST_CASE("errors in files carry file:line:col", "[experiment]") {
   TempDir dir;
   auto error_in = [&](const std::string& text) {

@@ -207,7 +207,7 @@ TEST_CASE("table spec errors name the key", "[reports][table]") {
   CHECK(error().find("tables[0].metrics[1].beter': unknown key") != std::string::npos);
   spec = psts_table();
   spec["metrics"][0]["source"] = "eval:knn:eurosat:top1";
-  CHECK(error().rfind("exp.yaml: tables[0].metrics[0].source: cannot parse metric source", 0) == 0);
+  CHECK(error().rfind("exp.yaml: 'tables[0].metrics[0].source': cannot parse metric source", 0) == 0);
   spec = psts_table();
   spec["paper"][0]["metric"] = "knn20";
   CHECK_THROWS_AS(parse_tables(json::array({spec}), "exp.yaml"), ConfigError);
