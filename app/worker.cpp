@@ -75,6 +75,7 @@ void evaluate(const RunConfig& cfg, VisionTransformer& encoder, const std::files
   if (cfg.eval.protocols.empty()) return;
   const EvalImages ev = load_eval_images(cfg, kEvalSplitSeed);
   journal.env("eval_split_hash", ev.split_hash);
+  for (const auto& [k, v] : ev.provenance.env("eval")) journal.env(k, v);
   journal.env("eval_train_images", std::to_string(ev.train_images.size(0)));
   journal.env("eval_val_images", std::to_string(ev.val_images.size(0)));
 
@@ -194,6 +195,7 @@ int worker_main(const std::filesystem::path& run_dir) {
       if (journal) {
         journal->env("pretrain_split_hash", data.split_hash());
         journal->env("pretrain_images", std::to_string(data.num_images()));
+        for (const auto& [k, v] : data.provenance().env("pretrain")) journal->env(k, v);
       }
       // Joined after the data are ready (packing them may take a while), so the rendezvous timeout
       // covers only the ranks' start-up skew.

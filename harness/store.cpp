@@ -21,6 +21,7 @@
 #include "harness/config_io.h"
 #include "harness/env_info.h"
 #include "harness/hash.h"
+#include "harness/sys_util.h"
 
 namespace ablate {
 namespace {
@@ -115,10 +116,6 @@ static_assert(kMigrationCount == Store::kSchemaVersion);
 // How long a writer keeps retrying BEGIN IMMEDIATE on top of SQLite's own 30 s busy wait.
 constexpr auto kBusyTimeout = std::chrono::seconds(30);
 constexpr int kBusyRetries = 10;
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 bool is_busy(int rc) { return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED; }
 
