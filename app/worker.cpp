@@ -49,14 +49,21 @@ namespace {
 
 constexpr uint64_t kEvalSplitSeed = 0;
 
+// The run's config, checked as at load (types, ranges and the cross-field rules of validate()), so
+// the methods can take it as valid: a config.json edited or written by another version fails here,
+// naming the file, not somewhere inside training.
 RunConfig read_run_config(const std::filesystem::path& run_dir) {
   const auto file = run_dir / "config.json";
   std::ifstream in(file);
   if (!in) throw DataError(fmt::format("{}: cannot read the run's config", file.string()));
   try {
-    return config_from_json(nlohmann::json::parse(in));
+    const RunConfig cfg = config_from_json(nlohmann::json::parse(in));
+    validate(cfg);
+    return cfg;
   } catch (const nlohmann::json::exception& e) {
     throw DataError(fmt::format("{}: {}", file.string(), e.what()));
+  } catch (const ConfigError& e) {
+    throw ConfigError(file.string(), e.key, e.problem, e.hint);
   }
 }
 
