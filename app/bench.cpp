@@ -29,6 +29,7 @@
 #include "methods/method.h"
 #include "methods/pch/torch_pch.h"
 #include "methods/train_step.h"
+#include "reports/stats.h"  // median
 
 #if ABLATE_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -67,12 +68,6 @@ RunConfig bench_config(const BenchOptions& o) {
   c.train.cuda_graph = !o.no_graph;
   c.train.precision = o.precision;
   return c;
-}
-
-double median(std::vector<double> v) {
-  ABLATE_CHECK(!v.empty(), "median of nothing");
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
 void sync(torch::Device d) {

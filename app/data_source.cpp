@@ -1,12 +1,7 @@
 // Shard location and packing, training batches and evaluation sets (see data_source.h).
 #include "app/data_source.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <cstring>
-#include <fstream>
 #include <numeric>
 
 #include <ATen/Context.h>
@@ -15,32 +10,13 @@
 #include "datasets/augment.h"
 #include "datasets/loader.h"
 #include "datasets/registry.h"
+#include "datasets/shard_cache.h"
 #include "datasets/shards.h"
 #include "datasets/split.h"
 #include "harness/check.h"
 
 namespace ablate {
 namespace {
-
-// Holds an exclusive flock on `path` while alive: concurrent workers pack a dataset only once.
-class FileLock {
- public:
-  explicit FileLock(const std::filesystem::path& path) {
-    std::filesystem::create_directories(path.parent_path());
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw DataError(fmt::format("{}: cannot create lock file", path.string()));
-    ::flock(fd_, LOCK_EX);
-  }
-  ~FileLock() {
-    ::flock(fd_, LOCK_UN);
-    ::close(fd_);
-  }
-  FileLock(const FileLock&) = delete;
-  FileLock& operator=(const FileLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
 
 std::shared_ptr<const ShardSet> open_shards(const std::filesystem::path& dir) {
   // Checksums were verified when the shards were packed or last opened with verify; the loader
@@ -81,6 +57,8 @@ std::pair<torch::Tensor, torch::Tensor> gather(const ShardSet& shards, const std
 
 std::filesystem::path shard_dir_for(const RunConfig& cfg, const std::string& dataset) {
   // data.shards names the packed pre-training set; evaluation on the same dataset uses it too.
+  // Chosen deliberately, it is not checked against data.root: the run records the pack's own
+  // source and fingerprint (ShardProvenance) instead.
   if (dataset == cfg.data.dataset && !cfg.data.shards.empty()) {
     const std::filesystem::path dir = cfg.data.shards;
     if (!std::filesystem::exists(dir / "manifest.json"))
@@ -92,25 +70,24 @@ std::filesystem::path shard_dir_for(const RunConfig& cfg, const std::string& dat
   // Packed at the dataset's native side (KNN's multi-scale protocol downsamples from it), or at the
   // model input where the registry knows no single native size.
   const int side = spec.native_size > 0 ? spec.native_size : cfg.model.img_size;
-  const std::filesystem::path dir = std::filesystem::path("results") / "cache" / fmt::format("{}-{}", dataset, side);
-  if (std::filesystem::exists(dir / "manifest.json") && std::filesystem::exists(dir / ".complete")) return dir;
-  FileLock lock(dir.string() + ".lock");
-  if (std::filesystem::exists(dir / ".complete")) return dir;  // another process packed it meanwhile
-  PackOptions po;
-  po.src = std::filesystem::path(cfg.data.root) / spec.folder;
-  po.dataset = dataset;
-  po.out = dir;
-  po.size = side;
-  po.skip_corrupt = cfg.data.skip_corrupt;
-  if (!std::filesystem::exists(po.src))
-    throw DataError(fmt::format("dataset '{}' not found: looked for {} (set data.root=... to the folder that "
-                                "holds '{}', e.g. ../shared/data)",
-                                dataset, std::filesystem::absolute(po.src).string(), spec.folder));
-  const PackResult r = pack_dataset(po);
-  fmt::print(stderr, "packed {} images of {} into {} ({} shards, {:.1f} s{})\n", r.packed, dataset, dir.string(),
-             r.shards, r.seconds, r.skipped ? fmt::format(", {} corrupt skipped", r.skipped) : "");
-  std::ofstream(dir / ".complete") << r.packed << "\n";
-  return dir;
+  const CachedShards c = cached_shards(spec, cfg.data.root, side, cfg.data.skip_corrupt, shard_cache_root());
+  if (c.pack)
+    fmt::print(stderr, "packed {} images of {} into {} ({} shards, {:.1f} s{})\n", c.pack->packed, dataset,
+               c.dir.string(), c.pack->shards, c.pack->seconds,
+               c.pack->skipped ? fmt::format(", {} corrupt skipped", c.pack->skipped) : "");
+  return c.dir;
+}
+
+ShardProvenance ShardProvenance::of(const ShardSet& shards) {
+  return {std::filesystem::absolute(shards.dir()).lexically_normal().string(), shards.fingerprint(),
+          shards.source(), shards.source_fingerprint()};
+}
+
+std::vector<std::pair<std::string, std::string>> ShardProvenance::env(const std::string& prefix) const {
+  return {{prefix + "_shards", dir},
+          {prefix + "_shards_fingerprint", fingerprint},
+          {prefix + "_source", source},
+          {prefix + "_source_fingerprint", source_fingerprint}};
 }
 
 void pack_datasets(const std::vector<PlannedRun>& runs) {
@@ -127,6 +104,7 @@ ShardBatchSource::ShardBatchSource(const RunConfig& cfg, const std::string& shar
   ABLATE_CHECK(cfg.train.batch % world_size == 0, "batch {} over {} ranks", cfg.train.batch, world_size);
   const auto dir = shard_dir.empty() ? shard_dir_for(cfg, cfg.data.dataset) : std::filesystem::path(shard_dir);
   shards_ = open_shards(dir);
+  provenance_ = ShardProvenance::of(*shards_);
   std::vector<int64_t> train;
   if (cfg.data.split == "all") {
     train.resize(shards_->size());
@@ -210,6 +188,7 @@ EvalImages load_eval_images(const RunConfig& cfg, uint64_t split_seed, double tr
   std::tie(ev.train_images, ev.train_labels) = gather(*shards, capped(split.train, cfg.eval.max_train, split_seed));
   std::tie(ev.val_images, ev.val_labels) = gather(*shards, capped(split.val, cfg.eval.max_val, split_seed + 1));
   ev.num_classes = shards->num_classes();
+  ev.provenance = ShardProvenance::of(*shards);
   ev.split_hash = fmt::format("{}:max{}/{}", split.hash, cfg.eval.max_train, cfg.eval.max_val);
   return ev;
 }

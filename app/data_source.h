@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "datasets/loader.h"
 #include "harness/config.h"
@@ -22,10 +24,21 @@ class ShardSet;
 inline constexpr uint64_t kSplitSeed = 0;
 
 // Packed shard folder of `dataset` for this config: data.shards when set (pre-training dataset
-// only), else results/cache/<dataset>-<side>, packed on first use under a file lock.
+// only), else the cache folder of the dataset's folder under data.root as it is now
+// (datasets/shard_cache.h), packed on first use. A missing dataset folder is a DataError saying
+// where it looked.
 std::filesystem::path shard_dir_for(const RunConfig& cfg, const std::string& dataset);
 // Packs (once) every dataset the runs read, here, before their workers start in parallel.
 void pack_datasets(const std::vector<PlannedRun>& runs);
+
+// What a run read, for its journal: the shard folder, the SHA-256 of its content (ShardSet::
+// fingerprint) and the folder and source_fingerprint it was packed from.
+struct ShardProvenance {
+  std::string dir, fingerprint, source, source_fingerprint;
+  static ShardProvenance of(const ShardSet& shards);
+  // env records <prefix>_shards, <prefix>_shards_fingerprint, <prefix>_source, <prefix>_source_fingerprint
+  std::vector<std::pair<std::string, std::string>> env(const std::string& prefix) const;
+};
 
 // Pre-training batches: the train split of data.dataset (capped at data.max_images), shuffled per
 // epoch with the run seed, random-resized-cropped to model.img_size, flipped and normalised on the
@@ -50,6 +63,7 @@ class ShardBatchSource : public BatchSource {
   void seek_planned(int64_t epoch, int64_t position, const std::vector<int64_t>& order) override;
 
   const std::string& split_hash() const { return split_hash_; }
+  const ShardProvenance& provenance() const { return provenance_; }
   int64_t num_images() const { return static_cast<int64_t>(pool_.size()); }
 
  private:
@@ -61,6 +75,7 @@ class ShardBatchSource : public BatchSource {
   int rank_, world_size_;
   std::shared_ptr<const ShardSet> shards_;
   std::string split_hash_;
+  ShardProvenance provenance_;
   std::vector<int64_t> pool_;     // the capped train split, as the loader permutes it
   std::unique_ptr<Loader> loader_;
   int64_t epoch_offset_ = 0;      // a planned epoch's loader counts from 0: its real epoch
@@ -75,6 +90,7 @@ struct EvalImages {
   torch::Tensor train_labels, val_labels;  // (N,) int64
   int num_classes = 0;
   std::string split_hash;
+  ShardProvenance provenance;
 };
 EvalImages load_eval_images(const RunConfig& cfg, uint64_t split_seed, double train_ratio = 0.0);
 

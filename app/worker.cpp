@@ -49,14 +49,21 @@ namespace {
 
 constexpr uint64_t kEvalSplitSeed = 0;
 
+// The run's config, checked as at load (types, ranges and the cross-field rules of validate()), so
+// the methods can take it as valid: a config.json edited or written by another version fails here,
+// naming the file, not somewhere inside training.
 RunConfig read_run_config(const std::filesystem::path& run_dir) {
   const auto file = run_dir / "config.json";
   std::ifstream in(file);
   if (!in) throw DataError(fmt::format("{}: cannot read the run's config", file.string()));
   try {
-    return config_from_json(nlohmann::json::parse(in));
+    const RunConfig cfg = config_from_json(nlohmann::json::parse(in));
+    validate(cfg);
+    return cfg;
   } catch (const nlohmann::json::exception& e) {
     throw DataError(fmt::format("{}: {}", file.string(), e.what()));
+  } catch (const ConfigError& e) {
+    throw ConfigError(file.string(), e.key, e.problem, e.hint);
   }
 }
 
@@ -75,6 +82,7 @@ void evaluate(const RunConfig& cfg, VisionTransformer& encoder, const std::files
   if (cfg.eval.protocols.empty()) return;
   const EvalImages ev = load_eval_images(cfg, kEvalSplitSeed);
   journal.env("eval_split_hash", ev.split_hash);
+  for (const auto& [k, v] : ev.provenance.env("eval")) journal.env(k, v);
   journal.env("eval_train_images", std::to_string(ev.train_images.size(0)));
   journal.env("eval_val_images", std::to_string(ev.val_images.size(0)));
 
@@ -196,6 +204,7 @@ int worker_main(const std::filesystem::path& run_dir) {
       if (journal) {
         journal->env("pretrain_split_hash", data.split_hash());
         journal->env("pretrain_images", std::to_string(data.num_images()));
+        for (const auto& [k, v] : data.provenance().env("pretrain")) journal->env(k, v);
       }
       // Joined after the data are ready (packing them may take a while), so the rendezvous timeout
       // covers only the ranks' start-up skew.

@@ -13,11 +13,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
 
 #include "datasets/image_io.h"
 #include "datasets/split.h"
 #include "harness/check.h"
 #include "harness/hash.h"
+#include "harness/sys_util.h"
 
 namespace ablate {
 namespace fs = std::filesystem;
@@ -25,26 +27,16 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kFormat = "ablate-shards-1";
 constexpr size_t kShardTargetBytes = size_t{64} << 20;
 
 std::string shard_name(size_t k) { return fmt::format("shard-{:05d}.u8", k); }
 
-// Writes to path.tmp and renames, so a reader or a resumed pack never sees a half-written file.
-void write_atomic(const fs::path& path, const void* data, size_t n) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
-    out.close();
-    if (!out) throw DataError(fmt::format("{}: cannot write: {}", tmp.string(), std::strerror(errno)));
-  }
-  fs::rename(tmp, path);
-}
+// Every file of a pack is replaced atomically and durably (fsync, then rename: harness/sys_util.h),
+// so a reader or a resumed pack never sees a half-written file, even after a power cut.
+void write_atomic(const fs::path& path, std::string_view bytes) { write_file_atomically(path, bytes); }
 
-void write_atomic(const fs::path& path, const std::string& text) {
-  write_atomic(path, text.data(), text.size());
+void write_atomic(const fs::path& path, const void* data, size_t n) {
+  write_atomic(path, std::string_view(static_cast<const char*>(data), n));
 }
 
 std::string file_sha256(const fs::path& path) {
@@ -90,16 +82,18 @@ struct PackPlan {
   const PackOptions& opts;
   int64_t per_shard;
   size_t image_bytes;
-  std::string source_hash;  // inputs and settings: a resumed run must match it
+  std::string source_fingerprint;  // source_fingerprint(index): the files as they are on disk
+  std::string source_hash;         // inputs and settings: a resumed run must match it
 
   json manifest(const std::vector<ShardEntry>& shards, const std::vector<SkippedEntry>& skipped,
                 const json& extra_files, int64_t count, bool complete) const {
     json j;
-    j["format"] = kFormat;
+    j["format"] = kShardFormat;
     j["complete"] = complete;
     j["dataset"] = index.spec.name;
     j["title"] = index.spec.title;
     j["source"] = fs::absolute(index.dir).lexically_normal().string();
+    j["source_fingerprint"] = source_fingerprint;
     j["source_hash"] = source_hash;
     j["classes"] = index.classes;
     j["size"] = opts.size;
@@ -127,10 +121,12 @@ struct PackPlan {
   }
 };
 
-std::string source_hash(const DatasetIndex& index, const PackOptions& opts, int64_t per_shard) {
+// The source's files (source_fingerprint: an image edited in place changes it) and the settings.
+std::string source_hash(const DatasetIndex& index, const PackOptions& opts, int64_t per_shard,
+                        const std::string& fingerprint) {
   Sha256 h;
-  h.update(
-      fmt::format("{}\n{}\n{}\n{}\n{}\n", kFormat, index.spec.name, opts.size, per_shard, opts.skip_corrupt));
+  h.update(fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n", kShardFormat, index.spec.name, opts.size, per_shard,
+                       opts.skip_corrupt, fingerprint));
   for (auto& c : index.classes) h.update(c + "\n");
   for (size_t i = 0; i < index.files.size(); ++i)
     h.update(fmt::format("{}\t{}\n", index.files[i], index.labels[i]));
@@ -147,7 +143,7 @@ std::vector<ShardEntry> reusable_shards(const PackPlan& plan, std::vector<Skippe
   } catch (const json::exception&) {
     return {};  // unreadable manifest from an interrupted write: start over
   }
-  if (old.value("format", "") != kFormat || old.value("source_hash", "") != plan.source_hash) return {};
+  if (old.value("format", "") != kShardFormat || old.value("source_hash", "") != plan.source_hash) return {};
   std::vector<ShardEntry> kept;
   for (auto& s : old["shards"]) {
     ShardEntry e{s["name"], s["sha256"], s["count"], s["bytes"], s["src_begin"], s["src_end"]};
@@ -186,6 +182,20 @@ void decode_window(const PackPlan& plan, int64_t begin, int64_t end, std::vector
 
 }  // namespace
 
+std::string source_fingerprint(const DatasetIndex& index) {
+  Sha256 h;
+  h.update(fmt::format("{}\n", index.spec.name));
+  for (auto& c : index.classes) h.update(c + "\n");
+  for (size_t i = 0; i < index.files.size(); ++i) {
+    struct stat st {};
+    if (::stat(index.path(i).c_str(), &st) != 0)
+      throw DataError(fmt::format("{}: cannot stat: {}", index.path(i).string(), std::strerror(errno)));
+    h.update(fmt::format("{}\t{}\t{}\t{}.{:09d}\n", index.files[i], index.labels[i], st.st_size,
+                         st.st_mtim.tv_sec, st.st_mtim.tv_nsec));
+  }
+  return h.final_hex();
+}
+
 PackResult pack_index(const DatasetIndex& index, const PackOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
   if (opts.size < 1 || opts.size > 8192)
@@ -201,7 +211,9 @@ PackResult pack_index(const DatasetIndex& index, const PackOptions& opts) {
   const int64_t per_shard = opts.images_per_shard > 0
                                 ? opts.images_per_shard
                                 : std::max<int64_t>(1, static_cast<int64_t>(kShardTargetBytes / image_bytes));
-  const PackPlan plan{index, opts, per_shard, image_bytes, source_hash(index, opts, per_shard)};
+  const std::string fingerprint = source_fingerprint(index);
+  const PackPlan plan{index, opts, per_shard, image_bytes, fingerprint,
+                      source_hash(index, opts, per_shard, fingerprint)};
   fs::create_directories(opts.out);
 
   std::vector<SkippedEntry> skipped;
@@ -325,9 +337,9 @@ ShardSet ShardSet::open(const fs::path& dir, bool verify) {
   } catch (const json::exception& e) {
     throw DataError(fmt::format("{}: not valid JSON: {}", mpath.string(), e.what()));
   }
-  if (m.value("format", "") != kFormat)
+  if (m.value("format", "") != kShardFormat)
     throw DataError(
-        fmt::format("{}: format '{}', expected '{}'", mpath.string(), m.value("format", ""), kFormat));
+        fmt::format("{}: format '{}', expected '{}'", mpath.string(), m.value("format", ""), kShardFormat));
   if (!m.value("complete", false))
     throw DataError(
         fmt::format("{}: packing was interrupted; re-run `ablate data pack` with the same "
@@ -340,6 +352,8 @@ ShardSet ShardSet::open(const fs::path& dir, bool verify) {
     set.classes_ = m.at("classes").get<std::vector<std::string>>();
     set.side_ = m.at("size");
     set.per_shard_ = m.at("images_per_shard");
+    set.source_ = m.value("source", "");
+    set.source_fingerprint_ = m.value("source_fingerprint", "");  // "" in packs made before it existed
     Sha256 fp;
     // Small files are always checked: a wrong label would silently corrupt every metric.
     auto load_checked = [&](const json& entry) {
@@ -418,6 +432,8 @@ ShardSet& ShardSet::operator=(ShardSet&& o) noexcept {
     dir_ = std::move(o.dir_);
     dataset_ = std::move(o.dataset_);
     fingerprint_ = std::move(o.fingerprint_);
+    source_ = std::move(o.source_);
+    source_fingerprint_ = std::move(o.source_fingerprint_);
     classes_ = std::move(o.classes_);
     paths_ = std::move(o.paths_);
     labels_ = std::move(o.labels_);

@@ -2,8 +2,8 @@
 // pixels with memcpy instead of decoding JPEGs every epoch (`ablate data pack SRC --out DIR --size N`).
 //
 // Folder layout (all little-endian):
-//   manifest.json      dataset, classes, size, count, split protocol, skipped files, and per file
-//                      its byte size and SHA-256
+//   manifest.json      dataset, classes, size, count, split protocol, skipped files, the source
+//                      folder and its source_fingerprint, and per file its byte size and SHA-256
 //   shard-NNNNN.u8     images_per_shard images (the last shard fewer), each (3, N, N) uint8, planar
 //                      CHW: the loader's output layout, so a batch is filled by plain copies
 //   labels.i32         int32 label per image (-1 = unlabelled)
@@ -11,9 +11,9 @@
 // Images keep the dataset's label order (class by class, sorted paths), so a split computed from
 // index.txt (datasets/split.h) selects the same images as one computed from the source folder.
 //
-// Packing is resumable: each shard is written to a temporary name and renamed, and the manifest is
-// rewritten after every shard; a re-run keeps the leading shards whose size and SHA-256 still match
-// and redoes the rest. Reading maps shards with mmap; open(dir, verify=true) re-hashes every shard,
+// Packing is resumable: each shard is written to a temporary name, fsync'ed and renamed, and the
+// manifest is rewritten after every shard; a re-run with the same source files (same fingerprint)
+// and settings keeps the leading shards whose size and SHA-256 still match and redoes the rest. Reading maps shards with mmap; open(dir, verify=true) re-hashes every shard,
 // so a flipped byte is reported with the shard's name.
 #pragma once
 
@@ -25,6 +25,9 @@
 #include "datasets/registry.h"
 
 namespace ablate {
+
+// The manifest's "format": a change in layout gets a new one, and with it new cache folders.
+inline constexpr const char* kShardFormat = "ablate-shards-1";
 
 struct PackOptions {
   std::filesystem::path src;     // dataset folder, e.g. ../shared/data/eurosat_rgb
@@ -45,6 +48,12 @@ struct PackResult {
   int64_t shards_reused = 0;  // ... of which were kept from an earlier, interrupted run
   double seconds = 0.0;
 };
+
+// Identity of the images a pack of `index` reads, as they are on disk now: SHA-256 over the dataset
+// name, the classes, and per image its relative path, label, byte size and modification time
+// (nanoseconds). An image added, removed, relabelled, replaced or edited changes it. Costs one stat
+// per file, no decoding. DataError naming a file that cannot be stat'ed.
+std::string source_fingerprint(const DatasetIndex& index);
 
 // Opens opts.src as a dataset (verifying it against the registry) and packs it.
 PackResult pack_dataset(const PackOptions& opts);
@@ -72,6 +81,10 @@ class ShardSet {
   // SHA-256 over the manifest's file checksums: identifies the packed content.
   const std::string& fingerprint() const { return fingerprint_; }
   const std::filesystem::path& dir() const { return dir_; }
+  // The folder it was packed from and source_fingerprint() of its files then ("" for packs made
+  // before the manifest recorded it).
+  const std::string& source() const { return source_; }
+  const std::string& source_fingerprint() const { return source_fingerprint_; }
 
   // Image `index` as (N, N, 3) HWC into dst.
   void read(size_t index, uint8_t* dst) const;
@@ -91,7 +104,7 @@ class ShardSet {
   void unmap();
 
   std::filesystem::path dir_;
-  std::string dataset_, fingerprint_;
+  std::string dataset_, fingerprint_, source_, source_fingerprint_;
   std::vector<std::string> classes_, paths_;
   std::vector<int32_t> labels_;
   int side_ = 0;

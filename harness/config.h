@@ -90,7 +90,7 @@ struct MethodConfig {
 struct DataConfig {
   std::string dataset = "eurosat";    // registry name (datasets/registry.h), e.g. "ucmerced"
   std::string root = "../shared/data";  // data root; the dataset lives in root/<folder>
-  std::string shards = "";            // packed shard dir; "" = results/cache/<dataset>-<size>
+  std::string shards = "";            // packed shard dir; "" = the cache of root/<folder> (datasets/shard_cache.h)
   int max_images = 0;                 // cap on pre-training images (0 = all), e.g. 2048
   std::string split = "train";        // which split pre-trains: "train" | "all"
   double train_fraction = 0.8;        // train part of the split protocol, e.g. 0.8
@@ -226,7 +226,7 @@ template <class V>
 void visit_fields(DataConfig& c, V&& v) {
   v("dataset", c.dataset, FieldSpec{.doc = "pre-training dataset (registry name), e.g. eurosat"});
   v("root", c.root, FieldSpec{.doc = "data root folder, e.g. ../shared/data"});
-  v("shards", c.shards, FieldSpec{.doc = "packed shard folder ('' = cache under results/)"});
+  v("shards", c.shards, FieldSpec{.doc = "packed shard folder, read as it is ('' = the cache of data.root's images)"});
   v("max_images", c.max_images, FieldSpec{.doc = "cap on pre-training images (0 = all)", .min = 0});
   v("split", c.split, FieldSpec{.doc = "pre-training split", .choices = {"train", "all"}});
   v("train_fraction", c.train_fraction, FieldSpec{.doc = "train share of the split, e.g. 0.8", .min = 0, .max = 1, .min_open = true, .max_open = true});

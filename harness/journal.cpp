@@ -18,6 +18,7 @@
 #include "harness/env_info.h"
 #include "harness/lifecycle.h"
 #include "harness/store.h"
+#include "harness/sys_util.h"
 
 namespace ablate {
 namespace {
@@ -27,10 +28,6 @@ using ojson = nlohmann::ordered_json;  // keeps "seq","t","type" first on each l
 [[noreturn]] void io_error(const std::string& what, const std::filesystem::path& path) {
   throw std::system_error(errno, std::generic_category(),
                           fmt::format("{} {}", what, path.string()));
-}
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 ojson encode(double v) {

@@ -107,13 +107,22 @@ int64_t decoder_params(const ModelConfig& m) {
   return mask_token + m.dec_depth * (cross_block + self_attn) + feature_map + final_norm + pred;
 }
 
+int64_t visible_count(int64_t patches, double mask_ratio) {
+  return static_cast<int64_t>(static_cast<double>(patches) * (1.0 - mask_ratio));
+}
+
+int64_t recon_count(int64_t patches, double mask_ratio, double recon_ratio) {
+  if (recon_ratio == 0.0) return patches - visible_count(patches, mask_ratio);
+  return static_cast<int64_t>(std::floor(recon_ratio * static_cast<double>(patches)));
+}
+
 TokenCounts token_counts(const ModelConfig& model, const MethodConfig& method) {
   TokenCounts t;
   int side = model.img_size / model.patch_size;
   t.patches = side * side;
-  t.visible = int(t.patches * (1.0 - method.mask_ratio));
+  t.visible = static_cast<int>(visible_count(t.patches, method.mask_ratio));
   t.masked = t.patches - t.visible;
-  t.recon = method.recon_ratio > 0 ? int(t.patches * method.recon_ratio) : t.masked;
+  t.recon = static_cast<int>(recon_count(t.patches, method.mask_ratio, method.recon_ratio));
   return t;
 }
 

@@ -42,6 +42,14 @@ int64_t decoder_params(const ModelConfig& model);
 // Matmul FLOPs of one pre-training step per image (forward + backward = 3x forward).
 double train_flops_per_image(const RunConfig& config);
 
+// The one definition of the masking counts (validation, FLOPs, the memory estimate and the masking
+// in methods/masking.h all use these):
+// visible patches, int(L * (1 - mask_ratio)): MAE's formula, in double.
+int64_t visible_count(int64_t patches, double mask_ratio);
+// Patches the decoder predicts: floor(recon_ratio * L), or all masked ones (L - visible) when
+// recon_ratio == 0. validate() (harness/config_io.h) keeps it within 1 .. L - visible.
+int64_t recon_count(int64_t patches, double mask_ratio, double recon_ratio);
+
 // Token counts of one image under the masking of `config` (shared by validation and FLOPs).
 struct TokenCounts {
   int patches;  // L = (img_size / patch_size)^2

@@ -23,6 +23,7 @@
 #include "harness/hash.h"
 #include "harness/lifecycle.h"
 #include "harness/process.h"
+#include "harness/sys_util.h"
 
 namespace ablate {
 namespace {
@@ -118,9 +119,6 @@ static_assert(kMigrationCount == Store::kSchemaVersion);
 constexpr auto kBusyTimeout = std::chrono::seconds(30);
 constexpr int kBusyRetries = 10;
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string utc_time(std::optional<double> t) {
   if (!t) return "-";

@@ -1,6 +1,7 @@
 // Shared encoder/decoder pass of the masked-autoencoder methods (see masked_autoencoder.h).
 #include "methods/masked_autoencoder.h"
 
+#include "harness/check.h"
 #include "methods/losses.h"
 #include "methods/pch/torch_pch.h"
 
@@ -12,6 +13,9 @@ MaskedAutoencoder::MaskedAutoencoder(const RunConfig& config) : method_(config.m
   patches_ = encoder_->options().num_patches();
   n_keep_ = visible_count(patches_, method_.mask_ratio);
   n_rec_ = recon_count(patches_, method_.mask_ratio, method_.recon_ratio);
+  // validate() refuses configs outside this range (the worker validates what it reads).
+  ABLATE_CHECK(n_keep_ >= 1 && n_rec_ >= 1 && n_rec_ <= patches_ - n_keep_,
+               "{} visible and {} reconstructed of {} patches", n_keep_, n_rec_, patches_);
 }
 
 MaskedAutoencoder::ViewOutput MaskedAutoencoder::run_view(const torch::Tensor& images,

@@ -1,28 +1,11 @@
 // Fixed-count masking (see masking.h).
 #include "methods/masking.h"
 
-#include <cmath>
 
 #include "harness/check.h"
 #include "methods/pch/torch_pch.h"
 
 namespace ablate {
-
-int64_t visible_count(int64_t patches, double mask_ratio) {
-  return static_cast<int64_t>(double(patches) * (1.0 - mask_ratio));
-}
-
-int64_t recon_count(int64_t patches, double mask_ratio, double recon_ratio) {
-  const int64_t masked = patches - visible_count(patches, mask_ratio);
-  if (recon_ratio == 0.0) return masked;
-  const auto n = static_cast<int64_t>(std::floor(recon_ratio * double(patches)));
-  if (n < 1 || n > masked)
-    throw ConfigError("", "method.recon_ratio",
-                      fmt::format("{} of {} patches gives {} to reconstruct, but {} are masked",
-                                  recon_ratio, patches, n, masked),
-                      "need 1 <= floor(recon_ratio * L) <= L - int(L * (1 - mask_ratio))");
-  return n;
-}
 
 MaskSplit split_from_shuffle(const torch::Tensor& ids_shuffle, int64_t n_keep) {
   const int64_t L = ids_shuffle.size(1);

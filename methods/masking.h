@@ -11,6 +11,8 @@
 
 #include <torch/types.h>
 
+#include "harness/model_sizes.h"  // visible_count, recon_count: the counts, defined once
+
 namespace ablate {
 
 struct MaskSplit {
@@ -18,12 +20,6 @@ struct MaskSplit {
   torch::Tensor ids_masked;   // (B, L - N_vis) int64
   torch::Tensor ids_restore;  // (B, L) int64: position of patch l in cat(ids_keep, ids_masked)
 };
-
-// int(L * (1 - mask_ratio)).
-int64_t visible_count(int64_t patches, double mask_ratio);
-// floor(recon_ratio * L), or all masked patches when recon_ratio == 0. ConfigError
-// (method.recon_ratio) when it exceeds the masked count.
-int64_t recon_count(int64_t patches, double mask_ratio, double recon_ratio);
 
 // ids_shuffle (B, L): a permutation per sample; its first n_keep entries are visible.
 MaskSplit split_from_shuffle(const torch::Tensor& ids_shuffle, int64_t n_keep);

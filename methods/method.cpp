@@ -10,11 +10,10 @@
 namespace ablate {
 
 std::shared_ptr<PretrainMethod> make_method(const RunConfig& config) {
+  // validate() has checked the combination (e.g. CrossMAE and SelectiveMAE need the cross decoder).
   const std::string& name = config.method.name;
-  if ((name == "crossmae" || name == "selectivemae") && config.model.decoder != "cross")
-    throw ConfigError("", "model.decoder",
-                      fmt::format("method '{}' reconstructs with the CrossMAE decoder", name),
-                      "set model.decoder: cross");
+  ABLATE_CHECK(!(name == "crossmae" || name == "selectivemae") || config.model.decoder == "cross",
+               "method {} with decoder {}", name, config.model.decoder);
   if (name == "mae" || name == "crossmae") return std::make_shared<Mae>(config);
   if (name == "selectivemae") return std::make_shared<SelectiveMae>(config);
   if (name == "crossscale") return std::make_shared<CrossScaleMae>(config);

@@ -15,23 +15,19 @@ int64_t stage_index(const std::string& name) {
   if (name == "near") return kPstsNear;
   if (name == "far") return kPstsFar;
   if (name == "random") return kPstsRandom;
-  throw ConfigError("", "method.psts_order", fmt::format("unknown stage '{}'", name),
-                    "a permutation of near, far, random");
+  ABLATE_CHECK(false, "unknown PSTS stage '{}' (validate() accepts near, far, random)", name);
+  return 0;
 }
 
 }  // namespace
 
 PstsWeights psts_stage_weights(double progress, const std::vector<std::string>& order,
                                const std::vector<double>& bounds) {
-  if (order.size() != 3)
-    throw ConfigError("", "method.psts_order", fmt::format("{} stages given", order.size()),
-                      "a permutation of near, far, random");
-  if (bounds.size() != 4 || !std::is_sorted(bounds.begin(), bounds.end()))
-    throw ConfigError("", "method.psts_bounds", "need 4 increasing fractions of training",
-                      "e.g. [0.35, 0.375, 0.725, 0.75]");
+  // validate() has checked both (a permutation of the three stages; 4 non-decreasing bounds).
+  ABLATE_CHECK(order.size() == 3 && bounds.size() == 4 && std::is_sorted(bounds.begin(), bounds.end()),
+               "{} stages, {} bounds", order.size(), bounds.size());
   const int64_t s0 = stage_index(order[0]), s1 = stage_index(order[1]), s2 = stage_index(order[2]);
-  if (s0 == s1 || s1 == s2 || s0 == s2)
-    throw ConfigError("", "method.psts_order", "stages repeat", "a permutation of near, far, random");
+  ABLATE_CHECK(s0 != s1 && s1 != s2 && s0 != s2, "PSTS stages repeat");
   // Blend fraction t from stage a to stage b inside [lo, hi].
   auto blend = [](int64_t a, int64_t b, double t) {
     PstsWeights w{0.0, 0.0, 0.0};

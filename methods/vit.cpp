@@ -30,10 +30,8 @@ std::pair<torch::Tensor, torch::Tensor> grid_coords(int64_t grid, const torch::T
 
 VitOptions VitOptions::from(const ModelConfig& model) {
   const VitSize& s = vit_size(model.size);
-  if (model.img_size % model.patch_size != 0)
-    throw ConfigError("", "model.img_size",
-                      fmt::format("{} is not a multiple of model.patch_size {}", model.img_size,
-                                  model.patch_size));
+  ABLATE_CHECK(model.img_size % model.patch_size == 0, "img_size {} over patch {} (validate() checks it)",
+               model.img_size, model.patch_size);
   VitOptions o;
   o.img_size = model.img_size;
   o.patch = model.patch_size;

@@ -108,6 +108,31 @@ TEST_CASE("training FLOPs by hand (micro, 4 patches, half masked)", "[model_size
   CHECK(train_flops_per_image(c) == 3 * (encoder + cross));
 }
 
+TEST_CASE("visible and reconstructed counts: MAE's int(L * (1 - m)) and floor(r * L)", "[model_sizes]") {
+  CHECK(visible_count(196, 0.75) == 49);
+  CHECK(visible_count(196, 0.85) == 29);  // 29.4
+  CHECK(visible_count(64, 0.75) == 16);
+  CHECK(visible_count(49, 0.9) == 4);     // 4.9
+  CHECK(visible_count(196, 0.9) == 19);   // 19.6
+  CHECK(recon_count(196, 0.75, 0.0) == 147);
+  CHECK(recon_count(196, 0.85, 0.25) == 49);
+  CHECK(recon_count(196, 0.85, 0.5) == 98);
+  CHECK(recon_count(64, 0.75, 0.25) == 16);
+  CHECK(recon_count(196, 0.75, 0.1) == 19);  // 19.6
+  // token_counts (validation, FLOPs, memory) is the same arithmetic: 14 x 14 patches.
+  ModelConfig m;
+  m.img_size = 224;
+  m.patch_size = 16;
+  MethodConfig me;
+  me.mask_ratio = 0.85;
+  me.recon_ratio = 0.25;
+  const TokenCounts t = token_counts(m, me);
+  CHECK(t.patches == 196);
+  CHECK(t.visible == 29);
+  CHECK(t.masked == 167);
+  CHECK(t.recon == 49);
+}
+
 TEST_CASE("unknown sizes are a ConfigError with suggestions", "[model_sizes]") {
   CHECK(find_vit_size("vit_q") == nullptr);
   try {

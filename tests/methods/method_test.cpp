@@ -13,30 +13,16 @@
 #include "datasets/augment.h"
 #include "datasets/image_io.h"
 #include "harness/check.h"
+#include "harness/config_io.h"
 #include "methods/hog.h"
 #include "methods/masking.h"
 #include "tests/support/catch.h"
+#include "tests/support/test_config.h"
 
 using namespace ablate;
+using ablate::test::tiny_config;
 
 namespace {
-
-RunConfig micro(const std::string& name) {
-  RunConfig c;
-  c.model.size = "vit_micro";
-  c.model.img_size = 64;
-  c.model.patch_size = 8;
-  c.model.dec_depth = 1;
-  c.model.dec_dim = 64;
-  c.model.dec_heads = 4;
-  c.method.name = name;
-  if (name == "crossmae" || name == "selectivemae") {
-    c.model.decoder = "cross";
-    c.method.recon_ratio = 0.25;
-  }
-  if (name == "selectivemae") c.method.mask_ratio = 0.85;
-  return c;
-}
 
 // A fixed batch of real EuroSAT images, ImageNet-normalised, or undefined when absent.
 torch::Tensor eurosat_batch(int64_t n) {
@@ -70,50 +56,52 @@ TEST_CASE("lr rules", "[method]") {
   CHECK(lr_rule_multiplier(m) == Approx(1.0));
 }
 
-TEST_CASE("methods reject configurations they cannot run", "[method]") {
-  RunConfig c = micro("selectivemae");
+TEST_CASE("configurations methods cannot run are refused by validation, and are bugs past it", "[method]") {
+  RunConfig c = tiny_config("selectivemae");
   c.model.decoder = "mae";
-  CHECK_THROWS_AS(make_method(c), ConfigError);
-  c = micro("crossscale");
+  CHECK_THROWS_AS(validate(c), ConfigError);
+  CHECK_THROWS_AS(make_method(c), InternalError);
+  c = tiny_config("crossscale");
   c.method.loss_re = false;
   c.method.multiscale = false;
-  CHECK_THROWS_AS(make_method(c), ConfigError);
-  c = micro("mae");
+  CHECK_THROWS_AS(validate(c), ConfigError);
+  c = tiny_config("mae");
   c.method.recon_ratio = 0.9;
-  CHECK_THROWS_AS(make_method(c), ConfigError);
+  CHECK_THROWS_AS(validate(c), ConfigError);
+  CHECK_THROWS_AS(make_method(c), InternalError);
 }
 
 TEST_CASE("forward + backward of every method: finite loss, gradient on every parameter", "[method]") {
   std::vector<std::pair<std::string, RunConfig>> variants;
-  variants.emplace_back("mae", micro("mae"));
+  variants.emplace_back("mae", tiny_config("mae"));
   {
-    RunConfig c = micro("crossmae");
+    RunConfig c = tiny_config("crossmae");
     c.model.dec_depth = 2;
     c.model.dec_self_attn = true;
     c.model.dec_feature_map = true;
     variants.emplace_back("crossmae+self+fm", c);
   }
   {
-    RunConfig c = micro("selectivemae");
+    RunConfig c = tiny_config("selectivemae");
     c.method.psts = true;
     c.method.hog_select = "multinomial";
     c.method.hog_mode = "official";
     variants.emplace_back("selectivemae psts multinomial official", c);
   }
   {
-    RunConfig c = micro("selectivemae");
+    RunConfig c = tiny_config("selectivemae");
     c.method.recon_select = "random";
     variants.emplace_back("selectivemae topk paper", c);
   }
   {
-    RunConfig c = micro("crossscale");
+    RunConfig c = tiny_config("crossscale");
     c.model.gsd_pos = true;
     c.method.pool = "mean";
     c.method.dec_negatives = true;
     variants.emplace_back("crossscale all terms", c);
   }
   {
-    RunConfig c = micro("crossscale");
+    RunConfig c = tiny_config("crossscale");
     c.method.enc_negatives = false;
     c.method.proj_head = false;
     c.model.decoder = "cross";
@@ -125,7 +113,7 @@ TEST_CASE("forward + backward of every method: finite loss, gradient on every pa
     variants.emplace_back("crossscale cosine cross-decoder", c);
   }
   {
-    RunConfig c = micro("crossscale");
+    RunConfig c = tiny_config("crossscale");
     c.method.cc_denominator = "all";
     c.method.re_reduction = "mean";
     c.method.square_crop = true;
@@ -133,7 +121,7 @@ TEST_CASE("forward + backward of every method: finite loss, gradient on every pa
     variants.emplace_back("crossscale simclr mean shared-norm", c);
   }
   {
-    RunConfig c = micro("crossscale");
+    RunConfig c = tiny_config("crossscale");
     c.method.multiscale = false;
     variants.emplace_back("crossscale single view", c);
   }
@@ -167,7 +155,7 @@ TEST_CASE("forward + backward of every method: finite loss, gradient on every pa
 }
 
 TEST_CASE("crossscale reports the enabled terms, weighted", "[method]") {
-  RunConfig c = micro("crossscale");
+  RunConfig c = tiny_config("crossscale");
   c.method.w_cc = 0.5;
   c.method.w_cp = 2.0;
   torch::manual_seed(0);
@@ -182,7 +170,7 @@ TEST_CASE("crossscale reports the enabled terms, weighted", "[method]") {
 }
 
 TEST_CASE("crossscale L_re sums the two views (public code) or averages them", "[method]") {
-  RunConfig c = micro("crossscale");
+  RunConfig c = tiny_config("crossscale");
   c.method.loss_cc = false;
   c.method.loss_cp = false;
   auto run = [&](const char* reduction, bool with_crop) {
@@ -205,7 +193,7 @@ TEST_CASE("reconstruction figure and SelectiveMAE's HOG-chosen visible set", "[m
   images.slice(3, 0, 32).fill_(0.5);  // flat left half: never chosen by top-k HOG energy
   for (const char* name : {"mae", "selectivemae"}) {
     INFO(name);
-    RunConfig c = micro(name);
+    RunConfig c = tiny_config(name);
     auto method = make_method(c);
     method->eval();
     torch::Tensor shown, selected;
@@ -234,7 +222,7 @@ TEST_CASE("losses decrease over 30 Adam steps on real EuroSAT images", "[method]
   for (const char* name : {"mae", "selectivemae", "crossscale"}) {
     INFO(name);
     torch::manual_seed(0);
-    auto method = make_method(micro(name));
+    auto method = make_method(tiny_config(name));
     method->train();
     torch::optim::Adam opt(method->parameters(), torch::optim::AdamOptions(1e-3));
     std::vector<double> losses;
@@ -256,7 +244,7 @@ TEST_CASE("forward under bf16 autocast gives a finite float32 loss", "[method]")
   auto images = torch::randn({4, 3, 64, 64});
   for (const char* name : {"mae", "crossmae", "selectivemae", "crossscale"}) {
     INFO(name);
-    RunConfig c = micro(name);
+    RunConfig c = tiny_config(name);
     c.method.psts = std::string(name) == "selectivemae";
     auto method = make_method(c);
     at::autocast::set_autocast_enabled(torch::kCPU, true);

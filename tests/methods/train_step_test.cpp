@@ -13,6 +13,7 @@
 #include "methods/pch/torch_pch.h"
 #include "methods/train_step.h"
 #include "tests/support/catch.h"
+#include "tests/support/test_config.h"
 
 namespace ablate {
 namespace {
@@ -110,21 +111,11 @@ TEST_CASE("graph-captured train steps give the eager losses (exactly on CPU, bf1
   const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   for (const std::string name : {"mae", "selectivemae", "mae+infobatch"}) {
     INFO(name << " on " << device.str());
-    RunConfig cfg;
+    RunConfig cfg = test::tiny_config(name == "selectivemae" ? "selectivemae" : "mae");
     cfg.method.infobatch = name == "mae+infobatch";
-    cfg.model.size = "vit_micro";
-    cfg.model.img_size = 64;
-    cfg.model.patch_size = 8;
     cfg.model.dec_depth = 2;
     cfg.model.dec_dim = 64;
     cfg.model.dec_heads = 4;
-    cfg.method.name = name == "selectivemae" ? "selectivemae" : "mae";
-    if (name == "selectivemae") {
-      cfg.model.decoder = "cross";
-      cfg.method.mask_ratio = 0.85;
-      cfg.method.recon_ratio = 0.25;
-    }
-    cfg.train.batch = 16;
     cfg.train.clip_grad = 1.0;
     const auto batch = real_batch(16);
     const int steps = TrainStep::kEagerWarmupSteps + 5;

@@ -37,6 +37,7 @@
 #include "methods/trainer.h"
 #include "tests/support/catch.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_config.h"
 #include "tests/support/child_process.h"
 
 namespace ablate {
@@ -158,22 +159,13 @@ class TestMae : public Mae {
   bool keyed_;
 };
 
+// The shared tiny config (tests/support/test_config.h) with this file's batch and lr.
 RunConfig tiny_config() {
-  RunConfig c;
+  RunConfig c = test::tiny_config();
   c.seed = 5;
-  c.model.size = "vit_micro";
-  c.model.img_size = 64;
-  c.model.patch_size = 8;
-  c.model.dec_depth = 1;
-  c.model.dec_dim = 32;
-  c.model.dec_heads = 2;
-  c.train.batch = static_cast<int>(kGlobalBatch);
-  c.train.epochs = 2;  // 12 steps
+  c.train.batch = static_cast<int>(kGlobalBatch);  // 2 epochs: 12 steps
   c.train.lr = 2e-3;
-  c.train.warmup_epochs = 0.5;
   c.train.clip_grad = 0.5;  // below the early grad norms: clipping acts, on the averaged gradient
-  c.train.log_every = 1;
-  c.train.ckpt_every = 1000;
   c.train.diverge_factor = 1000;
   return c;
 }

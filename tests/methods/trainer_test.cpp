@@ -23,6 +23,7 @@
 #include "methods/trainer.h"
 #include "tests/support/catch.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_config.h"
 
 namespace ablate {
 namespace {
@@ -90,21 +91,10 @@ torch::Tensor eurosat_images(int n) {
   return normalize_pixels(torch::stack(out));
 }
 
+// The shared tiny config (tests/support/test_config.h) with this file's seed.
 RunConfig tiny_config() {
-  RunConfig c;
+  RunConfig c = test::tiny_config();
   c.seed = 7;
-  c.model.size = "vit_micro";
-  c.model.img_size = 64;
-  c.model.patch_size = 8;
-  c.model.dec_depth = 1;
-  c.model.dec_dim = 32;
-  c.model.dec_heads = 2;
-  c.train.batch = 16;
-  c.train.epochs = 2;
-  c.train.blr = 1e-3;
-  c.train.warmup_epochs = 0.5;
-  c.train.log_every = 1;
-  c.train.ckpt_every = 1000;
   return c;
 }
 
