@@ -119,7 +119,6 @@ static_assert(kMigrationCount == Store::kSchemaVersion);
 constexpr auto kBusyTimeout = std::chrono::seconds(30);
 constexpr int kBusyRetries = 10;
 
-
 std::string utc_time(std::optional<double> t) {
   if (!t) return "-";
   std::time_t secs = static_cast<std::time_t>(*t);
