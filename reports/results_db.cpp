@@ -73,7 +73,8 @@ ResultsDb::ResultsDb(const std::string& path) : path_(path) {
   }
   // A runner may be writing; wait for its transactions rather than failing.
   sqlite3_busy_timeout(db_, 10000);
-  Statement check(db_, path_, "SELECT count(*) FROM sqlite_master WHERE type='table' AND "
+  // evals is a table before schema version 2 and a view over the eval records from then on.
+  Statement check(db_, path_, "SELECT count(*) FROM sqlite_master WHERE type IN ('table','view') AND "
                               "name IN ('runs','experiments','metrics','evals')");
   check.step();
   if (check.integer(0) != 4) {
