@@ -63,6 +63,14 @@ int plan_main(const Experiment& exp, bool json) {
                    {"gpus", r.config.resources.gpus},
                    {"gpu_hours_h100_est", gpu_h},
                    {"peak_mem_gib_est", planned_peak_gib(r.config)},
+                   {"evals", [&] {
+                      nlohmann::json tasks = nlohmann::json::array();
+                      for (const EvalTask& t : eval_tasks_of(r)) {
+                        tasks.push_back(t.key_json());
+                        tasks.back()["id"] = t.id;
+                      }
+                      return tasks;
+                    }()},
                    {"config", config_to_json(r.config)}});
   }
   if (json) {

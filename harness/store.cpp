@@ -1020,6 +1020,19 @@ nlohmann::json status_json(Store& store, const Experiment& experiment) {
   nlohmann::json j;
   j["planned"] = static_cast<int>(ids.size());
   for (const char* s : {"done", "failed", "diverged", "running", "queued", "lost"}) j[s] = counts[s];
+  // The evaluation records, when the experiment asks for any: counts per status, unregistered as queued.
+  std::map<std::string, int> evals;
+  int planned_evals = 0;
+  for (const PlannedRun& r : experiment.runs)
+    for (const EvalTask& t : eval_tasks_of(r)) {
+      ++planned_evals;
+      const std::optional<EvalTaskRow> row = store.eval_task(t.id);
+      ++evals[row ? row->status : "queued"];
+    }
+  if (planned_evals > 0) {
+    j["evals"] = {{"planned", planned_evals}};
+    for (const char* s : {"done", "failed", "running", "queued", "lost"}) j["evals"][s] = evals[s];
+  }
   return j;
 }
 

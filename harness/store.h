@@ -234,7 +234,8 @@ class Store {
 };
 
 // {"planned", "done", "failed", "diverged", "running", "queued", "lost"} counts over the runs of
-// `experiment`. Planned runs missing from the database count as queued.
+// `experiment`. Planned runs missing from the database count as queued. When the runs ask for
+// evaluations, "evals" holds the same counts (diverged aside) over their evaluation records.
 nlohmann::json status_json(Store& store, const Experiment& experiment);
 
 // Human-readable report of one run (id or unique id prefix): lifecycle, config, axes, evals, a

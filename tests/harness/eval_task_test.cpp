@@ -126,7 +126,7 @@ TEST_CASE("evals: lists evaluations of every run without changing run ids", "[ev
 }
 
 TEST_CASE("eval records: claim, journal results, finish; results addressed through the evals view", "[eval_task]") {
-  TempDir tmp;
+  TempDir tmp("eval_task");
   Store store(tmp / "db.sqlite");
   PlannedRun run = test::planned_run(3);
   run.evals = {run.config.eval};
@@ -156,7 +156,7 @@ TEST_CASE("eval records: claim, journal results, finish; results addressed throu
 }
 
 TEST_CASE("schema 1 databases migrate: new run ids, eval rows become records", "[eval_task]") {
-  TempDir tmp;
+  TempDir tmp("eval_task");
   const std::filesystem::path committed =
       std::filesystem::path(ABLATE_TEST_SOURCE_DIR) / "results" / "quickstart_smoke_cpu.sqlite";
   REQUIRE(std::filesystem::exists(committed));
