@@ -323,16 +323,18 @@ std::vector<FlatConfig> Loader::eval_entries(const YAML::Node& n) const {
     FlatConfig e;
     for (auto it = entry.begin(); it != entry.end(); ++it) {
       std::string key = it->first.Scalar();
-      YAML::Node value = it->second;
+      // A fresh node for the shorthand: assigning to a yaml-cpp node would rewrite the file's.
+      YAML::Node value(YAML::NodeType::Sequence);
       if (key == "protocol") {
         if (entry["protocols"]) throw ConfigError(where(it->first), section + ".protocol", "give protocol or protocols, not both");
         key = "protocols";
-        YAML::Node list(YAML::NodeType::Sequence);
-        list.push_back(value);
-        value = list;
-      } else if (key == "train_ratio") {
-        if (entry["ft_train_ratio"]) throw ConfigError(where(it->first), section + ".train_ratio", "give train_ratio or ft_train_ratio, not both");
-        key = "ft_train_ratio";
+        value.push_back(it->second);
+      } else {
+        if (key == "train_ratio") {
+          if (entry["ft_train_ratio"]) throw ConfigError(where(it->first), section + ".train_ratio", "give train_ratio or ft_train_ratio, not both");
+          key = "ft_train_ratio";
+        }
+        value.reset(it->second);
       }
       e["eval." + key] = SourcedValue{value, where(it->second)};
     }

@@ -631,7 +631,7 @@ std::optional<int> Store::claim_eval(std::string_view id, const std::vector<std:
     // A fresh attempt re-reads its journal from the start (the runner empties the folder).
     query("UPDATE eval_tasks SET status='running', attempts=attempts+1, started_at=?, finished_at=NULL, "
           "heartbeat_at=?, host=?, gpu=?, runner_pid=?, runner_start=?, worker_pid=NULL, "
-          "worker_host=NULL, exit_reason=NULL, code_version=?, run_dir=?, journal_offset=0, "
+          "worker_host=NULL, exit_reason=NULL, code_version=?, run_dir=?, slurm_job_id=NULL, journal_offset=0, "
           "journal_seq=0 WHERE id=?",
           "claiming an evaluation")
         .bind(t, t, who.host, who.gpu, who.runner_pid, who.runner_start, who.code_version,
@@ -661,6 +661,14 @@ void Store::set_eval_worker_pid(std::string_view id, int attempt, int64_t pid) {
     query("UPDATE eval_tasks SET worker_pid=? WHERE id=? AND attempts=? AND status='running'",
           "recording an evaluation's worker pid")
         .bind(pid, id, attempt)
+        .run();
+  });
+}
+
+void Store::set_eval_slurm_job_id(std::string_view id, int attempt, std::string_view job) {
+  transaction("recording an evaluation's Slurm job id", [&] {
+    query("UPDATE eval_tasks SET slurm_job_id=? WHERE id=? AND attempts=?", "recording an evaluation's Slurm job id")
+        .bind(job, id, attempt)
         .run();
   });
 }

@@ -170,6 +170,7 @@ class Store {
   bool finish_eval(std::string_view id, int attempt, std::string_view status,
                    std::string_view exit_reason);
   void set_eval_worker_pid(std::string_view id, int attempt, int64_t pid);
+  void set_eval_slurm_job_id(std::string_view id, int attempt, std::string_view job);
   // Running evaluations whose runner process on this host is gone become 'lost'. Returns their ids.
   std::vector<std::string> mark_lost_evals();
 
