@@ -1,11 +1,8 @@
 // The evaluation stage (see eval_runner.h): register, claim, launch, poll, ingest, finish.
 #include "harness/eval_runner.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <deque>
@@ -18,6 +15,8 @@
 #include "harness/config_io.h"
 #include "harness/eval_task.h"
 #include "harness/journal.h"
+#include "harness/lifecycle.h"
+#include "harness/process.h"
 #include "harness/progress.h"
 #include "harness/store.h"
 #include "harness/sys_util.h"
@@ -37,6 +36,7 @@ constexpr auto kStopGrace = std::chrono::seconds(10);  // SIGTERM -> SIGKILL whe
 struct DueEval {
   EvalTask task;
   const PlannedRun* run = nullptr;
+  RunStatus seen = RunStatus::queued;  // its status when chosen
 };
 
 struct ActiveEval {
@@ -48,68 +48,35 @@ struct ActiveEval {
   Clock::time_point started;
 };
 
-// Last non-empty line of a worker log (at most 300 characters).
-std::string last_line(const fs::path& log) {
-  std::ifstream in(log);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (!trim(line).empty()) last = line;
-  return last.size() > 300 ? last.substr(0, 300) + "..." : last;
-}
+constexpr const char* kLogBanner = "==== ablate runner: ";
 
-std::string describe_exit(int wstatus, const fs::path& log) {
-  std::string reason = WIFEXITED(wstatus)   ? fmt::format("exit code {} without a finish line", WEXITSTATUS(wstatus))
-                       : WIFSIGNALED(wstatus) ? fmt::format("killed by signal {}", WTERMSIG(wstatus))
-                                              : fmt::format("ended with wait status {}", wstatus);
-  const std::string tail = last_line(log);
-  return tail.empty() ? reason : reason + "; last log line: " + tail;
-}
-
-// fork + exec of `exe worker --eval dir`, output to dir/worker.log, on `gpu` ("" = unchanged
-// environment). The child dies with the runner (PDEATHSIG) and leads its own process group.
-pid_t spawn_eval_worker(const std::string& exe, const fs::path& dir, const std::string& gpu) {
-  std::vector<std::string> args = {exe, "worker", "--eval", dir.string()};
-  std::vector<std::string> envs;
+// `exe worker --eval dir` on `gpu` ("" = the environment as it is), logged to dir/worker.log.
+pid_t spawn_eval_worker(const std::string& exe, const fs::path& dir, const std::string& gpu, int attempt,
+                        const std::string& host) {
+  SpawnSpec spec;
+  spec.argv = {exe, "worker", "--eval", dir.string()};
   for (char** e = environ; *e; ++e) {
     const std::string_view kv(*e);
     if (!gpu.empty() && kv.substr(0, kv.find('=')) == "CUDA_VISIBLE_DEVICES") continue;
-    envs.emplace_back(kv);
+    spec.env.emplace_back(kv);
   }
-  if (!gpu.empty()) envs.push_back("CUDA_VISIBLE_DEVICES=" + gpu);
-  std::vector<char*> argv, envp;
-  for (std::string& s : args) argv.push_back(s.data());
-  for (std::string& s : envs) envp.push_back(s.data());
-  argv.push_back(nullptr);
-  envp.push_back(nullptr);
-  const fs::path log = dir / "worker.log";
-  const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0) throw std::system_error(errno, std::generic_category(), "opening " + log.string());
-  const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid == 0) {  // only async-signal-safe calls from here to exec
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(137);
-    ::setpgid(0, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
-    ::dup2(log_fd, STDOUT_FILENO);
-    ::dup2(log_fd, STDERR_FILENO);
-    ::execve(argv[0], argv.data(), envp.data());
-    ::_exit(127);
-  }
-  const int fork_errno = errno;
-  ::close(log_fd);
-  if (null_fd >= 0) ::close(null_fd);
-  if (pid < 0) throw std::system_error(fork_errno, std::generic_category(), "fork");
-  return pid;
+  if (!gpu.empty()) spec.env.push_back("CUDA_VISIBLE_DEVICES=" + gpu);
+  spec.log = dir / "worker.log";
+  spec.banner = fmt::format("{}evaluation attempt {} on {}{} ====\n", kLogBanner, attempt, host, gpu.empty() ? "" : ", GPU " + gpu);
+  return spawn_logged(spec);
+}
+
+// An evaluation's status (the run statuses; diverged never occurs).
+RunStatus status_of_eval(const EvalTaskRow& row) {
+  const std::optional<RunStatus> s = parse_run_status(row.status);
+  ABLATE_CHECK(s.has_value(), "evaluation {} has the unknown status '{}'", row.id, row.status);
+  return *s;
 }
 
 class EvalLoop {
  public:
-  EvalLoop(const Experiment& exp, const RunnerOptions& opt, EvalStage& stage) : exp_(exp), opt_(opt), st_(stage) {
+  EvalLoop(const Experiment& exp, const RunnerOptions& opt, EvalStage& stage)
+      : exp_(exp), opt_(opt), rerun_(parse_rerun(opt.rerun)), st_(stage) {
     free_gpus_ = opt_.gpus;
   }
 
@@ -151,13 +118,13 @@ class EvalLoop {
       st_.progress.note(fmt::format("evaluation {} lost: its runner is gone", id));
     res_.planned = static_cast<int>(all.size());
     for (DueEval& d : all) {
-      const EvalTaskRow row = *st_.store.eval_task(d.task.id);
-      const bool due = row.status == "queued" || row.status == "lost" || (opt_.rerun != "" && row.status == "failed");
-      if (!due) continue;
-      if (st_.store.run(d.run->id)->status != "done") {
+      const RunStatus seen = status_of_eval(*st_.store.eval_task(d.task.id));
+      if (!wants_execution(seen, rerun_)) continue;
+      if (status_of(*st_.store.run(d.run->id)) != RunStatus::done) {
         ++res_.waiting;
         continue;
       }
+      d.seen = seen;
       pending_.push_back(std::move(d));
     }
   }
@@ -181,9 +148,10 @@ class EvalLoop {
     ClaimInfo who = st_.claim;
     who.gpu = gpu;
     who.run_dir = dir.string();
-    std::vector<std::string> from = {"queued", "lost"};
-    if (opt_.rerun != "") from.push_back("failed");
-    const std::optional<int> attempt = st_.store.claim_eval(d.task.id, from, who);
+    // From queued or lost, or from the final status --rerun asked for when it was chosen: a result
+    // another runner produced meanwhile is kept.
+    const std::optional<int> attempt =
+        st_.store.claim_eval(d.task.id, {status_name(RunStatus::queued), status_name(RunStatus::lost), status_name(d.seen)}, who);
     if (!attempt) {
       st_.progress.note(fmt::format("evaluation {} was taken by another runner: skipped", d.task.id));
       return false;
@@ -197,7 +165,7 @@ class EvalLoop {
       fs::remove_all(dir);  // evaluations do not resume: each attempt starts afresh
       fs::create_directories(dir);
       write_file_atomically(dir / "eval.json", canonical_dump(eval_job_json(job)) + "\n");
-      a.pid = spawn_eval_worker(opt_.ablate_exe, dir, gpu);
+      a.pid = spawn_eval_worker(opt_.ablate_exe, dir, gpu, a.attempt, st_.claim.host);
     } catch (const std::exception& e) {
       st_.store.finish_eval(a.due.task.id, a.attempt, "failed", fmt::format("could not start the worker: {}", e.what()));
       return false;
@@ -230,10 +198,13 @@ class EvalLoop {
     const std::string& id = a.due.task.id;
     ingest_journal(st_.store, id, a.dir, JournalOf::eval);
     std::optional<EvalTaskRow> row = st_.store.eval_task(id);
-    if (row->status == "running" && row->attempts == a.attempt)
-      st_.store.finish_eval(id, a.attempt, res_.interrupted ? "lost" : "failed",
+    if (status_of_eval(*row) == RunStatus::running && row->attempts == a.attempt) {
+      const std::string tail = last_log_line(a.dir / "worker.log", kLogBanner);
+      st_.store.finish_eval(id, a.attempt, status_name(res_.interrupted ? RunStatus::lost : RunStatus::failed),
                             res_.interrupted ? "interrupted: runs again on the next `ablate run`"
-                                             : describe_exit(wstatus, a.dir / "worker.log"));
+                                             : wait_status_text(wstatus) + " without a finish line" +
+                                                   (tail.empty() ? "" : "; last log line: " + tail));
+    }
     row = st_.store.eval_task(id);
     const double secs = std::chrono::duration<double>(Clock::now() - a.started).count();
     st_.progress.note(fmt::format("evaluation {} {} after {}{}", id, row->status, format_duration(secs),
@@ -243,14 +214,15 @@ class EvalLoop {
   void count_final() {
     for (const PlannedRun& r : exp_.runs)
       for (const EvalTask& t : eval_tasks_of(r)) {
-        const std::string s = st_.store.eval_task(t.id)->status;
-        res_.done += s == "done";
-        res_.failed += s == "failed";
+        const RunStatus s = status_of_eval(*st_.store.eval_task(t.id));
+        res_.done += s == RunStatus::done;
+        res_.failed += s == RunStatus::failed;
       }
   }
 
   const Experiment& exp_;
   const RunnerOptions& opt_;
+  const Rerun rerun_;
   EvalStage& st_;
   std::deque<DueEval> pending_;
   std::vector<ActiveEval> active_;

@@ -22,6 +22,8 @@
 #include "harness/config_io.h"
 #include "harness/env_info.h"
 #include "harness/hash.h"
+#include "harness/lifecycle.h"
+#include "harness/process.h"
 
 namespace ablate {
 namespace {
@@ -549,8 +551,8 @@ void Store::heartbeat(const std::vector<std::pair<std::string, int>>& runs) {
 
 bool Store::finish(std::string_view id, int attempt, std::string_view status,
                    std::string_view exit_reason) {
-  ABLATE_CHECK(status == "done" || status == "failed" || status == "diverged" || status == "lost",
-               "finish status '{}'", status);
+  const std::optional<RunStatus> s = parse_run_status(status);
+  ABLATE_CHECK(s && (is_final(*s) || *s == RunStatus::lost), "finish status '{}'", status);
   int changed = 0;
   transaction(fmt::format("finishing run {}", id), [&] {
     changed = query("UPDATE runs SET status=?, exit_reason=?, finished_at=? "
@@ -741,20 +743,20 @@ std::vector<LostRun> Store::mark_lost_stale(double lease_seconds) {
   return lost;
 }
 
-void Store::requeue(std::string_view id) {
-  transaction(fmt::format("re-queueing run {}", id), [&] {
-    int changed = query("UPDATE runs SET status='queued', started_at=NULL, finished_at=NULL, "
-                        "heartbeat_at=NULL, exit_reason=NULL, diverged_step=NULL, last_step=NULL, "
-                        "total_steps=NULL, worker_pid=NULL WHERE id=? AND status<>'running'",
-                        "re-queueing a run")
-                      .bind(id)
-                      .run();
-    ABLATE_CHECK(changed == 1, "requeue of run {} that is running or missing", id);
+bool Store::clear_results(std::string_view id, int attempt) {
+  bool ours = false;
+  transaction(fmt::format("clearing the results of run {}", id), [&] {
+    ours = query("UPDATE runs SET last_step=NULL, total_steps=NULL WHERE id=? AND attempts=? AND status='running'",
+                 "clearing a run's progress")
+               .bind(id, attempt)
+               .run() == 1;
+    if (!ours) return;
     for (const char* sql : {"DELETE FROM metrics WHERE run_id=?", "DELETE FROM eval_tasks WHERE run_id=?",
                             "DELETE FROM env WHERE run_id=?", "DELETE FROM artifacts WHERE run_id=?",
                             "DELETE FROM journal_offsets WHERE run_id=?"})
-      query(sql, "deleting a re-queued run's results").bind(id).run();
+      query(sql, "deleting a rerun's old results").bind(id).run();
   });
+  return ours;
 }
 
 // ---- journal application ----
@@ -855,8 +857,8 @@ void Store::set_worker(std::string_view id, std::string_view worker_host, int64_
 
 bool Store::apply_finish(std::string_view id, std::string_view status,
                          std::string_view exit_reason, int64_t step) {
-  ABLATE_CHECK(status == "done" || status == "failed" || status == "diverged",
-               "journal finish status '{}'", status);
+  const std::optional<RunStatus> s = parse_run_status(status);
+  ABLATE_CHECK(s && is_final(*s), "journal finish status '{}'", status);
   return query("UPDATE runs SET status=?, exit_reason=?, finished_at=?, last_step=?, "
                "diverged_step=CASE WHEN ?='diverged' THEN ? ELSE NULL END "
                "WHERE id=? AND status IN ('running', 'lost')",
@@ -1003,7 +1005,7 @@ std::vector<ArtifactRow> Store::artifacts(std::string_view id) {
 
 std::map<std::string, int> Store::status_counts(const std::vector<std::string>& ids) {
   std::map<std::string, int> counts;
-  for (const char* s : kRunStatuses) counts[s] = 0;
+  for (RunStatus s : kAllRunStatuses) counts[status_name(s)] = 0;
   std::map<std::string, std::string> status_of;
   {
     Query q = query("SELECT id, status FROM runs", "counting run statuses");
@@ -1024,10 +1026,10 @@ nlohmann::json status_json(Store& store, const Experiment& experiment) {
   std::map<std::string, int> counts = store.status_counts(ids);
   int known = 0;
   for (const auto& [status, n] : counts) known += n;
-  counts["queued"] += static_cast<int>(ids.size()) - known;
+  counts[status_name(RunStatus::queued)] += static_cast<int>(ids.size()) - known;
   nlohmann::json j;
   j["planned"] = static_cast<int>(ids.size());
-  for (const char* s : {"done", "failed", "diverged", "running", "queued", "lost"}) j[s] = counts[s];
+  for (RunStatus s : kAllRunStatuses) j[status_name(s)] = counts[status_name(s)];
   // The evaluation records, when the experiment asks for any: counts per status, unregistered as queued.
   std::map<std::string, int> evals;
   int planned_evals = 0;
@@ -1035,11 +1037,12 @@ nlohmann::json status_json(Store& store, const Experiment& experiment) {
     for (const EvalTask& t : eval_tasks_of(r)) {
       ++planned_evals;
       const std::optional<EvalTaskRow> row = store.eval_task(t.id);
-      ++evals[row ? row->status : "queued"];
+      ++evals[row ? row->status : status_name(RunStatus::queued)];
     }
   if (planned_evals > 0) {
     j["evals"] = {{"planned", planned_evals}};
-    for (const char* s : {"done", "failed", "running", "queued", "lost"}) j["evals"][s] = evals[s];
+    for (RunStatus s : kAllRunStatuses)
+      if (s != RunStatus::diverged) j["evals"][status_name(s)] = evals[status_name(s)];
   }
   return j;
 }

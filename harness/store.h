@@ -1,5 +1,6 @@
 // The results database: one SQLite file (default results/ablate.sqlite) holding every planned run,
-// its lifecycle (queued -> running -> done/failed/diverged, or lost when its runner vanished), and
+// its lifecycle (queued -> running -> done/failed/diverged, or lost when its runner vanished; the
+// rules are in lifecycle.h, runs.status holds the words of RunStatus), and
 // everything the run reported through its journal (metrics, evaluations, environment, artifacts).
 //
 // Many processes may open one database at once (a runner, `ablate status`, tests, a second
@@ -31,10 +32,6 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 namespace ablate {
-
-// The run statuses, exactly as stored in runs.status.
-inline constexpr const char* kRunStatuses[] = {"queued", "running", "done", "failed", "diverged",
-                                               "lost"};
 
 // One row of the runs table. Optional columns are NULL until the lifecycle fills them.
 struct RunRow {
@@ -153,9 +150,10 @@ class Store {
   // Running rows whose heartbeat is older than lease_seconds, or whose runner process (same host)
   // is gone, become 'lost'. Returns them.
   std::vector<LostRun> mark_lost_stale(double lease_seconds);
-  // Forgets a run's results so it runs afresh (--rerun): status 'queued', metrics, env,
-  // artifacts, journal offset and the evaluations of its weights deleted. The caller removes the run folder first.
-  void requeue(std::string_view id);
+  // Forgets the results of a run that attempt `attempt` (just claimed) runs afresh (--rerun all):
+  // metrics, env, artifacts, journal offset, progress and the evaluations of its weights deleted. The caller wipes the run
+  // folder first. Returns false when the row is no longer that running attempt.
+  bool clear_results(std::string_view id, int attempt);
 
   // ---- evaluation records (harness/eval_task.h): the same lifecycle as runs ----
 

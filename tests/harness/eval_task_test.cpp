@@ -149,8 +149,10 @@ TEST_CASE("eval records: claim, journal results, finish; results addressed throu
   CHECK(evals[0].protocol == "knn");
   CHECK(evals[0].dataset == run.config.eval.dataset);
   CHECK(evals[0].value == 0.625);
-  // Re-training a run drops the evaluations of its old weights.
-  store.requeue(run.id);
+  // Re-training a run (--rerun all clears its results once claimed) drops the evaluations of its old weights.
+  const std::optional<int> run_attempt = store.claim_run(run.id, {"queued"}, who);
+  REQUIRE(run_attempt == 1);
+  REQUIRE(store.clear_results(run.id, *run_attempt));
   CHECK_FALSE(store.eval_task(tasks[0].id).has_value());
   CHECK(store.evals(run.id).empty());
 }
