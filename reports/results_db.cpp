@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "harness/check.h"
+#include "harness/config_io.h"
 
 namespace ablate {
 namespace {
@@ -83,6 +84,22 @@ ResultsDb::ResultsDb(const std::string& path) : path_(path) {
                                                "runs, experiments, metrics, evals)",
                                                path));
   }
+  Statement version(db_, path_, "PRAGMA user_version");
+  version.step();
+  if (version.integer(0) >= 2) return;
+  Statement q(db_, path_, "SELECT id, config_json FROM runs ORDER BY status = 'done' DESC, created_at, id");
+  while (q.step()) {
+    try {
+      stored_id_.emplace(config_hash(config_from_json(nlohmann::json::parse(q.text(1)))), q.text(0));
+    } catch (const std::exception&) {  // a config this version cannot read: keep its stored id
+      stored_id_.emplace(q.text(0), q.text(0));
+    }
+  }
+}
+
+const std::string& ResultsDb::stored_id(const std::string& run_id) const {
+  const auto it = stored_id_.find(run_id);
+  return it == stored_id_.end() ? run_id : it->second;
 }
 
 ResultsDb::~ResultsDb() { sqlite3_close(db_); }
@@ -97,9 +114,12 @@ std::vector<RunRecord> ResultsDb::runs(const std::string& experiment) const {
               " WHERE ?1 = '' OR r.experiment = ?1 OR e.name IS NOT NULL ORDER BY r.id");
   q.bind(1, experiment);
   std::vector<RunRecord> out;
+  std::map<std::string, std::string> id_now;  // schema 1: stored id -> id now
+  for (const auto& [now, stored] : stored_id_) id_now.emplace(stored, now);
   while (q.step()) {
     RunRecord r;
     r.id = q.text(0);
+    if (const auto it = id_now.find(r.id); it != id_now.end()) r.id = it->second;
     r.experiment = q.text(1);
     r.config_hash = q.text(2);
     r.config = parse_or_null(q.text(3));
@@ -135,7 +155,7 @@ const std::vector<std::pair<std::int64_t, double>>& ResultsDb::series(
   if (it != series_cache_.end()) return it->second;
   Statement q(db_, path_,
               "SELECT step, value FROM metrics WHERE run_id = ?1 AND name = ?2 ORDER BY step");
-  q.bind(1, run_id);
+  q.bind(1, stored_id(run_id));
   q.bind(2, name);
   std::vector<std::pair<std::int64_t, double>> s;
   while (q.step())
@@ -149,7 +169,7 @@ const std::vector<EvalRecord>& ResultsDb::evals(const std::string& run_id) const
   Statement q(db_, path_,
               "SELECT protocol, dataset, scale, metric, value FROM evals WHERE run_id = ?1"
               " ORDER BY protocol, dataset, scale, metric");
-  q.bind(1, run_id);
+  q.bind(1, stored_id(run_id));
   std::vector<EvalRecord> rows;
   while (q.step()) {
     if (q.is_null(4)) continue;
