@@ -227,7 +227,8 @@ bool apply_eval_record(Store& store, std::string_view id, const nlohmann::json& 
   } else if (type == "finish") {
     JournalFinish f{j.at("status").get<std::string>(), j.at("exit_reason").get<std::string>(),
                     j.at("step").get<int64_t>()};
-    if (f.status != "done" && f.status != "failed") return false;
+    const std::optional<RunStatus> s = parse_run_status(f.status);
+    if (s != RunStatus::done && s != RunStatus::failed) return false;  // evaluations do not diverge
     res.finish_changed_status |= store.apply_eval_finish(id, f.status, f.exit_reason);
     res.finish = std::move(f);
   } else if (type == "open") {

@@ -613,6 +613,7 @@ TEST_CASE("slurm: submitting beside a working local runner takes only the runs i
     CHECK(count_of(journal, R"("type":"open")") == 1);  // one worker launch
     CHECK(count_of(journal, R"("type":"finish")") == 1);
   }
+}
 
 TEST_CASE("slurm: evaluations are a job array per run, after its pre-training job", "[slurm]") {
   TempDir tmp("slurm");
