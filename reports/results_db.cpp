@@ -86,8 +86,10 @@ ResultsDb::ResultsDb(const std::string& path) : path_(path) {
   }
   Statement version(db_, path_, "PRAGMA user_version");
   version.step();
-  if (version.integer(0) >= 2) return;
-  Statement q(db_, path_, "SELECT id, config_json FROM runs ORDER BY status = 'done' DESC, created_at, id");
+  if (version.integer(0) != 1) return;  // 2 on: ids are today's; 0: not written by ablate's store
+  Statement q(db_, path_,
+              "SELECT id, config_json FROM runs WHERE id = substr(config_hash, 1, 12)"
+              " ORDER BY status = 'done' DESC, created_at, id");
   while (q.step()) {
     try {
       stored_id_.emplace(config_hash(config_from_json(nlohmann::json::parse(q.text(1)))), q.text(0));
