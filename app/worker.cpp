@@ -201,8 +201,9 @@ int worker_main(const std::filesystem::path& run_dir) {
       journal->env("world_size", std::to_string(env.world_size));
     }
 
-    auto method = make_method(cfg);
+    // An eval.random_init run has nothing to pre-train: its evaluations use the seeded weights.
     if (!cfg.eval.random_init) {
+      auto method = make_method(cfg);
       ShardBatchSource data(cfg, "", device, static_cast<uint64_t>(cfg.seed), env.rank, env.world_size);
       if (journal) {
         journal->env("pretrain_split_hash", data.split_hash());
@@ -229,7 +230,6 @@ int worker_main(const std::filesystem::path& run_dir) {
         return 0;
       }
     }
-    // An eval.random_init run has nothing to pre-train: its evaluations use the seeded weights.
     if (journal) journal->finish("done", "", steps);
     return 0;
   } catch (const std::exception& e) {
