@@ -566,6 +566,47 @@ std::vector<Claimed> claim_for_slurm(Store& store, const Experiment& experiment,
   return claimed;
 }
 
+// The sbatch calls for the claimed runs: one multi-task job per multi-GPU run, then the single-GPU
+// runs in job arrays of at most kMaxArrayTasks tasks.
+std::vector<Job> group_into_jobs(const std::vector<Claimed>& claimed, const SlurmJobSpec& base,
+                                 const fs::path& jobs_dir) {
+  std::vector<Job> jobs;
+  std::vector<const Claimed*> singles;
+  for (const Claimed& c : claimed) {
+    if (c.gpus > 1) {
+      Job j{base, c.id, {&c}, ""};
+      j.spec.run_dir = c.dir;
+      j.spec.ntasks = c.gpus;
+      j.spec.journal_offset = c.journal_offset;
+      jobs.push_back(std::move(j));
+    } else {
+      singles.push_back(&c);
+    }
+  }
+  for (size_t from = 0; from < singles.size(); from += kMaxArrayTasks) {
+    Job j{base, fmt::format("array-{}", from / kMaxArrayTasks), {}, ""};
+    j.runs.assign(singles.begin() + static_cast<std::ptrdiff_t>(from),
+                  singles.begin() + static_cast<std::ptrdiff_t>(std::min(singles.size(), from + kMaxArrayTasks)));
+    j.spec.array_size = static_cast<int>(j.runs.size());
+    j.spec.list_file = jobs_dir / (j.file_stem + ".list");
+    jobs.push_back(std::move(j));
+  }
+  return jobs;
+}
+
+// A submitted job's script goes into each of its run folders (an artifact of kind "sbatch") and
+// each run gets its Slurm job id ("<array job>_<task>" or "<job>").
+void record_submission(Store& store, const Job& job, const std::string& script) {
+  const std::string sha = sha256_hex(script);
+  for (const Claimed* c : job.runs) write_file_atomically(c->dir / "sbatch.sh", script);
+  store.transaction("registering sbatch scripts", [&] {
+    for (const Claimed* c : job.runs) store.put_artifact(c->id, {"sbatch", "sbatch.sh", sha});
+  });
+  for (size_t t = 0; t < job.runs.size(); ++t)
+    store.set_slurm_job_id(job.runs[t]->id, job.runs[t]->attempt,
+                           job.spec.array_size > 0 ? fmt::format("{}_{}", job.job_id, t) : job.job_id);
+}
+
 }  // namespace
 
 // ---- submission ----
@@ -603,27 +644,7 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
 
   const fs::path jobs_dir = new_jobs_dir(jobs_parent, sanitized(experiment.name) + "-" + utc_stamp());
   base.log_dir = jobs_dir;
-  std::vector<Job> jobs;
-  std::vector<const Claimed*> singles;
-  for (const Claimed& c : claimed) {
-    if (c.gpus > 1) {
-      Job j{base, c.id, {&c}, ""};
-      j.spec.run_dir = c.dir;
-      j.spec.ntasks = c.gpus;
-      j.spec.journal_offset = c.journal_offset;
-      jobs.push_back(std::move(j));
-    } else {
-      singles.push_back(&c);
-    }
-  }
-  for (size_t from_i = 0; from_i < singles.size(); from_i += kMaxArrayTasks) {
-    Job j{base, fmt::format("array-{}", from_i / kMaxArrayTasks), {}, ""};
-    j.runs.assign(singles.begin() + static_cast<std::ptrdiff_t>(from_i),
-                  singles.begin() + static_cast<std::ptrdiff_t>(std::min(singles.size(), from_i + kMaxArrayTasks)));
-    j.spec.array_size = static_cast<int>(j.runs.size());
-    j.spec.list_file = jobs_dir / (j.file_stem + ".list");
-    jobs.push_back(std::move(j));
-  }
+  std::vector<Job> jobs = group_into_jobs(claimed, base, jobs_dir);
 
   int submitted = 0;
   for (size_t ji = 0; ji < jobs.size(); ++ji) {
@@ -653,18 +674,8 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
       throw std::runtime_error(fmt::format("submitting {} to Slurm failed ({} run(s) submitted before): {}",
                                            script_path.string(), submitted, failure));
     }
+    record_submission(store, job, script);
     const std::string& job_id = job.job_id;
-    const std::string sha = sha256_hex(script);
-    std::vector<std::tuple<std::string, int, std::string>> ids;
-    for (size_t t = 0; t < job.runs.size(); ++t) {
-      const Claimed& c = *job.runs[t];
-      write_file_atomically(c.dir / "sbatch.sh", script);
-      ids.emplace_back(c.id, c.attempt, job.spec.array_size > 0 ? fmt::format("{}_{}", job_id, t) : job_id);
-    }
-    store.transaction("registering sbatch scripts", [&] {
-      for (const Claimed* c : job.runs) store.put_artifact(c->id, {"sbatch", "sbatch.sh", sha});
-    });
-    for (const auto& [id, attempt, job_id_of_run] : ids) store.set_slurm_job_id(id, attempt, job_id_of_run);
     submitted += static_cast<int>(job.runs.size());
     if (job.spec.array_size > 0)
       log << fmt::format("submitted {} run(s) as Slurm job array {} (tasks 0-{}{}): {}\n", job.runs.size(), job_id,

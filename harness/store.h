@@ -16,20 +16,16 @@
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "harness/eval_task.h"
 #include "harness/experiment.h"
-
-struct sqlite3;
-struct sqlite3_stmt;
+#include "harness/sqlite.h"
 
 namespace ablate {
 
@@ -112,7 +108,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  const std::filesystem::path& path() const { return path_; }
+  const std::filesystem::path& path() const { return db_.path(); }
   int schema_version();
 
   // Runs `body` inside one BEGIN IMMEDIATE transaction (retried while the database is busy) and
@@ -217,19 +213,14 @@ class Store {
   std::map<std::string, int> status_counts(const std::vector<std::string>& ids);
 
  private:
-  class Stmt;
-  class Query;
+  using Query = SqlQuery;
   // The cached statement for `sql`, ready to bind; `what` (a literal) names it in errors.
-  Query query(std::string_view sql, const char* what);
+  Query query(std::string_view sql, const char* what) { return db_.query(sql, what); }
   static RunRow read_run(Query& q);
-  void exec(const char* sql, std::string_view what);
   void migrate();
   void migrate_eval_records();  // the data step of schema version 2
-  [[noreturn]] void fail(int rc, std::string_view what);
 
-  std::filesystem::path path_;
-  sqlite3* db_ = nullptr;
-  std::unordered_map<std::string, std::unique_ptr<Stmt>> stmts_;  // prepared once per SQL text
+  SqliteDb db_;
 };
 
 // {"planned", "done", "failed", "diverged", "running", "queued", "lost"} counts over the runs of
