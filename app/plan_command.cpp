@@ -14,6 +14,7 @@
 
 #include "app/commands.h"
 #include "harness/config_io.h"
+#include "harness/eval_task.h"
 #include "harness/memory_estimate.h"
 #include "harness/model_sizes.h"
 
@@ -61,6 +62,14 @@ nlohmann::json run_json(const PlannedRun& r, const RunCost& cost) {
           {"gpus", r.config.resources.gpus},
           {"gpu_hours_h100_est", cost.gpu_hours},
           {"peak_mem_gib_est", planned_peak_gib(r.config)},
+          {"evals", [&] {
+             nlohmann::json tasks = nlohmann::json::array();
+             for (const EvalTask& t : eval_tasks_of(r)) {
+               tasks.push_back(t.key_json());
+               tasks.back()["id"] = t.id;
+             }
+             return tasks;
+           }()},
           {"config", config_to_json(r.config)}};
 }
 

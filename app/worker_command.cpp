@@ -1,5 +1,5 @@
-// `ablate worker --run-dir DIR` (internal, hidden from --help): the process the runner launches
-// for one run; app/worker.cpp does the work.
+// `ablate worker --run-dir DIR | --eval DIR` (internal, hidden from --help): the process the
+// runner launches for one pre-training run or one evaluation; app/worker.cpp does the work.
 #include <CLI/CLI.hpp>
 
 #include "app/commands.h"
@@ -7,11 +7,17 @@
 namespace ablate {
 
 void add_worker_command(CLI::App& app, Commands& commands) {
-  auto run_dir = std::make_shared<std::string>();
+  struct Options {
+    std::string run_dir, eval_dir;
+  };
+  auto o = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("worker", "(internal) execute one run in this process");
-  cmd->add_option("--run-dir", *run_dir, "run folder holding config.json")->required();
+  auto* run = cmd->add_option("--run-dir", o->run_dir, "run folder holding config.json");
+  auto* eval = cmd->add_option("--eval", o->eval_dir, "evaluation folder holding eval.json");
+  run->excludes(eval);
+  cmd->require_option(1);
   cmd->group("");  // hidden from --help
-  commands.push_back({cmd, [run_dir] { return worker_main(*run_dir); }});
+  commands.push_back({cmd, [o] { return o->eval_dir.empty() ? worker_main(o->run_dir) : eval_worker_main(o->eval_dir); }});
 }
 
 }  // namespace ablate

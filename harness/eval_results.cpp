@@ -1,23 +1,14 @@
-// The evaluation results a config asks for (harness/eval_results.h).
+// The evaluation results a run's evaluations record (harness/eval_results.h).
 #include "harness/eval_results.h"
 
-#include <algorithm>
+#include "harness/eval_task.h"
 
 namespace ablate {
 
-std::vector<EvalResultKey> eval_results(const EvalConfig& eval) {
+std::vector<EvalResultKey> eval_results(const std::vector<EvalConfig>& evals) {
   std::vector<EvalResultKey> out;
-  auto add = [&](const char* protocol, double scale) {
-    for (const char* metric : {"top1", "top5"}) out.push_back({protocol, eval.dataset, scale, metric});
-  };
-  for (const std::string& protocol : eval.protocols) {
-    if (protocol == "knn")
-      for (double scale : eval.scales) add("knn", scale);
-    if (protocol == "linprobe") add("linprobe", 1.0);
-  }
-  // Fine-tuning changes the encoder, so the worker runs it after the frozen-encoder protocols.
-  if (std::find(eval.protocols.begin(), eval.protocols.end(), "finetune") != eval.protocols.end())
-    add("finetune", 1.0);
+  for (const EvalTask& t : expand_eval_tasks(WeightsSource{}, evals))
+    for (const char* metric : {"top1", "top5"}) out.push_back({t.protocol, t.dataset, t.point(), metric});
   return out;
 }
 

@@ -1,9 +1,9 @@
-// The evaluation results a run records, as its config's `eval` section determines them: the worker
-// (app/worker.cpp) writes one `eval` journal line per result — KNN top-1 and top-5 at every input
-// scale of eval.scales, linear-probe and fine-tuning top-1 and top-5 at scale 1 — on
-// eval.dataset. Known before any run, so report specs that name an eval source
-// (`eval:<protocol>:<dataset>:<scale>:<metric>`) are checked against them when an experiment is
-// loaded (reports/spec_check.h).
+// The evaluation results a planned run records, known before any run: every evaluation task of its
+// `evals:` entries (harness/eval_task.h) records top-1 and top-5 at its address
+// `eval:<protocol>:<dataset>:<point>:<metric>` (the point is the KNN input scale, the fine-tune
+// train ratio when one is set, else 1). Report specs that name an eval source are checked against
+// these when an experiment is loaded (reports/spec_check.h). Derived from the tasks, so the
+// addresses a spec may use and the records the evaluation worker writes cannot drift apart.
 #pragma once
 
 #include <string>
@@ -16,13 +16,13 @@ namespace ablate {
 struct EvalResultKey {
   std::string protocol;  // knn | linprobe | finetune
   std::string dataset;   // registry name
-  double scale = 1.0;    // input scale (KNN), 1 for the others
+  double scale = 1.0;    // the task's point: KNN input scale, fine-tune train ratio, else 1
   std::string metric;    // top1 | top5
 
   bool operator==(const EvalResultKey&) const = default;
 };
 
-// In the order the worker records them (protocols in config order, fine-tuning last).
-std::vector<EvalResultKey> eval_results(const EvalConfig& eval);
+// In task order (entries in order, protocols in each entry's order), duplicates dropped.
+std::vector<EvalResultKey> eval_results(const std::vector<EvalConfig>& evals);
 
 }  // namespace ablate

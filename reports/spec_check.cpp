@@ -27,7 +27,7 @@ class SectionChecker {
  public:
   explicit SectionChecker(const Experiment& exp) : exp_(exp) {
     for (const PlannedRun& r : exp.runs)
-      for (const EvalResultKey& k : eval_results(r.config.eval))
+      for (const EvalResultKey& k : eval_results(r.evals))
         if (std::find(recorded_.begin(), recorded_.end(), k) == recorded_.end()) recorded_.push_back(k);
   }
 
