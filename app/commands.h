@@ -11,6 +11,10 @@
 #include "harness/runner.h"
 #include "reports/compare.h"
 
+namespace CLI {
+class App;
+}
+
 namespace ablate {
 
 class Store;
@@ -30,6 +34,17 @@ struct ModelsOptions {
   double recon_ratio = 0.0;     // CrossMAE / SelectiveMAE: fraction of all patches reconstructed
 };
 int models_main(const ModelsOptions& opt);
+
+// `ablate claims [FILE...]`: every claim of the experiment files (default experiments/*.yaml)
+// with its latest verdict across the databases, as Markdown (results/CLAIMS.md) or JSON.
+struct ClaimsOptions {
+  std::vector<std::string> files;  // experiment files; empty = experiments/*.yaml
+  std::vector<std::string> dbs;    // databases to look in; empty = results/ablate.sqlite
+  std::string format = "md";       // md | json
+  std::string out;                 // file to write; "" = stdout
+};
+CLI::App* add_claims_command(CLI::App& app, ClaimsOptions& opt);
+int claims_main(const ClaimsOptions& opt);
 
 // `ablate bench`: train-step throughput of one method/model on this machine's device.
 struct BenchOptions {

@@ -217,6 +217,9 @@ int main(int argc, char** argv) {
   models->add_option("--decoder", mopt.decoder, "mae | cross")->check(CLI::IsMember({"mae", "cross"}));
   models->add_option("--recon", mopt.recon_ratio, "reconstruction ratio (cross decoder)");
 
+  ClaimsOptions claims_opt;
+  auto* claims = add_claims_command(app, claims_opt);
+
   BenchOptions bopt;
   auto* bench = app.add_subcommand("bench", "train-step throughput (median over timed steps)");
   bench->add_option("--method", bopt.method, "mae | selectivemae | crossmae | crossscale");
@@ -283,6 +286,7 @@ int main(int argc, char** argv) {
     }
     if (*worker) return worker_main(run_dir);
     if (*models) return models_main(mopt);
+    if (*claims) return claims_main(claims_opt);
     if (*plan) return plan_main(load_experiment(file, scale, overrides), json);
     // The local runner's settings, shared by `run` and `compare --rerun-borderline` (whose re-runs
     // go into --db, the new database, only).
@@ -348,6 +352,7 @@ int main(int argc, char** argv) {
       req.db_path = db;
       req.experiment = exp.name;
       req.source = file;
+      req.scale = exp.scale;
       req.tables = exp.tables;
       req.claims = exp.claims;
       for (const auto& r : exp.runs) req.runs.push_back(ReportRun{r.id, r.axes});

@@ -20,7 +20,7 @@ struct MetricSource {
   double scale = 1.0;
   // metric:
   std::string name;
-  std::string agg;  // last | first | min | max | mean | median
+  std::string agg;  // last | first | min | max | mean | median | max_over_median (spikes)
 
   // Throws ConfigError naming `where` (e.g. "exp.yaml: tables[0].metrics[1].source") on bad syntax.
   static MetricSource parse(const std::string& text, const std::string& where);

@@ -82,6 +82,9 @@ ResultsDb::ResultsDb(const std::string& path) : path_(path) {
                                                "runs, experiments, metrics, evals)",
                                                path));
   }
+  Statement env(db_, path_, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='env'");
+  env.step();
+  has_env_ = env.integer(0) == 1;
 }
 
 ResultsDb::~ResultsDb() { sqlite3_close(db_); }
@@ -91,7 +94,7 @@ std::vector<RunRecord> ResultsDb::runs(const std::string& experiment) const {
   Statement q(db_, path_,
               "SELECT r.id, r.experiment, r.config_hash, r.config_json,"
               " COALESCE(NULLIF(e.axes_json, '{}'), r.axes_json), r.seed, r.status, r.attempts,"
-              " r.exit_reason, r.host, r.gpu, r.code_version, r.diverged_step, r.last_step"
+              " r.exit_reason, r.host, r.gpu, r.code_version, r.diverged_step, r.last_step, r.finished_at"
               " FROM runs r LEFT JOIN experiments e ON e.run_id = r.id AND e.name = ?1"
               " WHERE ?1 = '' OR r.experiment = ?1 OR e.name IS NOT NULL ORDER BY r.id");
   q.bind(1, experiment);
@@ -113,6 +116,7 @@ std::vector<RunRecord> ResultsDb::runs(const std::string& experiment) const {
     r.code_version = q.text(11);
     r.diverged_step = q.maybe_integer(12);
     r.last_step = q.maybe_integer(13);
+    if (!q.is_null(14)) r.finished_at = q.real(14);
     out.push_back(std::move(r));
   }
   return out;
@@ -169,6 +173,15 @@ std::optional<double> ResultsDb::value(const std::string& run_id,
         e.metric == source.eval_metric && std::fabs(e.scale - source.scale) < 1e-9 &&
         std::isfinite(e.value))
       return e.value;
+  return std::nullopt;
+}
+
+std::optional<std::string> ResultsDb::env(const std::string& run_id, const std::string& key) const {
+  if (!has_env_) return std::nullopt;
+  Statement q(db_, path_, "SELECT value FROM env WHERE run_id = ?1 AND key = ?2");
+  q.bind(1, run_id);
+  q.bind(2, key);
+  if (q.step() && !q.is_null(0)) return q.text(0);
   return std::nullopt;
 }
 
