@@ -73,7 +73,9 @@ int claims_main(const ClaimsOptions& opt) {
       for (const auto& r : exp.runs) p.runs.push_back(ReportRun{r.id, r.axes});
       plans.push_back(std::move(p));
     }
-  const std::string page = render_claims_overview(claims_overview(plans, dbs), opt.format, command_line(files, dbs));
+  // The command as written (files only when named: the default list is long and implied).
+  const std::string page =
+      render_claims_overview(claims_overview(plans, dbs), opt.format, command_line(opt.files, dbs));
   if (opt.out.empty()) {
     std::cout << page;
     return 0;

@@ -12,11 +12,12 @@
 #   CLAIMS_ONLY=1 ci/claims_smoke.sh                 # only rewrite results/CLAIMS.md
 #
 # Env: ABLATE_SCALE (smoke), ABLATE_JOBS (1; CPU runs at once), ABLATE_GPUS (GPU list; default none),
-# CLAIMS_DB (default results/claims/<scale>_<device>.sqlite), ABLATE_BUILD_DIR (build).
+# CLAIMS_DB (default results/claims/<scale>_<device>.sqlite), ABLATE (the binary; default
+# build/ablate), ABLATE_BUILD_DIR (build).
 # A failed or diverged run is a result: the script carries on and the reports say what happened.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ABLATE=./${ABLATE_BUILD_DIR:-build}/ablate
+ABLATE=${ABLATE:-./${ABLATE_BUILD_DIR:-build}/ablate}
 SCALE=${ABLATE_SCALE:-smoke}
 if [ -n "${ABLATE_GPUS:-}" ]; then DEVICE=gpu; WHERE=(--gpus "$ABLATE_GPUS"); else DEVICE=cpu; WHERE=(--jobs "${ABLATE_JOBS:-1}"); fi
 DB=${CLAIMS_DB:-results/claims/${SCALE}_${DEVICE}.sqlite}
@@ -52,7 +53,7 @@ fi
 # The overview reads every committed database, so a claim shows its latest verdict wherever it was
 # run (results/ablate.sqlite, the uncommitted default database, is left out).
 dbs=()
-for d in results/claims/*.sqlite results/smoke/*.sqlite results/gpu/*.sqlite results/*.sqlite; do
+for d in results/claims/*.sqlite results/smoke/*.sqlite results/gpu/*.sqlite results/baseline/*.sqlite results/*.sqlite; do
   [ -f "$d" ] && [ "$d" != results/ablate.sqlite ] && dbs+=(--db "$d")
 done
 "$ABLATE" claims "${dbs[@]}" -o results/CLAIMS.md
