@@ -103,7 +103,7 @@ std::string devices_text(const ClaimResult& c) {
 std::string p_text(double p) { return p < 1e-4 ? fmt::format("{:.1e}", p) : fmt::format("{:.4f}", p); }
 
 std::string ci_text(const ClaimResult& c) {
-  if (c.stats.n_a < 2 || c.stats.n_b < 2) return "—";
+  if (c.stats.n_a < 2 || c.stats.n_b < 2 || c.spec.relation == "fewer_diverged") return "—";  // counts: no interval
   return fmt::format("[{:.4g}, {:.4g}]", c.stats.ci.lo, c.stats.ci.hi);
 }
 
