@@ -110,45 +110,5 @@ std::map<std::string, std::string> collect_env_info(const std::filesystem::path&
   return env;
 }
 
-namespace {
-
-struct ProcStat {
-  char state = '?';  // R, S, D, Z (zombie: exited, not yet reaped), ...
-  int64_t start_ticks = 0;
-};
-
-std::optional<ProcStat> read_proc_stat(int64_t pid) {
-  if (pid <= 0) return std::nullopt;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!std::getline(in, stat)) return std::nullopt;
-  // Field 2 (comm) is parenthesised and may contain spaces: count fields after the last ')'.
-  size_t p = stat.rfind(')');
-  if (p == std::string::npos || p + 2 >= stat.size()) return std::nullopt;
-  std::istringstream rest(stat.substr(p + 2));
-  ProcStat ps;
-  std::string field;
-  for (int i = 3; i <= 22 && (rest >> field); ++i) {
-    if (i == 3) ps.state = field[0];
-    if (i == 22) {
-      ps.start_ticks = std::stoll(field);
-      return ps;
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
-std::optional<int64_t> process_start_ticks(int64_t pid) {
-  auto ps = read_proc_stat(pid);
-  return ps ? std::optional<int64_t>(ps->start_ticks) : std::nullopt;
-}
-
-bool process_alive(int64_t pid, std::optional<int64_t> start_ticks) {
-  auto ps = read_proc_stat(pid);
-  if (!ps || ps->state == 'Z' || ps->state == 'X') return false;
-  return !start_ticks || ps->start_ticks == *start_ticks;
-}
-
 }  // namespace ablate
+

@@ -1,16 +1,11 @@
-// Facts about the machine, the build and the processes on this host, recorded with every run so a
+// Facts about the machine and the build, recorded with every run so a
 // result can be traced to the code and hardware that produced it: host name, code version (git
 // commit plus a digest of uncommitted changes), OS, CPU model, compiler. The worker adds its
 // library versions (LibTorch, CUDA, ...) to the same map before journaling it.
-//
-// Process identity (pid + start time) lives here too: the store uses it to tell a live runner from
-// a dead one whose pid was reused.
 #pragma once
 
-#include <cstdint>
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <string>
 
 namespace ablate {
@@ -31,13 +26,5 @@ std::map<int, double> gpu_memory_gib();
 
 // The source tree this binary was configured from (ABLATE_SOURCE_DIR).
 std::filesystem::path build_source_dir();
-
-// Start time of process `pid` in clock ticks since boot (/proc/<pid>/stat field 22), or nullopt
-// when there is no such process.
-std::optional<int64_t> process_start_ticks(int64_t pid);
-
-// Whether process `pid` exists and, when start_ticks is given, is the same process that had that
-// start time (not a later one that reused the pid). A zombie (exited, unreaped) is not alive.
-bool process_alive(int64_t pid, std::optional<int64_t> start_ticks);
 
 }  // namespace ablate

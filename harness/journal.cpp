@@ -16,6 +16,7 @@
 
 #include "harness/check.h"
 #include "harness/env_info.h"
+#include "harness/lifecycle.h"
 #include "harness/store.h"
 
 namespace ablate {
@@ -198,8 +199,8 @@ void JournalWriter::progress(int64_t step, int64_t total_steps, double loss, dou
 }
 
 void JournalWriter::finish(std::string_view status, std::string_view exit_reason, int64_t step) {
-  ABLATE_CHECK(status == "done" || status == "failed" || status == "diverged",
-               "journal finish status '{}'", status);
+  const std::optional<RunStatus> s = parse_run_status(status);
+  ABLATE_CHECK(s && is_final(*s), "journal finish status '{}'", status);
   append("finish", [&](ojson& j) {
     j["status"] = status;
     j["exit_reason"] = exit_reason;
@@ -240,7 +241,8 @@ bool apply_record(Store& store, std::string_view id, const nlohmann::json& j, In
   } else if (type == "finish") {
     JournalFinish f{j.at("status").get<std::string>(), j.at("exit_reason").get<std::string>(),
                     j.at("step").get<int64_t>()};
-    if (f.status != "done" && f.status != "failed" && f.status != "diverged") return false;
+    const std::optional<RunStatus> s = parse_run_status(f.status);
+    if (!s || !is_final(*s)) return false;
     res.finish_changed_status |= store.apply_finish(id, f.status, f.exit_reason, f.step);
     res.finish = std::move(f);
   } else if (type == "open") {

@@ -1,34 +1,31 @@
-// Local runner (see runner.h): one scheduling loop that launches workers with fork+exec, polls
-// them every 200 ms (reap, ingest journals, heartbeat, progress line) and records each outcome.
+// Local runner (see runner.h): one scheduling loop that claims runs through the shared lifecycle
+// (lifecycle.h), launches their workers (process.h), polls them every 200 ms (reap, ingest
+// journals, heartbeat, progress line), waits for runs other live runners hold, and records each
+// outcome.
 #include "harness/runner.h"
 
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <deque>
 #include <map>
 #include <optional>
 #include <system_error>
-#include <fstream>
 #include <iterator>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "harness/check.h"
-#include "harness/config_io.h"
 #include "harness/env_info.h"
 #include "harness/journal.h"
+#include "harness/lifecycle.h"
 #include "harness/memory_estimate.h"
 #include "harness/model_sizes.h"
+#include "harness/process.h"
 #include "harness/progress.h"
 #include "harness/store.h"
 #include "harness/sys_util.h"
@@ -44,54 +41,8 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
 constexpr auto kHeartbeatInterval = std::chrono::seconds(1);
 constexpr auto kStopGrace = std::chrono::seconds(10);  // SIGTERM -> SIGKILL on interrupt
-
-// SIGINT/SIGTERM arrivals. File-scope because a signal handler can reach nothing else; only the
-// StopSignals guard below writes the handler, only the runner loop reads the count.
-volatile std::sig_atomic_t g_stop_signals = 0;
-volatile std::sig_atomic_t g_last_stop_signal = 0;
-extern "C" void on_stop_signal(int sig) {
-  g_stop_signals = g_stop_signals + 1;
-  g_last_stop_signal = sig;
-}
-
-// Installs the stop handlers for the runner's lifetime and restores the previous ones.
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signals = 0;
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGINT, &sa, &old_int_);
-    ::sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~StopSignals() {
-    ::sigaction(SIGINT, &old_int_, nullptr);
-    ::sigaction(SIGTERM, &old_term_, nullptr);
-  }
-  StopSignals(const StopSignals&) = delete;
-  StopSignals& operator=(const StopSignals&) = delete;
-
- private:
-  struct sigaction old_int_ {}, old_term_ {};
-};
-
-std::string signal_name(int sig) {
-  switch (sig) {
-    case SIGKILL: return "SIGKILL";
-    case SIGTERM: return "SIGTERM";
-    case SIGINT: return "SIGINT";
-    case SIGSEGV: return "SIGSEGV";
-    case SIGABRT: return "SIGABRT";
-    case SIGBUS: return "SIGBUS";
-    case SIGFPE: return "SIGFPE";
-    case SIGILL: return "SIGILL";
-    case SIGHUP: return "SIGHUP";
-    case SIGPIPE: return "SIGPIPE";
-    case SIGQUIT: return "SIGQUIT";
-    default: return fmt::format("signal {}", sig);
-  }
-}
+// How often runs held by other runners are looked at (and dead runners' runs declared lost).
+constexpr auto kElsewhereInterval = std::chrono::seconds(2);
 
 // Opens the runner's line in worker.log before each attempt.
 constexpr const char* kLogBanner = "==== ablate runner: ";
@@ -100,61 +51,6 @@ constexpr const char* kLogBanner = "==== ablate runner: ";
 // clears them for single-process runs, whatever its own environment holds.
 constexpr const char* kRankVariables[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
                                           "ABLATE_DIST_TIMEOUT_S"};
-
-// Last non-empty line of a worker log (at most 300 characters), to say why a worker died.
-std::string last_log_line(const fs::path& log) {
-  std::ifstream in(log, std::ios::binary | std::ios::ate);
-  if (!in) return "";
-  const std::streamoff size = in.tellg();
-  const std::streamoff from = std::max<std::streamoff>(0, size - 4096);
-  in.seekg(from);
-  std::string tail(static_cast<size_t>(size - from), '\0');
-  in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
-  while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r' || tail.back() == ' '))
-    tail.pop_back();
-  size_t nl = tail.rfind('\n');
-  std::string line = nl == std::string::npos ? tail : tail.substr(nl + 1);
-  if (line.rfind(kLogBanner, 0) == 0) return "";  // the worker printed nothing
-  if (line.size() > 300) line = line.substr(0, 300) + "...";
-  return line;
-}
-
-// Why a worker without a finish line ended, from its wait status.
-std::string describe_exit(int wstatus, bool signalled_by_runner, const fs::path& log) {
-  std::string reason;
-  if (WIFEXITED(wstatus)) {
-    reason = fmt::format("exit code {}", WEXITSTATUS(wstatus));
-    if (WEXITSTATUS(wstatus) == 0) reason += " without a finish line";
-  } else if (WIFSIGNALED(wstatus)) {
-    const int sig = WTERMSIG(wstatus);
-    reason = fmt::format("killed by signal {} ({})", sig, signal_name(sig));
-    if (WCOREDUMP(wstatus)) reason += ", core dumped";
-    if (sig == SIGKILL && !signalled_by_runner)
-      reason += "; not sent by the runner: the kernel OOM killer is the usual sender (see dmesg)";
-  } else {
-    reason = fmt::format("ended with wait status {}", wstatus);
-  }
-  std::string tail = last_log_line(log);
-  if (!tail.empty()) reason += "; last log line: " + tail;
-  return reason;
-}
-
-// Whether process `pid` is an ablate worker of run folder `run_dir` (its command line has
-// "worker" and the folder): the only processes the runner may kill that it did not start.
-bool is_worker_of(int64_t pid, const std::string& run_dir) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  bool worker = false, dir = false;
-  for (size_t b = 0; b < cmdline.size();) {
-    size_t e = cmdline.find('\0', b);
-    if (e == std::string::npos) e = cmdline.size();
-    const std::string_view arg(cmdline.data() + b, e - b);
-    worker |= arg == "worker";
-    dir |= !run_dir.empty() && arg == run_dir;
-    b = e + 1;
-  }
-  return worker && dir;
-}
 
 std::string join_ints(const std::vector<int>& v, const char* sep) {
   std::string s;
@@ -172,9 +68,32 @@ struct RankProcess {
   fs::path log;
   bool ended = false;
   int wstatus = 0;
-  bool signalled = false;  // the runner sent it a signal (interrupt, or the rank deadline below)
-  std::string killed_why;  // set when the runner killed it for outliving the rank deadline
+  std::string signalled_by;  // who in ablate signalled it and why ("" = nobody in ablate)
+  std::string killed_why;    // set when the runner killed it for outliving the rank deadline
 };
+
+// Why a worker process without a finish line ended, from its wait status. A signal names its
+// sender when ablate sent it (this runner, or the claim step of another runner that found the
+// worker a leftover of a dead runner); only an unexplained SIGKILL points at the OOM killer.
+std::string describe_exit(const RankProcess& p) {
+  if (!p.killed_why.empty()) return p.killed_why;
+  std::string reason = wait_status_text(p.wstatus);
+  if (exited_cleanly(p.wstatus)) reason += " without a finish line";
+  std::string tail = last_log_line(p.log, kLogBanner);
+  if (WIFSIGNALED(p.wstatus)) {
+    const std::string note = leftover_kill_note(p.log, p.pid);
+    if (!p.signalled_by.empty()) {
+      reason += "; sent by " + p.signalled_by;
+    } else if (!note.empty()) {
+      reason += "; " + note;
+      tail.clear();  // the note is that line
+    } else if (WTERMSIG(p.wstatus) == SIGKILL) {
+      reason += "; not sent by ablate: the kernel OOM killer is the usual sender (see dmesg)";
+    }
+  }
+  if (!tail.empty()) reason += "; last log line: " + tail;
+  return reason;
+}
 
 struct ActiveRun {
   std::string id;
@@ -200,7 +119,11 @@ struct ActiveRun {
 class LocalRunner {
  public:
   LocalRunner(const Experiment& experiment, const RunnerOptions& options)
-      : exp_(experiment), opt_(options), store_(options.db), progress_(options.progress_tty, stderr) {
+      : exp_(experiment),
+        opt_(options),
+        rerun_(parse_rerun(options.rerun)),
+        store_(options.db),
+        progress_(options.progress_tty, stderr) {
     runs_root_ = fs::absolute(opt_.runs_root.empty() ? fs::path(opt_.db).parent_path() / "runs"
                                                      : fs::path(opt_.runs_root));
     for (const PlannedRun& r : exp_.runs) planned_[r.id] = &r;
@@ -230,16 +153,16 @@ class LocalRunner {
       progress_.note(fmt::format("run {} lost: {}", l.id, l.reason));
     plan_queue();
     sweep_.runs_finished_at_start = sweep_.runs_finished;
-    progress_.note(fmt::format("{}: {} planned, {} finished, {} to run ({})", exp_.name,
-                               exp_.runs.size(), sweep_.runs_finished, pending_.size(),
+    progress_.note(fmt::format("{}: {} planned, {} finished, {} to run, {} running elsewhere ({})", exp_.name,
+                               exp_.runs.size(), sweep_.runs_finished, pending_.size(), elsewhere_.size(),
                                opt_.gpus.empty() ? fmt::format("{} CPU job(s)", opt_.jobs)
                                                  : "GPUs " + join_ints(opt_.gpus, ",")));
     StopSignals signals;
-    auto last_heartbeat = Clock::now();
+    auto last_heartbeat = Clock::now(), last_look_elsewhere = Clock::now();
     for (;;) {
-      if (g_stop_signals > 0) stop_workers();
+      if (signals.count() > 0) stop_workers(signals);
       if (!stopping_) launch_ready();
-      if (active_.empty() && (stopping_ || pending_.empty())) break;
+      if (active_.empty() && (stopping_ || (pending_.empty() && elsewhere_.empty()))) break;
       std::this_thread::sleep_for(kPollInterval);
       reap();
       ingest_active();
@@ -249,50 +172,30 @@ class LocalRunner {
         store_.heartbeat(beating);
         last_heartbeat = Clock::now();
       }
+      if (!stopping_ && Clock::now() - last_look_elsewhere >= kElsewhereInterval) {
+        look_elsewhere();
+        last_look_elsewhere = Clock::now();
+      }
       update_progress(t0);
     }
     return summarize(t0);
   }
 
  private:
-  // Fills pending_ with the planned runs this call should execute: in experiment order on the CPU,
-  // largest first on GPUs.
+  // Fills pending_ with the planned runs this call should execute (lifecycle.h: choose_runs), in
+  // experiment order on the CPU, largest first on GPUs; runs other runners hold go to elsewhere_.
   void plan_queue() {
-    for (const PlannedRun& r : exp_.runs) {
-      std::optional<RunRow> row = store_.run(r.id);
-      ABLATE_CHECK(row.has_value(), "planned run {} missing after upsert", r.id);
-      const std::string& s = row->status;
-      const bool final = s == "done" || s == "failed" || s == "diverged";
-      bool run = s == "queued" || s == "lost";
-      if (opt_.rerun == "failed") run |= s == "failed";
-      if (opt_.rerun == "all") run |= final;
-      if (s == "running")
-        progress_.note(fmt::format("run {} is running under another runner ({} pid {}): skipped",
-                                   r.id, row->host, row->runner_pid.value_or(0)));
-      if (run) {
-        pending_.push_back(r.id);
-      } else if (final) {
-        ++sweep_.runs_finished;
+    for (RunChoice& c : choose_runs(store_, exp_, rerun_)) {
+      seen_[c.run->id] = c.seen;
+      switch (c.action) {
+        case RunChoice::Action::execute: pending_.push_back(c.run->id); break;
+        case RunChoice::Action::finished: ++sweep_.runs_finished; break;
+        case RunChoice::Action::elsewhere: wait_for_elsewhere(c.row); break;
       }
     }
     sweep_.runs_total = static_cast<int>(exp_.runs.size());
     if (opt_.gpus.empty()) return;
-    // What the GPUs can never hold is settled once, here: runs needing more GPUs than --gpus names
-    // stay queued (skipped), runs whose memory does not fit are recorded as out of memory.
-    std::erase_if(pending_, [&](const std::string& id) {
-      const PlannedRun& r = *planned_.at(id);
-      if (gpus_needed(r) > static_cast<int>(opt_.gpus.size())) {
-        progress_.note(fmt::format("run {} needs {} GPUs but the runner has {} (--gpus): skipped", r.id,
-                                   gpus_needed(r), opt_.gpus.size()));
-        return true;
-      }
-      const double need = planned_peak_gib(r.config);
-      if (gpu_gib_ > 0 && !fits_gpu(need, gpu_gib_)) {
-        reject_out_of_memory(r, need);
-        return true;
-      }
-      return false;
-    });
+    std::erase_if(pending_, [&](const std::string& id) { return !fits_gpus(*planned_.at(id)); });
     // Largest first, so runs needing many GPUs start while all are free and smaller runs fill the
     // gaps they leave; among equals the run with more FLOPs per image (the bigger model) first.
     std::stable_sort(pending_.begin(), pending_.end(), [&](const std::string& a, const std::string& b) {
@@ -303,22 +206,84 @@ class LocalRunner {
     });
   }
 
+  // What the GPUs can never hold is settled before a run is queued: a run needing more GPUs than
+  // --gpus names stays queued (skipped), one whose memory does not fit is recorded as out of memory.
+  bool fits_gpus(const PlannedRun& r) {
+    if (opt_.gpus.empty()) return true;
+    if (gpus_needed(r) > static_cast<int>(opt_.gpus.size())) {
+      progress_.note(fmt::format("run {} needs {} GPUs but the runner has {} (--gpus): skipped", r.id,
+                                 gpus_needed(r), opt_.gpus.size()));
+      return false;
+    }
+    const double need = planned_peak_gib(r.config);
+    if (gpu_gib_ > 0 && !fits_gpu(need, gpu_gib_)) {
+      reject_out_of_memory(r, need);
+      return false;
+    }
+    return true;
+  }
+
+  // A run another runner holds: a local runner's is waited for (it ends, or its runner dies and
+  // this runner takes it over); a Slurm job's is left to Slurm (`ablate sync` records its end).
+  void wait_for_elsewhere(const RunRow& row) {
+    if (held_by_slurm(row)) {
+      progress_.note(fmt::format("run {} is running as Slurm job {}: skipped", row.id,
+                                 row.slurm_job_id.empty() ? "(being submitted)" : row.slurm_job_id));
+      return;
+    }
+    progress_.note(fmt::format("run {} is running under another runner ({} pid {}): waiting for it", row.id,
+                               row.host, row.runner_pid.value_or(0)));
+    elsewhere_.push_back(row.id);
+  }
+
+  // Runs other runners hold: those that ended are counted, those whose runner died (declared lost
+  // here) are taken over.
+  void look_elsewhere() {
+    if (elsewhere_.empty()) return;
+    for (const LostRun& l : store_.mark_lost_stale(opt_.lease_s))
+      progress_.note(fmt::format("run {} lost: {}", l.id, l.reason));
+    std::erase_if(elsewhere_, [&](const std::string& id) {
+      const RunRow row = *store_.run(id);
+      const RunStatus s = status_of(row);
+      if (s == RunStatus::running) return false;
+      if (is_final(s)) {
+        ++sweep_.runs_finished;
+        progress_.note(fmt::format("run {} {} under another runner{}", id, row.status,
+                                   row.exit_reason.empty() ? "" : ": " + row.exit_reason));
+      } else {
+        progress_.note(fmt::format("run {} is {} again: taking it over", id, row.status));
+        seen_[id] = s;
+        if (fits_gpus(*planned_.at(id))) pending_.push_back(id);
+      }
+      return true;
+    });
+  }
+
   // Records a run that cannot fit the GPUs as failed (out of memory) without launching it.
   void reject_out_of_memory(const PlannedRun& r, double need_gib) {
-    // pending_ holds only runs this call may run (plan_queue applied --rerun), so any final status
-    // may be claimed here; a run another runner is running is not.
-    const std::vector<std::string> from = {"queued", "lost", "failed", "done", "diverged"};
-    ClaimInfo who = claim_;
-    who.run_dir = (runs_root_ / r.id).string();
-    const std::optional<int> attempt = store_.claim_run(r.id, from, who);
-    if (!attempt) return;
+    const Claim c = claim_for_execution(store_, r, seen_.at(r.id), rerun_, claim_, runs_root_ / r.id);
+    if (!took(r, c)) return;
     const std::string why = fmt::format(
         "out of memory (estimated before launch): needs {:.1f} GiB per GPU with {} rank(s), the GPUs have "
         "{:.1f} GiB; raise resources.gpus, lower train.batch, or set resources.mem_gb if the estimate is wrong",
         need_gib, gpus_needed(r), gpu_gib_);
-    store_.finish(r.id, *attempt, "failed", why);
+    store_.finish(r.id, c.attempt, status_name(RunStatus::failed), why);
     ++sweep_.runs_finished;
     progress_.note(fmt::format("run {} failed: {}", r.id, why));
+  }
+
+  // Reports what the claim step did; true when the run is now ours to launch.
+  bool took(const PlannedRun& r, const Claim& c) {
+    for (const std::string& n : c.notes) progress_.note(n);
+    switch (c.outcome) {
+      case Claim::Outcome::claimed: return true;
+      case Claim::Outcome::finished:
+        ++sweep_.runs_finished;
+        if (c.notes.empty()) progress_.note(fmt::format("run {} {} under another runner", r.id, status_name(c.status)));
+        return false;
+      case Claim::Outcome::elsewhere: wait_for_elsewhere(*store_.run(r.id)); return false;
+    }
+    return false;
   }
 
   int gpus_needed(const PlannedRun& r) const { return std::max(1, r.config.resources.gpus); }
@@ -350,36 +315,20 @@ class LocalRunner {
     }
   }
 
-  // Claims and launches one run; false when it turned out not to need running.
+  // Claims (lifecycle.h) and launches one run; false when it turned out not to be ours to run.
   bool start(const PlannedRun& r, const std::vector<int>& gpus) {
     const fs::path dir = runs_root_ / r.id;
-    std::optional<RunRow> row = store_.run(r.id);
-    if (opt_.rerun == "all" && row->status != "running") {
-      fs::remove_all(dir);  // first the folder, then the rows: a kill in between re-does both
-      store_.requeue(r.id);
-    }
-    kill_stray_worker(*row);
-    // A worker may have finished after its runner was killed: its journal decides, not a relaunch.
-    IngestResult pre = ingest_journal(store_, r.id, dir);
-    if (pre.finish_changed_status) {
-      ++sweep_.runs_finished;
-      progress_.note(fmt::format("run {} had already finished ({}) before its runner stopped",
-                                 r.id, pre.finish->status));
-      return false;
-    }
-    std::vector<std::string> from = {"queued", "lost"};
-    if (opt_.rerun == "failed") from.push_back("failed");
     ClaimInfo who = claim_;
     who.gpu = join_ints(gpus, ",");
-    who.run_dir = dir.string();
-    std::optional<int> attempt = store_.claim_run(r.id, from, who);
-    if (!attempt) {
-      progress_.note(fmt::format("run {} was taken by another runner: skipped", r.id));
-      return false;
-    }
-    fs::create_directories(dir);
-    write_file_atomically(dir / "config.json", canonical_dump(config_to_json(r.config)) + "\n");
-    ActiveRun a{r.id, *attempt, {}, gpus, dir, Clock::now(), {r.id}, {}, std::nullopt, ""};
+    const Claim c = claim_for_execution(store_, r, seen_.at(r.id), rerun_, who, dir);
+    if (!took(r, c)) return false;
+    ActiveRun a;
+    a.id = r.id;
+    a.attempt = c.attempt;
+    a.gpus = gpus;
+    a.dir = dir;
+    a.started = Clock::now();
+    a.progress.id = r.id;
     const int world = std::max(1, r.config.resources.gpus);
     try {
       const int port = world > 1 ? free_loopback_port() : 0;
@@ -387,7 +336,7 @@ class LocalRunner {
         RankProcess p;
         p.rank = rank;
         p.log = dir / (rank == 0 ? std::string("worker.log") : fmt::format("worker.rank{}.log", rank));
-        p.pid = spawn_worker(dir, gpus, *attempt, rank, world, port, rank == 0 ? 0 : a.group(), p.log);
+        p.pid = spawn_logged(worker_spec(dir, gpus, c.attempt, rank, world, port, rank == 0 ? 0 : a.group(), p.log));
         a.ranks.push_back(std::move(p));
       }
     } catch (const std::system_error& e) {
@@ -395,28 +344,26 @@ class LocalRunner {
         ::kill(p.pid, SIGKILL);
         ::waitpid(p.pid, nullptr, 0);
       }
-      store_.finish(r.id, *attempt, "failed", fmt::format("could not start the worker: {}", e.what()));
+      store_.finish(r.id, c.attempt, status_name(RunStatus::failed), fmt::format("could not start the worker: {}", e.what()));
       ++sweep_.runs_finished;
       progress_.note(fmt::format("run {} failed to start: {}", r.id, e.what()));
       return false;
     }
-    store_.set_worker_pid(r.id, *attempt, a.group());
-    progress_.note(fmt::format("run {} started (attempt {}{}{})", r.id, *attempt,
+    store_.set_worker_pid(r.id, c.attempt, a.group());
+    progress_.note(fmt::format("run {} started (attempt {}{}{})", r.id, c.attempt,
                                gpus.empty() ? "" : ", GPU " + who.gpu,
                                world > 1 ? fmt::format(", {} ranks", world) : ""));
     active_.push_back(std::move(a));
     return true;
   }
 
-  // fork + exec of `<ablate_exe> worker --run-dir <dir>` as rank `rank` of `world` (rendezvous on
+  // `<ablate_exe> worker --run-dir <dir>` as rank `rank` of `world` (rendezvous on
   // 127.0.0.1:`port`), output appended to `log`. Rank 0 leads a new process group; the other ranks
   // join `group`, so one signal to the group reaches the whole run.
-  pid_t spawn_worker(const fs::path& dir, const std::vector<int>& gpus, int attempt, int rank, int world, int port,
-                     pid_t group, const fs::path& log) {
-    // Everything the child needs is built before fork: between fork and exec only
-    // async-signal-safe calls are allowed.
-    std::vector<std::string> args = {opt_.ablate_exe, "worker", "--run-dir", dir.string()};
-    std::vector<std::string> envs;
+  SpawnSpec worker_spec(const fs::path& dir, const std::vector<int>& gpus, int attempt, int rank, int world, int port,
+                        pid_t group, const fs::path& log) const {
+    SpawnSpec spec;
+    spec.argv = {opt_.ablate_exe, "worker", "--run-dir", dir.string()};
     bool gloo_interface_set = false;
     for (char** e = environ; *e; ++e) {
       const std::string_view kv(*e);
@@ -424,76 +371,26 @@ class LocalRunner {
       if (!gpus.empty() && name == "CUDA_VISIBLE_DEVICES") continue;
       if (std::find(std::begin(kRankVariables), std::end(kRankVariables), name) != std::end(kRankVariables)) continue;
       gloo_interface_set |= name == "GLOO_SOCKET_IFNAME";
-      envs.emplace_back(kv);
+      spec.env.emplace_back(kv);
     }
-    if (!gpus.empty()) envs.push_back("CUDA_VISIBLE_DEVICES=" + join_ints(gpus, ","));
+    if (!gpus.empty()) spec.env.push_back("CUDA_VISIBLE_DEVICES=" + join_ints(gpus, ","));
     if (world > 1) {
       // LOCAL_RANK = RANK: all ranks run here, rank i on the i-th of the run's GPUs.
-      envs.push_back(fmt::format("RANK={}", rank));
-      envs.push_back(fmt::format("WORLD_SIZE={}", world));
-      envs.push_back(fmt::format("LOCAL_RANK={}", rank));
-      envs.push_back("MASTER_ADDR=127.0.0.1");
-      envs.push_back(fmt::format("MASTER_PORT={}", port));
-      envs.push_back(fmt::format("ABLATE_DIST_TIMEOUT_S={}", opt_.dist_timeout_s));
+      spec.env.push_back(fmt::format("RANK={}", rank));
+      spec.env.push_back(fmt::format("WORLD_SIZE={}", world));
+      spec.env.push_back(fmt::format("LOCAL_RANK={}", rank));
+      spec.env.push_back("MASTER_ADDR=127.0.0.1");
+      spec.env.push_back(fmt::format("MASTER_PORT={}", port));
+      spec.env.push_back(fmt::format("ABLATE_DIST_TIMEOUT_S={}", opt_.dist_timeout_s));
       // Gloo would otherwise pick the interface of the host name's address; the ranks are local.
-      if (!gloo_interface_set) envs.emplace_back("GLOO_SOCKET_IFNAME=lo");
+      if (!gloo_interface_set) spec.env.emplace_back("GLOO_SOCKET_IFNAME=lo");
     }
-    std::vector<char*> argv, envp;
-    for (std::string& s : args) argv.push_back(s.data());
-    for (std::string& s : envs) envp.push_back(s.data());
-    argv.push_back(nullptr);
-    envp.push_back(nullptr);
-
-    int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (log_fd < 0) throw std::system_error(errno, std::generic_category(), "opening " + log.string());
-    const std::string banner = fmt::format("{}attempt {} on {}{}{} ====\n", kLogBanner, attempt,
-                                           claim_.host,
-                                           gpus.empty() ? "" : ", GPUs " + join_ints(gpus, ","),
-                                           world > 1 ? fmt::format(", rank {} of {}", rank, world) : "");
-    if (::write(log_fd, banner.data(), banner.size()) < 0) {
-      // The banner is a courtesy; the worker's own output still goes to the log.
-    }
-    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      // Die with the runner, however it dies (kill -9 included), so no orphan keeps training.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(137);  // the runner died before prctl took effect
-      ::setpgid(0, group);  // own group: the runner, not the terminal, decides how workers stop
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
-      ::dup2(log_fd, STDOUT_FILENO);
-      ::dup2(log_fd, STDERR_FILENO);
-      ::execve(argv[0], argv.data(), envp.data());
-      const char msg[] = "ablate runner: exec of the worker executable failed\n";
-      ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
-      (void)ignored;
-      ::_exit(127);
-    }
-    const int fork_errno = errno;
-    if (pid > 0) ::setpgid(pid, group == 0 ? pid : group);  // also here: whichever runs first
-    ::close(log_fd);
-    if (null_fd >= 0) ::close(null_fd);
-    if (pid < 0) throw std::system_error(fork_errno, std::generic_category(), "fork");
-    return pid;
-  }
-
-  // Kills a worker of this run left over from a dead runner on this host (PDEATHSIG makes this
-  // rare), so two workers never write one run folder.
-  void kill_stray_worker(const RunRow& row) {
-    if (!row.worker_pid || *row.worker_pid <= 0) return;
-    const std::string& host = row.worker_host.empty() ? row.host : row.worker_host;
-    if (host != claim_.host || !is_worker_of(*row.worker_pid, row.run_dir)) return;
-    const pid_t pid = static_cast<pid_t>(*row.worker_pid);
-    progress_.note(fmt::format("run {}: killing leftover worker pid {}", row.id, pid));
-    if (::getpgid(pid) == pid) ::kill(-pid, SIGKILL);
-    ::kill(pid, SIGKILL);
-    for (auto until = Clock::now() + std::chrono::seconds(5);
-         process_alive(pid, std::nullopt) && Clock::now() < until;)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    spec.log = log;
+    spec.banner = fmt::format("{}attempt {} on {}{}{} ====\n", kLogBanner, attempt, claim_.host,
+                              gpus.empty() ? "" : ", GPUs " + join_ints(gpus, ","),
+                              world > 1 ? fmt::format(", rank {} of {}", rank, world) : "");
+    spec.group = group;
+    return spec;
   }
 
   // Reaps ended ranks; a run's attempt ends when all its ranks have. Once a rank of a data-parallel
@@ -509,8 +406,7 @@ class LocalRunner {
         ABLATE_CHECK(got == p.pid, "waitpid({}) failed: errno {}", p.pid, errno);
         p.ended = true;
         a.end_order.push_back(p.rank);
-        const bool clean = WIFEXITED(p.wstatus) && WEXITSTATUS(p.wstatus) == 0;
-        if (a.ranks.size() > 1 && !a.rank_deadline && (p.rank == 0 || !clean)) {
+        if (a.ranks.size() > 1 && !a.rank_deadline && (p.rank == 0 || !exited_cleanly(p.wstatus))) {
           a.rank_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                std::chrono::duration<double>(2 * opt_.dist_timeout_s));
           a.deadline_cause = fmt::format("rank {} ended", p.rank);
@@ -528,7 +424,7 @@ class LocalRunner {
             p.killed_why = fmt::format("killed by the runner: still running {} s after {} (2 x the data-parallel "
                                        "timeout)",
                                        2 * opt_.dist_timeout_s, a.deadline_cause);
-        signal_run(a, SIGKILL);
+        signal_run(a, SIGKILL, "rank deadline");
       }
       ++it;
     }
@@ -538,31 +434,28 @@ class LocalRunner {
   // that did not exit cleanly, in the order they ended (the first is usually the cause, the
   // others' errors its consequence), or rank 0's exit when all exited 0.
   std::string describe_attempt(const ActiveRun& a, bool skip_rank0) const {
-    auto describe = [&](const RankProcess& p) {
-      return p.killed_why.empty() ? describe_exit(p.wstatus, p.signalled, p.log) : p.killed_why;
-    };
-    if (a.ranks.size() == 1) return describe(a.ranks.front());
+    if (a.ranks.size() == 1) return describe_exit(a.ranks.front());
     std::string out;
     for (int r : a.end_order) {
       const RankProcess& p = a.ranks[static_cast<size_t>(r)];
-      if ((WIFEXITED(p.wstatus) && WEXITSTATUS(p.wstatus) == 0) || (skip_rank0 && r == 0)) continue;
-      out += fmt::format("{}rank {} of {}: {}", out.empty() ? "" : " | ", r, a.ranks.size(), describe(p));
+      if (exited_cleanly(p.wstatus) || (skip_rank0 && r == 0)) continue;
+      out += fmt::format("{}rank {} of {}: {}", out.empty() ? "" : " | ", r, a.ranks.size(), describe_exit(p));
     }
-    if (out.empty() && !skip_rank0) out = fmt::format("rank 0 of {}: {}", a.ranks.size(), describe(a.ranks.front()));
+    if (out.empty() && !skip_rank0)
+      out = fmt::format("rank 0 of {}: {}", a.ranks.size(), describe_exit(a.ranks.front()));
     return out;
   }
 
   void on_exit(const ActiveRun& a) {
     ingest_journal(store_, a.id, a.dir);  // the last lines, finish included
     std::optional<RunRow> row = store_.run(a.id);
-    const bool unfinished = row->status == "running" && row->attempts == a.attempt;
+    const bool unfinished = status_of(*row) == RunStatus::running && row->attempts == a.attempt;
     if (unfinished && stopping_) {
-      store_.finish(a.id, a.attempt, "lost",
-                    fmt::format("interrupted by {}: resumes on the next `ablate run`",
-                                signal_name(g_last_stop_signal)));
+      store_.finish(a.id, a.attempt, status_name(RunStatus::lost),
+                    fmt::format("interrupted by {}: resumes on the next `ablate run`", signal_name(stop_signal_)));
     } else if (unfinished) {
-      store_.finish(a.id, a.attempt, "failed", describe_attempt(a, false));
-    } else if (row->status == "failed" && row->attempts == a.attempt && a.ranks.size() > 1) {
+      store_.finish(a.id, a.attempt, status_name(RunStatus::failed), describe_attempt(a, false));
+    } else if (status_of(*row) == RunStatus::failed && row->attempts == a.attempt && a.ranks.size() > 1) {
       // Rank 0 finished the run as failed when a collective failed; what the other ranks died of
       // comes first.
       const std::string others = describe_attempt(a, true);
@@ -572,8 +465,7 @@ class LocalRunner {
     }
     row = store_.run(a.id);
     const double secs = std::chrono::duration<double>(Clock::now() - a.started).count();
-    if (row->status == "done" || row->status == "failed" || row->status == "diverged")
-      ++sweep_.runs_finished;
+    if (is_final(status_of(*row))) ++sweep_.runs_finished;
     progress_.note(fmt::format("run {} {} after {}{}", a.id, row->status, format_duration(secs),
                                row->exit_reason.empty() ? "" : ": " + row->exit_reason));
   }
@@ -594,28 +486,30 @@ class LocalRunner {
   }
 
   // First stop signal: SIGTERM to every worker group; after kStopGrace, or on a second signal,
-  // SIGKILL.
-  void stop_workers() {
+  // SIGKILL. Runs other runners hold are no longer waited for.
+  void stop_workers(const StopSignals& signals) {
     if (!stopping_) {
       stopping_ = true;
+      stop_signal_ = signals.last_signal();
       stop_deadline_ = Clock::now() + kStopGrace;
-      stop_signals_seen_ = g_stop_signals;
+      stop_signals_seen_ = signals.count();
       progress_.note(fmt::format("{}: stopping {} worker(s); their runs resume on the next run",
-                                 signal_name(g_last_stop_signal), active_.size()));
-      for (ActiveRun& a : active_) signal_run(a, SIGTERM);
-    } else if (g_stop_signals > stop_signals_seen_ || Clock::now() > stop_deadline_) {
-      stop_signals_seen_ = g_stop_signals;
-      for (ActiveRun& a : active_) signal_run(a, SIGKILL);
+                                 signal_name(stop_signal_), active_.size()));
+      for (ActiveRun& a : active_) signal_run(a, SIGTERM, "interrupt (" + signal_name(stop_signal_) + ")");
+    } else if (signals.count() > stop_signals_seen_ || Clock::now() > stop_deadline_) {
+      stop_signals_seen_ = signals.count();
+      for (ActiveRun& a : active_) signal_run(a, SIGKILL, "interrupt, grace period over");
     }
   }
 
   // `sig` to the run's process group while its leader lives, and to each rank still alive (a rank
   // that could not join the group is reached all the same; an unreaped child's pid is not reused).
-  static void signal_run(ActiveRun& a, int sig) {
+  // `why` goes into the exit reason of the ranks it ends.
+  void signal_run(ActiveRun& a, int sig, const std::string& why) const {
     if (!a.ranks.front().ended) ::kill(-a.group(), sig);
     for (RankProcess& p : a.ranks) {
       if (p.ended) continue;
-      p.signalled = true;
+      p.signalled_by = fmt::format("this runner (pid {}): {}", claim_.runner_pid, why);
       ::kill(p.pid, sig);
     }
   }
@@ -630,28 +524,34 @@ class LocalRunner {
     std::vector<std::string> ids;
     for (const PlannedRun& r : exp_.runs) ids.push_back(r.id);
     std::map<std::string, int> c = store_.status_counts(ids);
+    auto n = [&](RunStatus s) { return c[status_name(s)]; };
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     progress_.note(fmt::format("{}: {} done, {} diverged, {} failed, {} lost, {} queued, {} running "
                                "elsewhere ({})",
-                               exp_.name, c["done"], c["diverged"], c["failed"], c["lost"],
-                               c["queued"], c["running"], format_duration(secs)));
+                               exp_.name, n(RunStatus::done), n(RunStatus::diverged), n(RunStatus::failed),
+                               n(RunStatus::lost), n(RunStatus::queued), n(RunStatus::running),
+                               format_duration(secs)));
     if (stopping_) return 130;
-    return c["done"] + c["diverged"] == static_cast<int>(ids.size()) ? 0 : 1;
+    return n(RunStatus::done) + n(RunStatus::diverged) == static_cast<int>(ids.size()) ? 0 : 1;
   }
 
   const Experiment& exp_;
   const RunnerOptions& opt_;
+  const Rerun rerun_;
   Store store_;
   ProgressLine progress_;
   fs::path runs_root_;
   ClaimInfo claim_;
   std::map<std::string, const PlannedRun*> planned_;
+  std::map<std::string, RunStatus> seen_;  // each run's status when this call chose it
   std::deque<std::string> pending_;
+  std::vector<std::string> elsewhere_;  // runs other local runners hold, waited for
   std::vector<ActiveRun> active_;
   std::vector<int> free_gpus_;
   double gpu_gib_ = 0;  // memory of the smallest GPU handed out; 0 = unknown (no memory check)
   SweepProgress sweep_;
   bool stopping_ = false;
+  int stop_signal_ = 0;
   Clock::time_point stop_deadline_;
   int stop_signals_seen_ = 0;
 };
@@ -659,9 +559,7 @@ class LocalRunner {
 }  // namespace
 
 void check_runner_options(const RunnerOptions& o) {
-  if (o.rerun != "" && o.rerun != "failed" && o.rerun != "all")
-    throw ConfigError("<command line>", "--rerun", fmt::format("unknown value '{}'", o.rerun),
-                      "failed or all");
+  parse_rerun(o.rerun);
   if (o.jobs < 1)
     throw ConfigError("<command line>", "--jobs", fmt::format("{} is not a positive count", o.jobs));
   if (o.lease_s <= 0)

@@ -18,9 +18,14 @@
 // attempt ended. Killing the runner at any moment is safe: workers die with it (PDEATHSIG), the
 // database stays consistent (short transactions), finished runs are never run again (a finish line
 // in a journal wins over re-launching), and the next `ablate run` marks the orphaned runs lost and
-// re-launches them; the worker resumes from run_dir/ckpt. A Slurm backend would replace only the
-// process launching: the journal, claim/heartbeat/finish protocol and resource request
-// (config.resources.gpus) stay the same.
+// re-launches them; the worker resumes from run_dir/ckpt. Which runs execute and how one is claimed
+// is the shared lifecycle (lifecycle.h), the same for the Slurm backend; process plumbing is
+// process.h.
+//
+// Several runners may share one database (and a Slurm submission may run beside them): a run
+// another live runner holds is waited for, not touched; when that runner dies (its pid is gone, or
+// on another host its lease expires) the run is declared lost and taken over. Runs held by Slurm
+// jobs are skipped (`ablate sync` records their end).
 #pragma once
 
 #include <string>
@@ -48,8 +53,9 @@ struct RunnerOptions {
 };
 
 // Runs `experiment` to completion (or until SIGINT/SIGTERM, which stops the workers and leaves
-// their runs 'lost', to be resumed by the next call). Returns 0 when every planned run ended done
-// or diverged, 1 when some failed or were skipped, 130 when interrupted. Throws ConfigError on bad
+// their runs 'lost', to be resumed by the next call), waiting for the runs other live runners hold.
+// Returns 0 when every planned run ended done or diverged, 1 when some failed or were skipped (a
+// run needing more GPUs than --gpus, a run held by a Slurm job), 130 when interrupted. Throws ConfigError on bad
 // options, StoreError on database failures.
 int run_experiment(const Experiment& experiment, const RunnerOptions& options);
 

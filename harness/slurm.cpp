@@ -2,10 +2,6 @@
 // squeue/sacct parsing, and reconciling the database with Slurm's view of the jobs.
 #include "harness/slurm.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,10 +22,10 @@
 #include "harness/env_info.h"
 #include "harness/hash.h"
 #include "harness/journal.h"
+#include "harness/lifecycle.h"
+#include "harness/process.h"
 #include "harness/store.h"
 #include "harness/sys_util.h"
-
-extern char** environ;
 
 namespace ablate {
 namespace {
@@ -40,72 +36,6 @@ namespace fs = std::filesystem;
 constexpr int kMaxArrayTasks = 1000;
 // Job ids per squeue/sacct/scancel call: keeps command lines short on big sweeps.
 constexpr size_t kIdsPerCall = 200;
-
-struct CommandResult {
-  int rc = -1;  // exit code, or 128 + signal
-  std::string out, err;
-};
-
-// Runs argv[0] (a path) with the given arguments and this process's environment, capturing
-// stdout and stderr. Throws std::system_error when it cannot be started.
-CommandResult run_command(const std::vector<std::string>& argv) {
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    const int e = errno;
-    ::close(out_pipe[0]);
-    ::close(out_pipe[1]);
-    throw std::system_error(e, std::generic_category(), "pipe");
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int spawn_rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (spawn_rc != 0) {
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    throw std::system_error(spawn_rc, std::generic_category(), "starting " + argv[0]);
-  }
-  CommandResult r;
-  // Both pipes are drained together: a child filling one while we block on the other would hang.
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&r.out, &r.err};
-  for (int open_fds = 2; open_fds > 0;) {
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buf[4096];
-      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      } else {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      }
-    }
-  }
-  for (pollfd& f : fds)
-    if (f.fd >= 0) ::close(f.fd);
-  int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  r.rc = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-  return r;
-}
 
 // "what failed: rc N: <stderr>" for errors from a Slurm command.
 std::string command_failure(const std::vector<std::string>& argv, const CommandResult& r) {
@@ -157,8 +87,6 @@ void check_options(const SlurmOptions& o, const RunnerOptions& r) {
   check_runner_options(r);  // --rerun, --dist-timeout, the worker executable, ...
 }
 
-bool is_final_status(const std::string& s) { return s == "done" || s == "failed" || s == "diverged"; }
-
 // A run claimed for submission.
 struct Claimed {
   std::string id;
@@ -193,29 +121,30 @@ SlurmSyncResult reconcile(Store& store, const std::vector<RunRow>& rows,
       continue;
     }
     const std::optional<RunRow> now = store.run(row.id);
-    if (!now || now->status != "running" || now->attempts != row.attempts) continue;
+    if (!now || status_of(*now) != RunStatus::running || now->attempts != row.attempts) continue;
     const auto st = states.find(row.slurm_job_id);
     if (st != states.end() && !slurm_state_final(st->second.state)) {
       alive.emplace_back(row.id, row.attempts);
       continue;
     }
-    std::string status = "lost", reason;
+    RunStatus status = RunStatus::lost;
+    std::string reason;
     if (st == states.end()) {
       reason = fmt::format("Slurm job {} is no longer known to Slurm and the run wrote no finish line",
                            row.slurm_job_id);
     } else {
       const std::string& s = st->second.state;
-      if (s == "FAILED" || s == "OUT_OF_MEMORY" || s == "COMPLETED") status = "failed";
+      if (s == "FAILED" || s == "OUT_OF_MEMORY" || s == "COMPLETED") status = RunStatus::failed;
       reason = fmt::format("Slurm job {} ended {}{} without a finish line", row.slurm_job_id, s,
                            st->second.reason.empty() || st->second.reason == "None"
                                ? ""
                                : " (" + st->second.reason + ")");
     }
     reason += fmt::format("; see {}", (fs::path(row.run_dir) / "worker.log").string());
-    if (store.finish(row.id, row.attempts, status, reason)) {
-      if (status == "failed") ++res.failed;
+    if (store.finish(row.id, row.attempts, status_name(status), reason)) {
+      if (status == RunStatus::failed) ++res.failed;
       else ++res.lost;
-      log << fmt::format("run {} {}: {}\n", row.id, status, reason);
+      log << fmt::format("run {} {}: {}\n", row.id, status_name(status), reason);
     }
   }
   store.heartbeat(alive);
@@ -225,7 +154,7 @@ SlurmSyncResult reconcile(Store& store, const std::vector<RunRow>& rows,
 std::vector<RunRow> running_slurm_rows(Store& store, const std::string& experiment) {
   std::vector<RunRow> rows;
   for (RunRow& r : store.runs(experiment))
-    if (r.status == "running" && !r.slurm_job_id.empty()) rows.push_back(std::move(r));
+    if (status_of(r) == RunStatus::running && !r.slurm_job_id.empty()) rows.push_back(std::move(r));
   return rows;
 }
 
@@ -483,6 +412,98 @@ std::map<std::string, SlurmJobState> query_slurm_jobs(const SlurmTools& tools,
   return states;
 }
 
+namespace {
+
+// The runs to submit, claimed through the shared lifecycle (lifecycle.h): those choose_runs picks,
+// unless Slurm still holds their previous job (a cancelled task finishing its checkpoint, a lost run
+// requeued by Slurm): a second job must not write the same folder.
+std::vector<Claimed> claim_for_slurm(Store& store, const Experiment& experiment, const RunnerOptions& runner,
+                                     const SlurmTools& tools, const fs::path& runs_root, std::ostream& log) {
+  const Rerun rerun = parse_rerun(runner.rerun);
+  std::vector<RunChoice> candidates;
+  for (RunChoice& c : choose_runs(store, experiment, rerun)) {
+    if (c.action == RunChoice::Action::elsewhere)
+      log << fmt::format("run {} is running ({}{}): not submitted\n", c.row.id, c.row.host,
+                         c.row.slurm_job_id.empty() ? "" : ", Slurm job " + c.row.slurm_job_id);
+    if (c.action == RunChoice::Action::execute) candidates.push_back(std::move(c));
+  }
+  std::vector<std::string> previous;
+  for (const RunChoice& c : candidates)
+    if (!c.row.slurm_job_id.empty()) previous.push_back(c.row.slurm_job_id);
+  const std::map<std::string, SlurmJobState> previous_states = query_slurm_jobs(tools, previous);
+
+  ClaimInfo who;
+  who.host = "slurm:" + host_name();  // not a local runner: mark_lost_stale never probes a pid
+  who.code_version = code_version(build_source_dir());
+  std::vector<Claimed> claimed;
+  for (const RunChoice& c : candidates) {
+    const std::string& id = c.run->id;
+    const auto prev = previous_states.find(c.row.slurm_job_id);
+    if (prev != previous_states.end() && !slurm_state_final(prev->second.state)) {
+      log << fmt::format("run {}: its previous Slurm job {} is still {}: not submitted\n", id, c.row.slurm_job_id,
+                         prev->second.state);
+      continue;
+    }
+    const fs::path dir = runs_root / id;
+    const Claim claim = claim_for_execution(store, *c.run, c.seen, rerun, who, dir);
+    for (const std::string& note : claim.notes) log << note << "\n";
+    if (claim.outcome == Claim::Outcome::elsewhere) {
+      log << fmt::format("run {} was taken by another runner: not submitted\n", id);
+    } else if (claim.outcome == Claim::Outcome::finished) {
+      if (claim.notes.empty())
+        log << fmt::format("run {} {} under another runner: not submitted\n", id, status_name(claim.status));
+    } else {
+      std::error_code ec;
+      const auto size = fs::file_size(journal_path(dir), ec);
+      claimed.push_back({id, claim.attempt, dir, ec ? 0 : static_cast<int64_t>(size), c.run->config.resources.gpus});
+    }
+  }
+  return claimed;
+}
+
+// The sbatch calls for the claimed runs: one multi-task job per multi-GPU run, then the single-GPU
+// runs in job arrays of at most kMaxArrayTasks tasks.
+std::vector<Job> group_into_jobs(const std::vector<Claimed>& claimed, const SlurmJobSpec& base,
+                                 const fs::path& jobs_dir) {
+  std::vector<Job> jobs;
+  std::vector<const Claimed*> singles;
+  for (const Claimed& c : claimed) {
+    if (c.gpus > 1) {
+      Job j{base, c.id, {&c}, ""};
+      j.spec.run_dir = c.dir;
+      j.spec.ntasks = c.gpus;
+      j.spec.journal_offset = c.journal_offset;
+      jobs.push_back(std::move(j));
+    } else {
+      singles.push_back(&c);
+    }
+  }
+  for (size_t from = 0; from < singles.size(); from += kMaxArrayTasks) {
+    Job j{base, fmt::format("array-{}", from / kMaxArrayTasks), {}, ""};
+    j.runs.assign(singles.begin() + static_cast<std::ptrdiff_t>(from),
+                  singles.begin() + static_cast<std::ptrdiff_t>(std::min(singles.size(), from + kMaxArrayTasks)));
+    j.spec.array_size = static_cast<int>(j.runs.size());
+    j.spec.list_file = jobs_dir / (j.file_stem + ".list");
+    jobs.push_back(std::move(j));
+  }
+  return jobs;
+}
+
+// A submitted job's script goes into each of its run folders (an artifact of kind "sbatch") and
+// each run gets its Slurm job id ("<array job>_<task>" or "<job>").
+void record_submission(Store& store, const Job& job, const std::string& script) {
+  const std::string sha = sha256_hex(script);
+  for (const Claimed* c : job.runs) write_file_atomically(c->dir / "sbatch.sh", script);
+  store.transaction("registering sbatch scripts", [&] {
+    for (const Claimed* c : job.runs) store.put_artifact(c->id, {"sbatch", "sbatch.sh", sha});
+  });
+  for (size_t t = 0; t < job.runs.size(); ++t)
+    store.set_slurm_job_id(job.runs[t]->id, job.runs[t]->attempt,
+                           job.spec.array_size > 0 ? fmt::format("{}_{}", job.job_id, t) : job.job_id);
+}
+
+}  // namespace
+
 // ---- submission ----
 
 int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, const SlurmOptions& options,
@@ -509,62 +530,7 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
   for (const LostRun& l : store.mark_lost_stale(runner.lease_s))
     log << fmt::format("run {} lost: {}\n", l.id, l.reason);
 
-  std::vector<std::string> from = {"queued", "lost"};
-  if (runner.rerun == "failed") from.push_back("failed");
-
-  // Candidates, and the previous jobs of those Slurm may still hold (a cancelled task finishing
-  // its checkpoint, a lost run requeued by Slurm): a second job must not write the same folder.
-  std::vector<RunRow> candidates;
-  for (const PlannedRun& r : experiment.runs) {
-    std::optional<RunRow> row = store.run(r.id);
-    ABLATE_CHECK(row.has_value(), "planned run {} missing after upsert", r.id);
-    const bool wanted = std::find(from.begin(), from.end(), row->status) != from.end() ||
-                        (runner.rerun == "all" && is_final_status(row->status));
-    if (row->status == "running")
-      log << fmt::format("run {} is running ({}{}): not submitted\n", r.id, row->host,
-                         row->slurm_job_id.empty() ? "" : ", Slurm job " + row->slurm_job_id);
-    if (wanted) candidates.push_back(std::move(*row));
-  }
-  std::vector<std::string> previous;
-  for (const RunRow& c : candidates)
-    if (!c.slurm_job_id.empty()) previous.push_back(c.slurm_job_id);
-  const std::map<std::string, SlurmJobState> previous_states = query_slurm_jobs(tools, previous);
-
-  ClaimInfo who;
-  who.host = "slurm:" + host_name();  // not a local runner: mark_lost_stale never probes a pid
-  who.code_version = code_version(build_source_dir());
-  std::vector<Claimed> claimed;
-  for (const RunRow& c : candidates) {
-    const auto prev = previous_states.find(c.slurm_job_id);
-    if (prev != previous_states.end() && !slurm_state_final(prev->second.state)) {
-      log << fmt::format("run {}: its previous Slurm job {} is still {}: not submitted\n", c.id, c.slurm_job_id,
-                         prev->second.state);
-      continue;
-    }
-    const fs::path dir = runs_root / c.id;
-    if (runner.rerun == "all" && is_final_status(c.status)) {
-      fs::remove_all(dir);  // first the folder, then the rows: an interruption in between re-does both
-      store.requeue(c.id);
-    }
-    const IngestResult pre = ingest_journal(store, c.id, dir);
-    if (pre.finish_changed_status) {
-      log << fmt::format("run {} had already finished ({})\n", c.id, pre.finish->status);
-      continue;
-    }
-    who.run_dir = dir.string();
-    const std::optional<int> attempt = store.claim_run(c.id, from, who);
-    if (!attempt) {
-      log << fmt::format("run {} was taken by another runner: not submitted\n", c.id);
-      continue;
-    }
-    fs::create_directories(dir);
-    const PlannedRun& planned =
-        *std::find_if(experiment.runs.begin(), experiment.runs.end(), [&](const PlannedRun& p) { return p.id == c.id; });
-    write_file_atomically(dir / "config.json", canonical_dump(config_to_json(planned.config)) + "\n");
-    std::error_code ec;
-    const auto size = fs::file_size(journal_path(dir), ec);
-    claimed.push_back({c.id, *attempt, dir, ec ? 0 : static_cast<int64_t>(size), planned.config.resources.gpus});
-  }
+  const std::vector<Claimed> claimed = claim_for_slurm(store, experiment, runner, tools, runs_root, log);
   if (claimed.empty()) {
     log << fmt::format("{}: nothing to submit\n", experiment.name);
     return 0;
@@ -572,27 +538,7 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
 
   const fs::path jobs_dir = new_jobs_dir(jobs_parent, sanitized(experiment.name) + "-" + utc_stamp());
   base.log_dir = jobs_dir;
-  std::vector<Job> jobs;
-  std::vector<const Claimed*> singles;
-  for (const Claimed& c : claimed) {
-    if (c.gpus > 1) {
-      Job j{base, c.id, {&c}, ""};
-      j.spec.run_dir = c.dir;
-      j.spec.ntasks = c.gpus;
-      j.spec.journal_offset = c.journal_offset;
-      jobs.push_back(std::move(j));
-    } else {
-      singles.push_back(&c);
-    }
-  }
-  for (size_t from_i = 0; from_i < singles.size(); from_i += kMaxArrayTasks) {
-    Job j{base, fmt::format("array-{}", from_i / kMaxArrayTasks), {}, ""};
-    j.runs.assign(singles.begin() + static_cast<std::ptrdiff_t>(from_i),
-                  singles.begin() + static_cast<std::ptrdiff_t>(std::min(singles.size(), from_i + kMaxArrayTasks)));
-    j.spec.array_size = static_cast<int>(j.runs.size());
-    j.spec.list_file = jobs_dir / (j.file_stem + ".list");
-    jobs.push_back(std::move(j));
-  }
+  std::vector<Job> jobs = group_into_jobs(claimed, base, jobs_dir);
 
   int submitted = 0;
   for (size_t ji = 0; ji < jobs.size(); ++ji) {
@@ -618,22 +564,12 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
       // This job and the ones not yet submitted: lost, so the next submission picks them up.
       for (size_t k = ji; k < jobs.size(); ++k)
         for (const Claimed* c : jobs[k].runs)
-          store.finish(c->id, c->attempt, "lost", "not submitted: " + failure);
+          store.finish(c->id, c->attempt, status_name(RunStatus::lost), "not submitted: " + failure);
       throw std::runtime_error(fmt::format("submitting {} to Slurm failed ({} run(s) submitted before): {}",
                                            script_path.string(), submitted, failure));
     }
+    record_submission(store, job, script);
     const std::string& job_id = job.job_id;
-    const std::string sha = sha256_hex(script);
-    std::vector<std::tuple<std::string, int, std::string>> ids;
-    for (size_t t = 0; t < job.runs.size(); ++t) {
-      const Claimed& c = *job.runs[t];
-      write_file_atomically(c.dir / "sbatch.sh", script);
-      ids.emplace_back(c.id, c.attempt, job.spec.array_size > 0 ? fmt::format("{}_{}", job_id, t) : job_id);
-    }
-    store.transaction("registering sbatch scripts", [&] {
-      for (const Claimed* c : job.runs) store.put_artifact(c->id, {"sbatch", "sbatch.sh", sha});
-    });
-    for (const auto& [id, attempt, job_id_of_run] : ids) store.set_slurm_job_id(id, attempt, job_id_of_run);
     submitted += static_cast<int>(job.runs.size());
     if (job.spec.array_size > 0)
       log << fmt::format("submitted {} run(s) as Slurm job array {} (tasks 0-{}{}): {}\n", job.runs.size(), job_id,
@@ -704,7 +640,7 @@ int slurm_cancel(Store& store, const Experiment& experiment, const SlurmTools& t
   std::vector<RunRow> rows;
   for (const PlannedRun& r : experiment.runs) {
     std::optional<RunRow> row = store.run(r.id);
-    if (row && !row->slurm_job_id.empty() && (row->status == "running" || row->status == "lost"))
+    if (row && !row->slurm_job_id.empty() && (status_of(*row) == RunStatus::running || status_of(*row) == RunStatus::lost))
       rows.push_back(std::move(*row));
   }
   const std::map<std::string, SlurmJobState> states = query_slurm_jobs(tools, job_ids_of(rows));
@@ -721,8 +657,8 @@ int slurm_cancel(Store& store, const Experiment& experiment, const SlurmTools& t
   }
   int cancelled = 0;
   for (const RunRow* r : live) {
-    if (r->status == "running")
-      store.finish(r->id, r->attempts, "lost",
+    if (status_of(*r) == RunStatus::running)
+      store.finish(r->id, r->attempts, status_name(RunStatus::lost),
                    fmt::format("Slurm job {} cancelled by `ablate cancel`; resumes from its checkpoint on the "
                                "next `ablate run --backend slurm`",
                                r->slurm_job_id));

@@ -21,6 +21,8 @@
 #include "harness/config_io.h"
 #include "harness/env_info.h"
 #include "harness/hash.h"
+#include "harness/lifecycle.h"
+#include "harness/process.h"
 
 namespace ablate {
 namespace {
@@ -120,8 +122,6 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-bool is_busy(int rc) { return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED; }
-
 std::string utc_time(std::optional<double> t) {
   if (!t) return "-";
   std::time_t secs = static_cast<std::time_t>(*t);
@@ -134,152 +134,40 @@ std::string utc_time(std::optional<double> t) {
 
 }  // namespace
 
-// ---- prepared statements ----
-
-// One compiled statement, cached per SQL text for the life of the connection.
-class Store::Stmt {
- public:
-  Stmt(Store& store, const std::string& sql) : store_(store) {
-    int rc = sqlite3_prepare_v3(store.db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
-    if (rc != SQLITE_OK) store.fail(rc, fmt::format("preparing SQL: {}", sql));
-  }
-  ~Stmt() { sqlite3_finalize(raw); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  sqlite3_stmt* raw = nullptr;
-  Store& store_;
-};
-
-// A cached statement in use: bind parameters, step through rows. Resets the statement when it goes
-// out of scope so no read transaction outlives the query (it would pin an old WAL snapshot).
-class Store::Query {
- public:
-  Query(Stmt& s, const char* what) : s_(s), what_(what) {}
-  ~Query() {
-    sqlite3_reset(s_.raw);
-    sqlite3_clear_bindings(s_.raw);
-  }
-  Query(const Query&) = delete;
-  Query& operator=(const Query&) = delete;
-
-  template <class... A>
-  Query& bind(const A&... args) {
-    int i = 0;
-    (bind_one(++i, args), ...);
-    return *this;
-  }
-  // Steps once: true when a row is available.
-  bool next() {
-    int rc = sqlite3_step(s_.raw);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    s_.store_.fail(rc, what_);
-  }
-  // Steps to completion; returns the number of rows changed.
-  int run() {
-    while (next()) {
-    }
-    return sqlite3_changes(s_.store_.db_);
-  }
-
-  bool is_null(int c) { return sqlite3_column_type(s_.raw, c) == SQLITE_NULL; }
-  std::string text(int c) {
-    const unsigned char* t = sqlite3_column_text(s_.raw, c);
-    return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(s_.raw, c)) : "";
-  }
-  int64_t i64(int c) { return sqlite3_column_int64(s_.raw, c); }
-  double real(int c) {
-    return is_null(c) ? std::numeric_limits<double>::quiet_NaN() : sqlite3_column_double(s_.raw, c);
-  }
-  std::optional<int64_t> opt_i64(int c) { return is_null(c) ? std::nullopt : std::optional(i64(c)); }
-  std::optional<double> opt_real(int c) { return is_null(c) ? std::nullopt : std::optional(real(c)); }
-
- private:
-  void check(int rc) {
-    if (rc != SQLITE_OK) s_.store_.fail(rc, what_);
-  }
-  void bind_one(int i, std::string_view v) {
-    check(sqlite3_bind_text(s_.raw, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
-  }
-  void bind_one(int i, const std::string& v) { bind_one(i, std::string_view(v)); }
-  void bind_one(int i, const char* v) { bind_one(i, std::string_view(v)); }
-  void bind_one(int i, int v) { check(sqlite3_bind_int64(s_.raw, i, v)); }
-  void bind_one(int i, int64_t v) { check(sqlite3_bind_int64(s_.raw, i, v)); }
-  // NaN has no SQLite representation: it is stored as NULL (read back as NaN by real()).
-  void bind_one(int i, double v) {
-    check(std::isnan(v) ? sqlite3_bind_null(s_.raw, i) : sqlite3_bind_double(s_.raw, i, v));
-  }
-  void bind_one(int i, std::nullopt_t) { check(sqlite3_bind_null(s_.raw, i)); }
-  template <class T>
-  void bind_one(int i, const std::optional<T>& v) {
-    if (v) bind_one(i, *v);
-    else bind_one(i, std::nullopt);
-  }
-
-  Stmt& s_;
-  const char* what_;
-};
-
-Store::Query Store::query(std::string_view sql, const char* what) {
-  auto it = stmts_.find(std::string(sql));
-  if (it == stmts_.end()) {
-    std::string key(sql);
-    auto stmt = std::make_unique<Stmt>(*this, key);
-    it = stmts_.emplace(std::move(key), std::move(stmt)).first;
-  }
-  return Query(*it->second, what);
-}
-
 // ---- connection ----
 
-Store::Store(const std::filesystem::path& path, Mode mode) : path_(path) {
+namespace {
+
+// The database file for `mode`: a missing one is an error (existing) or gets its folders (create).
+std::filesystem::path prepared_path(const std::filesystem::path& path, Store::Mode mode) {
   std::error_code ec;
-  if (mode == Mode::existing && !std::filesystem::exists(path, ec))
+  if (mode == Store::Mode::existing && !std::filesystem::exists(path, ec))
     throw StoreError(SQLITE_CANTOPEN,
                      fmt::format("no results database at {} (`ablate run` creates it)", path.string()));
-  if (mode == Mode::create && path.has_parent_path())
+  if (mode == Store::Mode::create && path.has_parent_path())
     std::filesystem::create_directories(path.parent_path(), ec);
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-              (mode == Mode::create ? SQLITE_OPEN_CREATE : 0);
-  int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
-  try {
-    if (rc != SQLITE_OK) fail(rc, "opening the results database");
-    sqlite3_busy_timeout(db_, static_cast<int>(kBusyTimeout / std::chrono::milliseconds(1)));
-    // Switching to WAL needs a moment of exclusive access; several processes opening a new
-    // database at once can collide here beyond the busy handler, so retry.
-    for (int attempt = 0;; ++attempt) {
-      rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
-      if (rc == SQLITE_OK || !is_busy(rc) || attempt == kBusyRetries) break;
-    }
-    if (rc != SQLITE_OK) fail(rc, "switching the database to WAL mode");
-    exec("PRAGMA synchronous=NORMAL", "setting synchronous=NORMAL");
-    exec("PRAGMA foreign_keys=ON", "enabling foreign keys");
-    migrate();
-  } catch (...) {
-    stmts_.clear();
-    sqlite3_close_v2(db_);
-    throw;
+  return path;
+}
+
+}  // namespace
+
+Store::Store(const std::filesystem::path& path, Mode mode)
+    : db_(prepared_path(path, mode), mode == Mode::create ? SqliteDb::Mode::create : SqliteDb::Mode::read_write,
+          std::chrono::duration_cast<std::chrono::milliseconds>(kBusyTimeout)) {
+  // Switching to WAL needs a moment of exclusive access; several processes opening a new
+  // database at once can collide here beyond the busy handler, so retry.
+  int rc = SQLITE_OK;
+  for (int attempt = 0;; ++attempt) {
+    rc = db_.exec_rc("PRAGMA journal_mode=WAL");
+    if (rc == SQLITE_OK || !sqlite_busy(rc) || attempt == kBusyRetries) break;
   }
+  if (rc != SQLITE_OK) db_.fail(rc, "switching the database to WAL mode");
+  db_.exec("PRAGMA synchronous=NORMAL", "setting synchronous=NORMAL");
+  db_.exec("PRAGMA foreign_keys=ON", "enabling foreign keys");
+  migrate();
 }
 
-Store::~Store() {
-  stmts_.clear();  // finalize before closing
-  sqlite3_close_v2(db_);
-}
-
-void Store::fail(int rc, std::string_view what) {
-  throw StoreError(rc, fmt::format("{}: {} (SQLite error {}: {}) in {}", what,
-                                   db_ ? sqlite3_errmsg(db_) : "cannot open", rc,
-                                   sqlite3_errstr(rc), path_.string()));
-}
-
-void Store::exec(const char* sql, std::string_view what) {
-  char* err = nullptr;
-  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
-  sqlite3_free(err);
-  if (rc != SQLITE_OK) fail(rc, what);
-}
+Store::~Store() = default;
 
 int Store::schema_version() {
   Query q = query("PRAGMA user_version", "reading the schema version");
@@ -288,25 +176,25 @@ int Store::schema_version() {
 }
 
 void Store::transaction(std::string_view what, const std::function<void()>& body) {
-  if (!sqlite3_get_autocommit(db_)) {  // already inside a transaction: join it
+  if (db_.in_transaction()) {  // already inside a transaction: join it
     body();
     return;
   }
   for (int attempt = 0;; ++attempt) {
-    int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    int rc = db_.exec_rc("BEGIN IMMEDIATE");
     if (rc == SQLITE_OK) break;
-    if (!is_busy(rc) || attempt == kBusyRetries)
-      fail(rc, fmt::format("starting a write transaction for {}", what));
+    if (!sqlite_busy(rc) || attempt == kBusyRetries)
+      db_.fail(rc, fmt::format("starting a write transaction for {}", what));
   }
   try {
     body();
     for (int attempt = 0;; ++attempt) {
-      int rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+      int rc = db_.exec_rc("COMMIT");
       if (rc == SQLITE_OK) break;
-      if (!is_busy(rc) || attempt == kBusyRetries) fail(rc, fmt::format("committing {}", what));
+      if (!sqlite_busy(rc) || attempt == kBusyRetries) db_.fail(rc, fmt::format("committing {}", what));
     }
   } catch (...) {
-    if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (db_.in_transaction()) db_.exec_rc("ROLLBACK");
     throw;
   }
 }
@@ -319,10 +207,10 @@ void Store::migrate() {
       throw StoreError(SQLITE_MISMATCH,
                        fmt::format("{} has schema version {}, newer than this ablate ({}): use a "
                                    "newer ablate",
-                                   path_.string(), v, kSchemaVersion));
+                                   path().string(), v, kSchemaVersion));
     for (int i = v; i < kMigrationCount; ++i)
-      exec(kMigrations[i], fmt::format("migrating the schema to version {}", i + 1));
-    exec(fmt::format("PRAGMA user_version={}", kSchemaVersion).c_str(), "setting user_version");
+      db_.exec(kMigrations[i], fmt::format("migrating the schema to version {}", i + 1));
+    db_.exec(fmt::format("PRAGMA user_version={}", kSchemaVersion).c_str(), "setting user_version");
     auto put = [&](std::string_view k, std::string_view val) {
       query("INSERT INTO meta(key, value) VALUES(?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
@@ -417,8 +305,8 @@ void Store::heartbeat(const std::vector<std::pair<std::string, int>>& runs) {
 
 bool Store::finish(std::string_view id, int attempt, std::string_view status,
                    std::string_view exit_reason) {
-  ABLATE_CHECK(status == "done" || status == "failed" || status == "diverged" || status == "lost",
-               "finish status '{}'", status);
+  const std::optional<RunStatus> s = parse_run_status(status);
+  ABLATE_CHECK(s && (is_final(*s) || *s == RunStatus::lost), "finish status '{}'", status);
   int changed = 0;
   transaction(fmt::format("finishing run {}", id), [&] {
     changed = query("UPDATE runs SET status=?, exit_reason=?, finished_at=? "
@@ -486,20 +374,20 @@ std::vector<LostRun> Store::mark_lost_stale(double lease_seconds) {
   return lost;
 }
 
-void Store::requeue(std::string_view id) {
-  transaction(fmt::format("re-queueing run {}", id), [&] {
-    int changed = query("UPDATE runs SET status='queued', started_at=NULL, finished_at=NULL, "
-                        "heartbeat_at=NULL, exit_reason=NULL, diverged_step=NULL, last_step=NULL, "
-                        "total_steps=NULL, worker_pid=NULL WHERE id=? AND status<>'running'",
-                        "re-queueing a run")
-                      .bind(id)
-                      .run();
-    ABLATE_CHECK(changed == 1, "requeue of run {} that is running or missing", id);
+bool Store::clear_results(std::string_view id, int attempt) {
+  bool ours = false;
+  transaction(fmt::format("clearing the results of run {}", id), [&] {
+    ours = query("UPDATE runs SET last_step=NULL, total_steps=NULL WHERE id=? AND attempts=? AND status='running'",
+                 "clearing a run's progress")
+               .bind(id, attempt)
+               .run() == 1;
+    if (!ours) return;
     for (const char* sql : {"DELETE FROM metrics WHERE run_id=?", "DELETE FROM evals WHERE run_id=?",
                             "DELETE FROM env WHERE run_id=?", "DELETE FROM artifacts WHERE run_id=?",
                             "DELETE FROM journal_offsets WHERE run_id=?"})
-      query(sql, "deleting a re-queued run's results").bind(id).run();
+      query(sql, "deleting a rerun's old results").bind(id).run();
   });
+  return ours;
 }
 
 // ---- journal application ----
@@ -553,8 +441,8 @@ void Store::set_worker(std::string_view id, std::string_view worker_host, int64_
 
 bool Store::apply_finish(std::string_view id, std::string_view status,
                          std::string_view exit_reason, int64_t step) {
-  ABLATE_CHECK(status == "done" || status == "failed" || status == "diverged",
-               "journal finish status '{}'", status);
+  const std::optional<RunStatus> s = parse_run_status(status);
+  ABLATE_CHECK(s && is_final(*s), "journal finish status '{}'", status);
   return query("UPDATE runs SET status=?, exit_reason=?, finished_at=?, last_step=?, "
                "diverged_step=CASE WHEN ?='diverged' THEN ? ELSE NULL END "
                "WHERE id=? AND status IN ('running', 'lost')",
@@ -695,7 +583,7 @@ std::vector<ArtifactRow> Store::artifacts(std::string_view id) {
 
 std::map<std::string, int> Store::status_counts(const std::vector<std::string>& ids) {
   std::map<std::string, int> counts;
-  for (const char* s : kRunStatuses) counts[s] = 0;
+  for (RunStatus s : kAllRunStatuses) counts[status_name(s)] = 0;
   std::map<std::string, std::string> status_of;
   {
     Query q = query("SELECT id, status FROM runs", "counting run statuses");
@@ -716,10 +604,10 @@ nlohmann::json status_json(Store& store, const Experiment& experiment) {
   std::map<std::string, int> counts = store.status_counts(ids);
   int known = 0;
   for (const auto& [status, n] : counts) known += n;
-  counts["queued"] += static_cast<int>(ids.size()) - known;
+  counts[status_name(RunStatus::queued)] += static_cast<int>(ids.size()) - known;
   nlohmann::json j;
   j["planned"] = static_cast<int>(ids.size());
-  for (const char* s : {"done", "failed", "diverged", "running", "queued", "lost"}) j[s] = counts[s];
+  for (RunStatus s : kAllRunStatuses) j[status_name(s)] = counts[status_name(s)];
   return j;
 }
 

@@ -1,5 +1,6 @@
 // The results database: one SQLite file (default results/ablate.sqlite) holding every planned run,
-// its lifecycle (queued -> running -> done/failed/diverged, or lost when its runner vanished), and
+// its lifecycle (queued -> running -> done/failed/diverged, or lost when its runner vanished; the
+// rules are in lifecycle.h, runs.status holds the words of RunStatus), and
 // everything the run reported through its journal (metrics, evaluations, environment, artifacts).
 //
 // Many processes may open one database at once (a runner, `ablate status`, tests, a second
@@ -15,25 +16,17 @@
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "harness/experiment.h"
-
-struct sqlite3;
-struct sqlite3_stmt;
+#include "harness/sqlite.h"
 
 namespace ablate {
-
-// The run statuses, exactly as stored in runs.status.
-inline constexpr const char* kRunStatuses[] = {"queued", "running", "done", "failed", "diverged",
-                                               "lost"};
 
 // One row of the runs table. Optional columns are NULL until the lifecycle fills them.
 struct RunRow {
@@ -102,7 +95,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  const std::filesystem::path& path() const { return path_; }
+  const std::filesystem::path& path() const { return db_.path(); }
   int schema_version();
 
   // Runs `body` inside one BEGIN IMMEDIATE transaction (retried while the database is busy) and
@@ -140,9 +133,10 @@ class Store {
   // Running rows whose heartbeat is older than lease_seconds, or whose runner process (same host)
   // is gone, become 'lost'. Returns them.
   std::vector<LostRun> mark_lost_stale(double lease_seconds);
-  // Forgets a run's results so it runs afresh (--rerun): status 'queued', metrics, evals, env,
-  // artifacts and journal offset deleted. The caller removes the run folder first.
-  void requeue(std::string_view id);
+  // Forgets the results of a run that attempt `attempt` (just claimed) runs afresh (--rerun all):
+  // metrics, evals, env, artifacts, journal offset and progress deleted. The caller wipes the run
+  // folder first. Returns false when the row is no longer that running attempt.
+  bool clear_results(std::string_view id, int attempt);
 
   // ---- journal application (ingest_journal calls these inside one transaction) ----
 
@@ -177,18 +171,13 @@ class Store {
   std::map<std::string, int> status_counts(const std::vector<std::string>& ids);
 
  private:
-  class Stmt;
-  class Query;
+  using Query = SqlQuery;
   // The cached statement for `sql`, ready to bind; `what` (a literal) names it in errors.
-  Query query(std::string_view sql, const char* what);
+  Query query(std::string_view sql, const char* what) { return db_.query(sql, what); }
   static RunRow read_run(Query& q);
-  void exec(const char* sql, std::string_view what);
   void migrate();
-  [[noreturn]] void fail(int rc, std::string_view what);
 
-  std::filesystem::path path_;
-  sqlite3* db_ = nullptr;
-  std::unordered_map<std::string, std::unique_ptr<Stmt>> stmts_;  // prepared once per SQL text
+  SqliteDb db_;
 };
 
 // {"planned", "done", "failed", "diverged", "running", "queued", "lost"} counts over the runs of

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "harness/check.h"
+#include "harness/lifecycle.h"
 #include "reports/spec_reader.h"
 
 namespace ablate {
@@ -123,10 +124,17 @@ ClaimStats judge_increasing(ClaimResult& r, std::uint64_t seed) {
 DivergenceCount count_divergences(const std::vector<const RunRecord*>& runs) {
   DivergenceCount c;
   for (const RunRecord* r : runs) {
-    if (r->status == "diverged") ++c.diverged;
-    if (r->status == "diverged" || r->status == "done") ++c.finished;
+    const std::optional<RunStatus> s = parse_run_status(r->status);
+    if (s == RunStatus::diverged) ++c.diverged;
+    if (s == RunStatus::diverged || s == RunStatus::done) ++c.finished;
   }
   return c;
+}
+
+// A run that ended (done, diverged or failed): evidence a claim was run, whatever it gave.
+bool ended(const RunRecord& r) {
+  const std::optional<RunStatus> s = parse_run_status(r.status);
+  return s == RunStatus::done || s == RunStatus::diverged || s == RunStatus::failed;
 }
 
 // fewer_diverged: Fisher's exact test, one-sided, that a's divergence rate is below b's.
@@ -280,9 +288,8 @@ ClaimResult evaluate_claim(const ClaimSpec& spec, const ResultsDb& db,
   for (const auto& side : sides) {
     bool side_ran = false;
     for (const RunRecord* r : side) {
-      const bool finished = r->status == "done" || r->status == "diverged" || r->status == "failed";
-      side_ran = side_ran || finished;
-      if (finished) devices.insert(device_label(db, *r));
+      side_ran = side_ran || ended(*r);
+      if (ended(*r)) devices.insert(device_label(db, *r));
     }
     res.ran = res.ran && side_ran;
   }

@@ -110,7 +110,7 @@ std::vector<ClaimsOverviewRow> claims_overview(const std::vector<ClaimsPlan>& pl
       base.db = db->path();
       for (const RunRecord& r : runs) {
         ++base.planned;
-        if (r.status == "done") ++base.done;
+        if (is_done(r)) ++base.done;
         if (r.finished_at) base.finished_at = std::max(base.finished_at.value_or(*r.finished_at), *r.finished_at);
       }
       for (const ClaimSpec& spec : claims) {

@@ -157,7 +157,7 @@ std::vector<RerunOrder> rerun_orders(const CompareRequest& req, const CompareRes
     std::int64_t max_seed = runs.front()->seed;
     for (const RunRecord* run : runs) {
       max_seed = std::max(max_seed, run->seed);
-      if (run->status == "done" && tmpl->status != "done") tmpl = run;
+      if (is_done(*run) && !is_done(*tmpl)) tmpl = run;
     }
     // The compared experiment, not runs.experiment (the first to plan a shared run): the re-runs
     // are filed under the order's experiment, and the comparison after them reads that one.

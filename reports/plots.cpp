@@ -93,7 +93,7 @@ struct PlotJob {
 std::string run_label(const RunRecord& r) {
   std::string s = cell_label(cell_key(r.axes));
   s += fmt::format(" seed={}", r.seed);
-  if (r.status != "done") s += " [" + r.status + "]";
+  if (!is_done(r)) s += " [" + r.status + "]";
   return s;
 }
 
@@ -169,7 +169,7 @@ std::vector<PlotJob> knn_scale_jobs(const ResultsDb& db, const std::vector<RunRe
   const auto cells = by_cell(runs);
   for (std::size_t ci = 0; ci < cells.size(); ++ci)
     for (const RunRecord* r : cells[ci].second) {
-      if (r->status != "done") continue;
+      if (!is_done(*r)) continue;
       for (const EvalRecord& e : db.evals(r->id))
         if (e.protocol == "knn" && e.metric == "top1" && std::isfinite(e.value))
           acc[e.dataset][ci][e.scale].push_back(e.value);

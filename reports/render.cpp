@@ -222,7 +222,7 @@ std::string render_markdown(const Report& rep) {
     if (!p.skipped.empty()) out += "- plot `" + p.name + "` skipped: " + p.skipped + "\n";
   std::string problems;
   for (const RunRecord& r : rep.runs)
-    if (r.status != "done")
+    if (!is_done(r))
       problems += fmt::format("| `{}` | {} | {} | {} |\n", r.id, md_escape(cell_label(r.axes)),
                               r.status, md_escape(describe_outcome(r)));
   if (!problems.empty())
@@ -474,7 +474,7 @@ std::string render_html(const Report& rep) {
   if (!skipped.empty()) out += "<p>Plots not drawn:</p>\n<ul>\n" + skipped + "</ul>\n";
   std::string problems;
   for (const RunRecord& r : rep.runs)
-    if (r.status != "done")
+    if (!is_done(r))
       problems += "<tr><td><code>" + html_escape(r.id) + "</code></td><td>" +
                   html_escape(cell_label(r.axes)) + "</td><td>" + html_escape(r.status) +
                   "</td><td>" + html_escape(describe_outcome(r)) + "</td></tr>\n";

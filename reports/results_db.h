@@ -1,7 +1,7 @@
 // Read-only view of a results database written by the harness (runs, experiments, metrics, evals
-// tables; see reports/README.md). Reports go through raw SQL here rather than harness/store.h so
-// they can open any database, including one copied back from another machine while a runner
-// still writes to its original. Per-run series and evals are cached: a report asks for the same
+// tables; see reports/README.md). Reports go through raw SQL here (on the shared SQLite layer,
+// harness/sqlite.h) rather than harness/store.h so they can open any database read-only, including
+// one copied back from another machine while a runner still writes to its original. Per-run series and evals are cached: a report asks for the same
 // run many times (several tables, plots, claims).
 #pragma once
 
@@ -14,9 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/sqlite.h"
 #include "reports/metric_source.h"
-
-struct sqlite3;
 
 namespace ablate {
 
@@ -63,12 +62,15 @@ class ResultsDb {
 
  private:
   std::string path_;
-  sqlite3* db_ = nullptr;
+  SqliteDb db_;
   mutable std::map<std::pair<std::string, std::string>, std::vector<std::pair<std::int64_t, double>>>
       series_cache_;
   mutable std::map<std::string, std::vector<EvalRecord>> eval_cache_;
   bool has_env_ = false;
 };
+
+// Whether the run ended done (harness/lifecycle.h): only such runs contribute numbers.
+bool is_done(const RunRecord& run);
 
 // The problem of a run that contributes no number: "diverged @ step 1234", "failed: <reason>",
 // "lost", "running", "queued", "not run".

@@ -1,13 +1,11 @@
 // Environment facts: host name against the kernel's, code version against git itself in a scratch
-// repository (clean commit, dirty suffix = sha256 of `git diff HEAD`, no repository), the recorded
-// keys, and process identity (live, pid reused, exited, zombie).
-#include <sys/wait.h>
+// repository (clean commit, dirty suffix = sha256 of `git diff HEAD`, no repository), and the recorded
+// keys.
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <regex>
-#include <thread>
 
 #include "harness/env_info.h"
 #include "harness/hash.h"
@@ -85,26 +83,4 @@ TEST_CASE("env_info: the recorded environment has every documented key", "[env_i
   CHECK(cpuinfo.find(model) != std::string::npos);
   CHECK(env["cpu"].substr(env["cpu"].rfind(" x") + 2) ==
         std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)));
-}
-
-TEST_CASE("env_info: process identity tells live, reused, exited and zombie pids apart",
-          "[env_info]") {
-  const std::optional<int64_t> mine = process_start_ticks(::getpid());
-  REQUIRE(mine.has_value());
-  CHECK(process_alive(::getpid(), mine));
-  CHECK(process_alive(::getpid(), std::nullopt));
-  CHECK_FALSE(process_alive(::getpid(), *mine + 1));  // same pid, another process's start time
-
-  pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) ::_exit(0);
-  // Until reaped the child is a zombie: dead for our purposes.
-  for (int i = 0; i < 200 && process_start_ticks(child) && process_alive(child, std::nullopt); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  CHECK(process_start_ticks(child).has_value());
-  CHECK_FALSE(process_alive(child, std::nullopt));
-  ::waitpid(child, nullptr, 0);
-  CHECK_FALSE(process_start_ticks(child).has_value());
-  CHECK_FALSE(process_alive(child, std::nullopt));
-  CHECK_FALSE(process_alive(-5, std::nullopt));
 }

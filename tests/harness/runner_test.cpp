@@ -9,6 +9,7 @@
 // Covers outcomes and exit reasons, --rerun, GPU assignment, data-parallel launches, and SIGKILL of
 // the runner at random moments followed by resumption: every run done once, every step's metric
 // present once.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,6 +27,8 @@
 #include "harness/check.h"
 #include "harness/env_info.h"
 #include "harness/journal.h"
+#include "harness/lifecycle.h"
+#include "harness/process.h"
 #include "harness/runner.h"
 #include "harness/store.h"
 #include "tests/harness/run_fixtures.h"
@@ -512,4 +515,181 @@ TEST_CASE("runner: a dead rank fails its data-parallel run with the rank named; 
         std::string::npos);
   CHECK(secs < 8);
   for (int k = 0; k < 2; ++k) CHECK_FALSE(process_alive(seen_rank(hung.run_dir, k).pid, std::nullopt));
+}
+
+// ---- several runners on one database ----
+
+namespace {
+
+// Runs run_experiment(e, o) in a child process, its notes (stderr) going to `log`; returns its pid.
+// With a pipe `go`, the child waits until its write end closes, so several start at the same moment.
+pid_t start_runner(const Experiment& e, const RunnerOptions& o, const std::filesystem::path& log,
+                   const int* go = nullptr) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, STDERR_FILENO);
+    if (go) {
+      ::close(go[1]);
+      char byte;
+      while (::read(go[0], &byte, 1) > 0) {
+      }
+    }
+    int rc = 2;
+    try {
+      rc = run_experiment(e, o);
+    } catch (const std::exception& ex) {
+      std::fprintf(stderr, "error: %s\n", ex.what());
+    }
+    std::fflush(stderr);
+    ::_exit(rc);
+  }
+  return pid;
+}
+
+int exit_code_of(pid_t pid) {
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
+
+int count_lines_with(const std::filesystem::path& file, const std::string& needle) {
+  std::ifstream in(file);
+  int n = 0;
+  for (std::string l; std::getline(in, l);) n += l.find(needle) != std::string::npos;
+  return n;
+}
+
+// A process that looks like the worker of `run_dir` to /proc (its command line holds "worker" and
+// the folder) and sleeps: a worker left behind, or one another runner launched.
+pid_t start_sleeping_worker(const TempDir& tmp, const std::filesystem::path& run_dir) {
+  const auto script = tmp / "sleeping_worker.sh";
+  std::ofstream(script) << "#!/bin/bash\nsleep 60\n";
+  ::chmod(script.c_str(), 0755);
+  std::filesystem::create_directories(run_dir);
+  SpawnSpec spec;
+  spec.argv = {script.string(), "worker", "--run-dir", run_dir.string()};
+  spec.log = run_dir / "worker.log";
+  const pid_t pid = spawn_logged(spec);
+  for (int i = 0; i < 200 && process_cmdline(pid).size() < 4; ++i)  // until exec has happened
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return pid;
+}
+
+}  // namespace
+
+TEST_CASE("runner: four runners started at once on one database run every run exactly once",
+          "[runner][concurrent]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.05, 1);
+  Experiment e = test::experiment_of("crowd", {0, 10, 20, 30, 40, 50, 60, 70, 80});  // all finish done
+  constexpr int kRunners = 4;
+  int go[2];
+  REQUIRE(::pipe(go) == 0);
+  std::vector<pid_t> runners;
+  for (int k = 0; k < kRunners; ++k) runners.push_back(start_runner(e, o, tmp / fmt::format("runner{}.log", k), go));
+  ::close(go[0]);
+  ::close(go[1]);  // go
+  int runners_that_launched = 0, launches = 0;
+  for (int k = 0; k < kRunners; ++k) {
+    const auto log = tmp / fmt::format("runner{}.log", k);
+    INFO("runner " << k << ":\n" << slurp(log));
+    CHECK(exit_code_of(runners[k]) == 0);
+    CHECK(count_lines_with(log, "locked") == 0);
+    CHECK(count_lines_with(log, "SIGKILL") == 0);
+    CHECK(count_lines_with(log, "error") == 0);
+    const int started = count_lines_with(log, " started (attempt");
+    launches += started;
+    runners_that_launched += started > 0;
+  }
+  CHECK(launches == static_cast<int>(e.runs.size()));
+  CHECK(runners_that_launched >= 2);  // they did run side by side
+  Store store(o.db);
+  for (const PlannedRun& p : e.runs) {
+    const RunRow r = *store.run(p.id);
+    INFO(r.id << " " << r.status << " " << r.exit_reason);
+    CHECK(r.status == "done");
+    CHECK(r.attempts == 1);
+    CHECK(count_lines_with(journal_path(r.run_dir), R"("type":"open")") == 1);  // one worker launch
+    CHECK(count_finish_lines(r.run_dir) == 1);
+    check_all_steps(store, r.id);
+  }
+}
+
+TEST_CASE("runner: a run a live runner holds is waited for, its worker left alone", "[runner][concurrent]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.01, 1);
+  Experiment e = test::experiment_of("held", {0, 10});
+  const PlannedRun& held = e.runs[1];
+  {
+    // This test process plays the other runner: alive, on this host, its worker running.
+    Store store(o.db);
+    store.upsert_planned(e.name, e.runs);
+    ClaimInfo me;
+    me.host = host_name();
+    me.runner_pid = ::getpid();
+    me.runner_start = process_start_ticks(::getpid()).value_or(0);
+    me.run_dir = (tmp / "runs" / held.id).string();
+    REQUIRE(store.claim_run(held.id, {"queued"}, me) == 1);
+  }
+  const pid_t worker = start_sleeping_worker(tmp, tmp / "runs" / held.id);
+  Store(o.db).set_worker_pid(held.id, 1, worker);
+  const pid_t runner = start_runner(e, o, tmp / "runner.log");
+  // The runner runs the free run, then waits for the held one.
+  for (int i = 0; i < 500 && Store(o.db).run(e.runs[0].id)->status != "done"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // longer than its look at runs held elsewhere
+  CHECK(process_alive(worker, std::nullopt));
+  CHECK(::waitpid(runner, nullptr, WNOHANG) == 0);  // still waiting
+  {
+    Store store(o.db);
+    CHECK(store.run(held.id)->attempts == 1);
+    REQUIRE(store.finish(held.id, 1, "done", ""));  // the other runner records its run's end
+  }
+  INFO(slurp(tmp / "runner.log"));
+  CHECK(exit_code_of(runner) == 0);
+  CHECK(process_alive(worker, std::nullopt));  // never touched
+  ::kill(worker, SIGKILL);
+  ::waitpid(worker, nullptr, 0);
+  CHECK(count_lines_with(tmp / "runner.log", "running under another runner") == 1);
+  CHECK(count_lines_with(tmp / "runner.log", "done under another runner") == 1);
+}
+
+TEST_CASE("runner: the worker of a dead runner is killed before its run is taken over, and says by whom",
+          "[runner][concurrent]") {
+  TempDir tmp("runner");
+  RunnerOptions o = options(tmp, 0.01, 1);
+  Experiment e = test::experiment_of("orphan", {0});
+  const PlannedRun& run = e.runs[0];
+  const pid_t dead = ::fork();
+  REQUIRE(dead >= 0);
+  if (dead == 0) ::_exit(0);
+  ClaimInfo gone;
+  gone.host = host_name();
+  gone.runner_pid = dead;
+  gone.runner_start = process_start_ticks(dead).value_or(1);
+  ::waitpid(dead, nullptr, 0);
+  gone.run_dir = (tmp / "runs" / run.id).string();
+  {
+    Store store(o.db);
+    store.upsert_planned(e.name, e.runs);
+    REQUIRE(store.claim_run(run.id, {"queued"}, gone) == 1);
+  }
+  const pid_t worker = start_sleeping_worker(tmp, gone.run_dir);
+  Store(o.db).set_worker_pid(run.id, 1, worker);
+  CHECK(run_experiment(e, o) == 0);
+  int status = 0;
+  REQUIRE(::waitpid(worker, &status, 0) == worker);  // this test is its parent: it was killed
+  CHECK(wait_status_text(status) == "killed by signal 9 (SIGKILL)");
+  const std::string note = leftover_kill_note(std::filesystem::path(gone.run_dir) / "worker.log", worker);
+  INFO(note);
+  CHECK(note.find(fmt::format("SIGKILL sent to leftover worker pid {} of attempt 1 by ablate (pid {}", worker,
+                              ::getpid())) == 0);
+  CHECK(note.find(fmt::format("its runner (pid {} on {}) is gone", dead, gone.host)) != std::string::npos);
+  Store store(o.db);
+  const RunRow r = *store.run(run.id);
+  CHECK(r.status == "done");
+  CHECK(r.attempts == 2);
 }

@@ -4,6 +4,7 @@
 // programs that record their arguments and print what the test dictates. Parsing is checked on
 // output copied from a real Slurm 22.05 (squeue, sacct, sbatch --parsable). The real cluster path
 // is tests/scripts/slurm_e2e.sh and slurm_requeue.sh.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include <thread>
 
 #include "harness/check.h"
+#include "harness/env_info.h"
 #include "harness/hash.h"
 #include "harness/journal.h"
 #include "harness/slurm.h"
@@ -526,4 +528,89 @@ TEST_CASE("slurm: submit, execute tasks, sync, resubmit, status and cancel again
   CHECK(store.run(rows[1].id)->exit_reason.find("not submitted: `") == 0);
   CHECK(store.run(rows[2].id)->status == "lost");
   CHECK(store.run(rows[0].id)->status == "done");
+}
+
+TEST_CASE("slurm: submitting beside a working local runner takes only the runs it does not hold",
+          "[slurm][concurrent]") {
+  TempDir tmp("slurm");
+  FakeSlurm fake(tmp);
+  const fs::path worker = tmp / "worker.sh";  // every launch journals an open line; done after 0.4 s
+  write_executable(worker, "#!/bin/bash\nd=$3; j=$d/journal.jsonl\n"
+                           "seq=0; [ -f \"$j\" ] && seq=$(grep -c '' \"$j\")\n"
+                           "echo '{\"seq\":'$((seq+1))',\"t\":0,\"type\":\"open\",\"pid\":'$$',\"host\":\"n1\"}' >> \"$j\"\n"
+                           "sleep 0.4\n"
+                           "echo '{\"seq\":'$((seq+2))',\"t\":0,\"type\":\"finish\",\"status\":\"done\",\"exit_reason\":\"\",\"step\":4}' >> \"$j\"\n");
+  RunnerOptions r;
+  r.db = (tmp / "results" / "db.sqlite").string();
+  r.ablate_exe = worker.string();
+  r.jobs = 1;
+  SlurmOptions o;
+  o.gpus_per_task = 0;
+  const Experiment e = test::experiment_of("shared", {0, 10, 20, 30, 40, 50});
+
+  const fs::path runner_log = tmp / "runner.log";
+  const pid_t runner = ::fork();
+  REQUIRE(runner >= 0);
+  if (runner == 0) {
+    const int fd = ::open(runner_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, STDERR_FILENO);
+    int rc = 2;
+    try {
+      rc = run_experiment(e, r);
+    } catch (const std::exception& x) {
+      std::fprintf(stderr, "error: %s\n", x.what());
+    }
+    std::fflush(stderr);
+    ::_exit(rc);
+  }
+  // Submit once the local runner has launched its first worker.
+  auto launched_locally = [&](Store& store) {
+    std::vector<std::string> ids;
+    for (const PlannedRun& p : e.runs) {
+      const std::optional<RunRow> row = store.run(p.id);
+      if (row && row->host == host_name()) ids.push_back(p.id);
+    }
+    return ids;
+  };
+  for (int i = 0; i < 500; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!fs::exists(r.db)) continue;
+    Store store(r.db);
+    if (!launched_locally(store).empty()) break;
+  }
+  std::ostringstream log;
+  const int submitted = slurm_submit(e, r, o, fake.tools, log);
+  INFO(log.str());
+  CHECK(submitted >= 1);
+  CHECK(log.str().find(fmt::format("is running ({}): not submitted", host_name())) != std::string::npos);
+
+  // Slurm runs the array's tasks.
+  const fs::path jobs_dir = fs::path(lines_of(fake.calls("sbatch")).back().substr(11)).parent_path();
+  for (int t = 0; t < submitted; ++t)
+    run_script(jobs_dir / "array-0.sbatch", fake,
+               {{"SLURM_ARRAY_JOB_ID", "100"}, {"SLURM_ARRAY_TASK_ID", std::to_string(t)}, {"SLURM_JOB_ID", "20"}});
+  int status = 0;
+  REQUIRE(::waitpid(runner, &status, 0) == runner);
+  INFO(slurp(runner_log));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);  // the runs held by Slurm jobs were skipped, not waited for
+  CHECK(slurp(runner_log).find("SIGKILL") == std::string::npos);
+  CHECK(count_of(slurp(runner_log), "is running as Slurm job") >= 1);
+
+  std::string squeue;
+  for (int t = 0; t < submitted; ++t) squeue += fmt::format("100_{}|COMPLETED|None\n", t);
+  fake.squeue_says(squeue);
+  Store store(r.db);
+  slurm_sync(store, fake.tools, "", log);
+  const int local = static_cast<int>(launched_locally(store).size());
+  CHECK(local + submitted == static_cast<int>(e.runs.size()));  // each run taken by exactly one of them
+  for (const PlannedRun& p : e.runs) {
+    const RunRow row = *store.run(p.id);
+    INFO(row.id << " " << row.host << " " << row.exit_reason);
+    CHECK(row.status == "done");
+    CHECK(row.attempts == 1);
+    const std::string journal = slurp(journal_path(row.run_dir));
+    CHECK(count_of(journal, R"("type":"open")") == 1);  // one worker launch
+    CHECK(count_of(journal, R"("type":"finish")") == 1);
+  }
 }

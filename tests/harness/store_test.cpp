@@ -12,6 +12,7 @@
 
 #include "harness/check.h"
 #include "harness/env_info.h"
+#include "harness/process.h"
 #include "harness/hash.h"
 #include "harness/store.h"
 #include "tests/harness/run_fixtures.h"
@@ -179,7 +180,7 @@ TEST_CASE("store: metrics are upserted per (run, name, step); NaN reads back as 
   CHECK(store.metrics(id).size() == 3);
 }
 
-TEST_CASE("store: requeue forgets a run's results", "[store]") {
+TEST_CASE("store: clear_results forgets a rerun's old results, only under its claim", "[store]") {
   TempDir tmp("store");
   Store store(tmp / "db.sqlite");
   Experiment e = test::experiment_of("e", {0});
@@ -190,13 +191,18 @@ TEST_CASE("store: requeue forgets a run's results", "[store]") {
   store.put_eval(id, {"knn", "eurosat", 1.0, "top1", 0.9});
   store.put_env(id, "torch", "2.11");
   store.put_artifact(id, {"ckpt", "ckpt/last.pt", "abc"});
+  store.set_progress(id, 1, 6);
   store.set_journal_offset(id, "j", {100, 5});
-  CHECK_THROWS_AS(store.requeue(id), InternalError);  // never requeue a running run
   REQUIRE(store.finish(id, 1, "done", ""));
-  store.requeue(id);
+  CHECK_FALSE(store.clear_results(id, 1));  // not running: nobody holds it
+  CHECK(store.metrics(id).size() == 1);
+  REQUIRE(store.claim_run(id, {"done"}, me()) == 2);
+  CHECK_FALSE(store.clear_results(id, 1));  // a stale attempt
+  CHECK(store.clear_results(id, 2));
   RunRow r = *store.run(id);
-  CHECK(r.status == "queued");
-  CHECK(r.attempts == 1);  // attempts count every launch, across reruns
+  CHECK(r.status == "running");
+  CHECK(r.attempts == 2);  // attempts count every launch, across reruns
+  CHECK_FALSE(r.last_step.has_value());
   CHECK(store.metrics(id).empty());
   CHECK(store.evals(id).empty());
   CHECK(store.env(id).empty());
