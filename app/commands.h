@@ -48,6 +48,7 @@ void add_cancel_command(CLI::App& app, Commands& commands);   // app/cancel_comm
 void add_report_command(CLI::App& app, Commands& commands);   // app/report_command.cpp
 void add_figure_command(CLI::App& app, Commands& commands);   // app/figure.cpp
 void add_compare_command(CLI::App& app, Commands& commands);  // app/compare_command.cpp
+void add_claims_command(CLI::App& app, Commands& commands);   // app/claims_command.cpp
 void add_models_command(CLI::App& app, Commands& commands);   // app/models.cpp
 void add_bench_command(CLI::App& app, Commands& commands);    // app/bench.cpp (bench, bench loader)
 void add_worker_command(CLI::App& app, Commands& commands);   // app/worker_command.cpp

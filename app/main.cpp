@@ -19,8 +19,8 @@ Commands register_commands(CLI::App& app) {
   Commands commands;
   for (auto add : {add_plan_command, add_run_command, add_status_command, add_show_command, add_export_command,
                    add_sync_command, add_cancel_command, add_report_command, add_figure_command,
-                   add_compare_command, add_models_command, add_bench_command, add_worker_command,
-                   add_data_command})
+                   add_compare_command, add_claims_command, add_models_command, add_bench_command,
+                   add_worker_command, add_data_command})
     add(app, commands);
   return commands;
 }

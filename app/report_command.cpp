@@ -22,6 +22,7 @@ int report_command(const ReportOptions& opt) {
   req.db_path = opt.db;
   req.experiment = exp.name;
   req.source = opt.file;
+  req.scale = exp.scale;
   req.tables = exp.tables;
   req.claims = exp.claims;
   for (const auto& r : exp.runs) req.runs.push_back(ReportRun{r.id, r.axes});

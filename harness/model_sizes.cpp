@@ -44,6 +44,9 @@ const std::vector<VitSize>& vit_sizes() {
       {"vit_micro", 64, 2, 2, 1, 4.0, 8, "ablate: CPU test size", 0},
       {"vit_tiny", 192, 12, 3, 1, 4.0, 16, "Touvron et al. 2021 (DeiT-Ti), 5.7M", 5.7e6},
       {"vit_s", 384, 12, 6, 1, 4.0, 16, "Touvron et al. 2021 (DeiT-S), 22M", 22e6},
+      // ViT-S's 12 blocks arranged as 6 layers of 2 parallel branches: exactly ViT-S's parameters,
+      // for the serial-vs-parallel comparison at equal size (experiments/parallel_vs_serial.yaml).
+      {"vit_s6x2", 384, 6, 6, 2, 4.0, 16, "ablate: ViT-S as 6 x 2 parallel branches", 0},
       {"vit_b", 768, 12, 12, 1, 4.0, 16, "Dosovitskiy et al. 2021 (ViT-Base), 86M", 86e6},
       {"vit_l", 1024, 24, 16, 1, 4.0, 16, "Dosovitskiy et al. 2021 (ViT-Large), 307M; 304M in MAE", 304e6},
       {"vit_h", 1280, 32, 16, 1, 4.0, 14, "Dosovitskiy et al. 2021 (ViT-Huge/14), 632M", 632e6},

@@ -11,10 +11,10 @@
 namespace ablate {
 namespace {
 
-constexpr const char* kAggs[] = {"last", "first", "min", "max", "mean", "median"};
+constexpr const char* kAggs[] = {"last", "first", "min", "max", "mean", "median", "max_over_median"};
 constexpr const char* kSyntax =
     "expected eval:<protocol>:<dataset>:<scale>:<metric> or metric:<name>:<agg> with agg one of "
-    "last, first, min, max, mean, median";
+    "last, first, min, max, mean, median, max_over_median";
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> parts;
@@ -72,6 +72,13 @@ bool aggregate_series(const std::vector<std::pair<std::int64_t, double>>& series
   else if (agg == "max") out = *std::max_element(v.begin(), v.end());
   else if (agg == "mean") out = mean(v);
   else if (agg == "median") out = median(v);
+  else if (agg == "max_over_median") {
+    // The largest spike relative to the run's typical value (the trainer's divergence guard
+    // compares each grad norm with a running median the same way); undefined for a zero median.
+    const double m = median(v);
+    if (!(m > 0)) return false;
+    out = *std::max_element(v.begin(), v.end()) / m;
+  }
   else ABLATE_CHECK(false, "aggregation '{}' passed MetricSource::parse", agg);
   return true;
 }

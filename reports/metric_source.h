@@ -22,7 +22,7 @@ struct MetricSource {
   double scale = 1.0;
   // metric:
   std::string name;
-  std::string agg;  // last | first | min | max | mean | median
+  std::string agg;  // last | first | min | max | mean | median | max_over_median (spikes)
 
   // Throws ConfigError at `where` (e.g. "exp.yaml") and `key` (e.g. "tables[0].metrics[1].source")
   // on bad syntax.

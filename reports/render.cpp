@@ -85,10 +85,25 @@ std::string side_text(const Sample& s) {
   return t;
 }
 
+// A claim's side: its per-seed numbers, or for fewer_diverged its divergence count.
+std::string side_text(const ClaimResult& c, bool side_a) {
+  if (c.spec.relation == "fewer_diverged") {
+    const DivergenceCount& d = side_a ? c.diverged_a : c.diverged_b;
+    return fmt::format("{} of {} finished runs diverged", d.diverged, d.finished);
+  }
+  return side_text(side_a ? c.a : c.b);
+}
+
+std::string devices_text(const ClaimResult& c) {
+  std::string s;
+  for (const std::string& d : c.devices) s += (s.empty() ? "" : "; ") + d;
+  return s.empty() ? "—" : s;
+}
+
 std::string p_text(double p) { return p < 1e-4 ? fmt::format("{:.1e}", p) : fmt::format("{:.4f}", p); }
 
 std::string ci_text(const ClaimResult& c) {
-  if (c.stats.n_a < 2 || c.stats.n_b < 2) return "—";
+  if (c.stats.n_a < 2 || c.stats.n_b < 2 || c.spec.relation == "fewer_diverged") return "—";  // counts: no interval
   return fmt::format("[{:.4g}, {:.4g}]", c.stats.ci.lo, c.stats.ci.hi);
 }
 
@@ -172,20 +187,23 @@ std::string md_table(const Table& t) {
 
 std::string render_markdown(const Report& rep) {
   std::string out = "# Report: " + rep.experiment + "\n\n";
-  out += fmt::format("Database `{}`; {}.\n\n", rep.db_path, counts_text(rep.runs));
+  out += fmt::format("Database `{}`; {}{}.\n\n", rep.db_path,
+                     rep.scale.empty() ? "" : "scale profile `" + rep.scale + "`; ", counts_text(rep.runs));
   for (const std::string& n : rep.notes) out += "> " + n + "\n\n";
   if (!rep.claims.empty()) {
     out += "## Claims\n\n| claim | statement | metric | a | b | relation | test | p | 95% CI (a−b) | "
-           "d | verdict |\n|---|---|---|---|---|---|---|--:|---|--:|---|\n";
+           "d | paper | device | verdict |\n|---|---|---|---|---|---|---|--:|---|--:|---|---|---|\n";
     for (const ClaimResult& c : rep.claims) {
-      out += fmt::format("| {} | {} | `{}` | {}: {} | {}: {} | {} | {} | {} | {} | {:.2f} | **{}** |\n",
-                         md_escape(c.spec.id), md_escape(c.spec.text), c.spec.source.text,
-                         md_escape(cell_label(c.spec.a)), md_escape(side_text(c.a)),
-                         md_escape(cell_label(c.spec.b)), md_escape(side_text(c.b)),
+      out += fmt::format("| {} | {} | `{}` | {}: {} | {}: {} | {} | {} | {} | {} | {:.2f} | {} | {} | **{}** |\n",
+                         md_escape(c.spec.id), md_escape(c.spec.text),
+                         c.spec.source.text.empty() ? "run status" : c.spec.source.text,
+                         md_escape(cell_label(c.spec.a)), md_escape(side_text(c, true)),
+                         md_escape(cell_label(c.spec.b)), md_escape(side_text(c, false)),
                          md_escape(relation_text(c.spec)),
                          c.stats.test.test.empty() ? "—" : c.stats.test.test,
                          c.stats.test.test.empty() ? "—" : p_text(c.stats.p_claimed), ci_text(c),
-                         c.stats.effect_size, to_string(c.stats.verdict));
+                         c.stats.effect_size, md_escape(c.spec.paper.empty() ? "—" : c.spec.paper),
+                         md_escape(devices_text(c)), verdict_label(c, rep.scale));
     }
     out += "\n";
     for (const ClaimResult& c : rep.claims)
@@ -282,10 +300,10 @@ std::string render_latex(const Report& rep) {
            latex_escape(rep.experiment) + "}\n\\label{tab:claims-" + rep.experiment +
            "}\n\\begin{tabular}{llllc}\n\\toprule\nClaim & a & b & $p$ & Verdict \\\\\n\\midrule\n";
     for (const ClaimResult& c : rep.claims)
-      out += latex_escape(c.spec.text) + " & " + latex_escape(side_text(c.a)) + " & " +
-             latex_escape(side_text(c.b)) + " & " +
+      out += latex_escape(c.spec.text) + " & " + latex_escape(side_text(c, true)) + " & " +
+             latex_escape(side_text(c, false)) + " & " +
              (c.stats.test.test.empty() ? "---" : tex_number(p_text(c.stats.p_claimed))) + " & " +
-             to_string(c.stats.verdict) + " \\\\\n";
+             latex_escape(verdict_label(c, rep.scale)) + " \\\\\n";
     out += "\\bottomrule\n\\end{tabular}\n\\end{table}\n";
   }
   return out;
@@ -415,22 +433,24 @@ std::string render_html(const Report& rep) {
   if (!rep.claims.empty()) {
     out += "<h2>Claims</h2>\n<table class=\"claims\">\n<thead><tr><th>claim</th><th>metric</th>"
            "<th>a</th><th>b</th><th>relation</th><th>p (test)</th><th>95% CI (a−b)</th>"
-           "<th>d</th><th>verdict</th></tr></thead>\n<tbody>\n";
+           "<th>d</th><th>paper</th><th>device</th><th>verdict</th></tr></thead>\n<tbody>\n";
     for (const ClaimResult& c : rep.claims) {
       const char* v = to_string(c.stats.verdict);
       const std::string note = claim_note(c);
       out += "<tr><td><b>" + html_escape(c.spec.id) + "</b><br>" + html_escape(c.spec.text) +
              (note.empty() ? "" : "<br><span class=\"n\">" + html_escape(note) + "</span>") +
              "</td><td><code>" + html_escape(c.spec.source.text) + "</code></td><td>" +
-             html_escape(cell_label(c.spec.a)) + "<br>" + html_escape(side_text(c.a)) + "</td><td>" +
-             html_escape(cell_label(c.spec.b)) + "<br>" + html_escape(side_text(c.b)) + "</td><td>" +
+             html_escape(cell_label(c.spec.a)) + "<br>" + html_escape(side_text(c, true)) + "</td><td>" +
+             html_escape(cell_label(c.spec.b)) + "<br>" + html_escape(side_text(c, false)) + "</td><td>" +
              html_escape(relation_text(c.spec)) + "</td><td class=\"num\">" +
              (c.stats.test.test.empty()
                   ? std::string("—")
                   : p_text(c.stats.p_claimed) + "<br><span class=\"n\">" + c.stats.test.test + "</span>") +
              "</td><td>" +
              ci_text(c) + "</td><td class=\"num\">" + fmt::format("{:.2f}", c.stats.effect_size) +
-             "</td><td><span class=\"verdict " + v + "\">" + v + "</span></td></tr>\n";
+             "</td><td>" + html_escape(c.spec.paper.empty() ? "—" : c.spec.paper) + "</td><td>" +
+             html_escape(devices_text(c)) + "</td><td><span class=\"verdict " + v + "\">" +
+             html_escape(verdict_label(c, rep.scale)) + "</span></td></tr>\n";
     }
     out += "</tbody>\n</table>\n";
   }

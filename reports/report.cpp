@@ -22,24 +22,24 @@ std::string default_out_dir(const ReportRequest& req) {
                              : req.out_dir;
 }
 
-// The experiment's runs: the planned ones (with the planner's axes, "not run" when the database
-// has no row yet) or, without a plan, every run the database files under the experiment.
-std::vector<RunRecord> experiment_runs(const ResultsDb& db, const ReportRequest& req,
-                                       std::vector<std::string>& notes) {
-  if (req.runs.empty()) return db.runs(req.experiment);
+}  // namespace
+
+std::vector<RunRecord> report_runs(const ResultsDb& db, const std::string& experiment,
+                                   const std::vector<ReportRun>& planned, std::vector<std::string>& notes) {
+  if (planned.empty()) return db.runs(experiment);
   // Shared runs may be filed under another experiment: look planned ids up in the whole store.
   std::map<std::string, RunRecord> stored;
   for (RunRecord& r : db.runs("")) stored.emplace(r.id, std::move(r));
   std::vector<RunRecord> out;
   int missing = 0;
-  for (const ReportRun& p : req.runs) {
+  for (const ReportRun& p : planned) {
     auto it = stored.find(p.id);
     RunRecord r;
     if (it != stored.end()) {
       r = it->second;
     } else {
       r.id = p.id;
-      r.experiment = req.experiment;
+      r.experiment = experiment;
       r.status = "not run";
       ++missing;
     }
@@ -50,11 +50,9 @@ std::vector<RunRecord> experiment_runs(const ResultsDb& db, const ReportRequest&
   }
   if (missing > 0)
     notes.push_back(fmt::format("{} of {} planned runs are not in the database yet.", missing,
-                                req.runs.size()));
+                                planned.size()));
   return out;
 }
-
-}  // namespace
 
 Report build_report(const ReportRequest& req) {
   const std::string where = req.source.empty() ? req.experiment : req.source;
@@ -66,9 +64,10 @@ Report build_report(const ReportRequest& req) {
   rep.experiment = req.experiment;
   rep.db_path = req.db_path;
   rep.source = req.source;
+  rep.scale = req.scale;
   rep.out_dir = default_out_dir(req);
   rep.figures = req.figures;
-  rep.runs = experiment_runs(db, req, rep.notes);
+  rep.runs = report_runs(db, req.experiment, req.runs, rep.notes);
   if (rep.runs.empty())
     rep.notes.push_back("The database has no runs for experiment '" + req.experiment + "'.");
   for (const TableSpec& t : tables)
@@ -96,7 +95,7 @@ int report_main(const ReportRequest& req, std::ostream& out) {
   fs::create_directories(rep.out_dir);
   for (const ClaimResult& c : rep.claims)
     out << fmt::format("claim {:<28} {:<13} (n={} vs {}{})\n", c.spec.id,
-                             to_string(c.stats.verdict), c.stats.n_a, c.stats.n_b,
+                             verdict_label(c, rep.scale), c.stats.n_a, c.stats.n_b,
                              c.stats.test.test.empty()
                                  ? std::string()
                                  : fmt::format(", {} p={:.3g}", c.stats.test.test, c.stats.p_claimed));

@@ -35,6 +35,7 @@ struct ReportRequest {
   std::string db_path;               // results database
   std::string experiment;            // experiment name
   std::string source;                // experiment file, named in error messages
+  std::string scale;                 // scale profile the runs were planned at, named beside verdicts
   nlohmann::json tables;             // the file's `tables` section (list) or null
   nlohmann::json claims;             // the file's `claims` section (list) or null
   std::vector<ReportRun> runs;      // planned runs in matrix order; empty = the database's
@@ -46,7 +47,7 @@ struct ReportRequest {
 };
 
 struct Report {
-  std::string experiment, db_path, source, out_dir;
+  std::string experiment, db_path, source, out_dir, scale;
   std::vector<RunRecord> runs;  // the experiment's runs with their report axes
   std::vector<Table> tables;
   std::vector<ClaimResult> claims;
@@ -54,6 +55,12 @@ struct Report {
   std::vector<FigureFile> figures;
   std::vector<std::string> notes;  // e.g. planned runs missing from the database
 };
+
+// The experiment's runs as a report sees them: the planned ones with the planner's axes (looked up
+// in the whole database, "not run" when it has no row; `notes` says how many), or without a plan
+// every run the database files under the experiment.
+std::vector<RunRecord> report_runs(const ResultsDb& db, const std::string& experiment,
+                                   const std::vector<ReportRun>& planned, std::vector<std::string>& notes);
 
 // Reads the database, aggregates tables and claims and draws plots into <out_dir>/figures.
 // Throws ConfigError for bad table/claim specs, StoreError for database problems.

@@ -50,6 +50,10 @@ ResultsDb::ResultsDb(const std::string& path)
     throw StoreError(SQLITE_ERROR, fmt::format("{}: not an ablate results database (needs tables "
                                                "runs, experiments, metrics, evals)",
                                                path));
+  SqlQuery env = db_.query("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='env'",
+                           "checking for the env table");
+  env.next();
+  has_env_ = env.i64(0) == 1;
   SqlQuery version = db_.query("PRAGMA user_version", "reading the schema version");
   version.next();
   if (version.i64(0) != 1) return;  // 2 on: ids are today's; 0: not written by ablate's store
@@ -76,7 +80,7 @@ std::vector<RunRecord> ResultsDb::runs(const std::string& experiment) const {
   // A run shared by several experiments carries each experiment's axes in `experiments`.
   SqlQuery q = db_.query("SELECT r.id, r.experiment, r.config_hash, r.config_json,"
                          " COALESCE(NULLIF(e.axes_json, '{}'), r.axes_json), r.seed, r.status, r.attempts,"
-                         " r.exit_reason, r.host, r.gpu, r.code_version, r.diverged_step, r.last_step"
+                         " r.exit_reason, r.host, r.gpu, r.code_version, r.diverged_step, r.last_step, r.finished_at"
                          " FROM runs r LEFT JOIN experiments e ON e.run_id = r.id AND e.name = ?1"
                          " WHERE ?1 = '' OR r.experiment = ?1 OR e.name IS NOT NULL ORDER BY r.id",
                          "reading runs");
@@ -102,6 +106,7 @@ std::vector<RunRecord> ResultsDb::runs(const std::string& experiment) const {
     r.code_version = q.text(11);
     r.diverged_step = q.opt_i64(12);
     r.last_step = q.opt_i64(13);
+    r.finished_at = q.opt_real(14);
     out.push_back(std::move(r));
   }
   return out;
@@ -161,6 +166,14 @@ std::optional<double> ResultsDb::value(const std::string& run_id,
 }
 
 bool is_done(const RunRecord& run) { return parse_run_status(run.status) == RunStatus::done; }
+
+std::optional<std::string> ResultsDb::env(const std::string& run_id, const std::string& key) const {
+  if (!has_env_) return std::nullopt;
+  SqlQuery q = db_.query("SELECT value FROM env WHERE run_id = ?1 AND key = ?2", "reading env");
+  q.bind(run_id, key);
+  if (q.next() && !q.is_null(0)) return q.text(0);
+  return std::nullopt;
+}
 
 std::string describe_outcome(const RunRecord& run) {
   std::string reason = run.exit_reason;

@@ -29,6 +29,7 @@ struct RunRecord {
   std::int64_t attempts = 0;
   std::string exit_reason, host, gpu, code_version;
   std::optional<std::int64_t> diverged_step, last_step;
+  std::optional<double> finished_at;  // Unix seconds of the latest attempt's end
 };
 
 struct EvalRecord {
@@ -55,6 +56,9 @@ class ResultsDb {
   const std::vector<EvalRecord>& evals(const std::string& run_id) const;
   // The run's number for a source, or nothing when the run did not log it.
   std::optional<double> value(const std::string& run_id, const MetricSource& source) const;
+  // A provenance value of the `env` table (e.g. "device", "gpu", "cpu"), or nothing when the run
+  // did not record it or the database has no env table (hand-made and old databases).
+  std::optional<std::string> env(const std::string& run_id, const std::string& key) const;
 
  private:
   // The id a run is stored under, for a run id as planned now: they differ in databases of schema
@@ -68,6 +72,7 @@ class ResultsDb {
   mutable std::map<std::pair<std::string, std::string>, std::vector<std::pair<std::int64_t, double>>>
       series_cache_;
   mutable std::map<std::string, std::vector<EvalRecord>> eval_cache_;
+  bool has_env_ = false;
 };
 
 // Whether the run ended done (harness/lifecycle.h): only such runs contribute numbers.

@@ -2,6 +2,7 @@
 #include "reports/spec_check.h"
 
 #include <algorithm>
+#include <utility>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join
@@ -59,15 +60,18 @@ class SectionChecker {
     for (std::size_t i = 0; i < specs.size(); ++i) {
       const ClaimSpec& c = specs[i];
       const std::string path = fmt::format("claims[{}]", i);
-      source(path + ".metric", c.source);
+      source(path + ".metric", c.source);  // a default (metric) source where the relation takes none
       selector(path + ".where", c.where, /*must_select=*/false);
-      for (const char* side : {"a", "b"}) {
+      // The selectors the relation compares: its ordered cells (increasing), else sides a and b.
+      std::vector<std::pair<std::string, const nlohmann::json*>> sides;
+      for (std::size_t j = 0; j < c.cells.size(); ++j) sides.emplace_back(fmt::format("{}.cells[{}]", path, j), &c.cells[j]);
+      if (c.cells.empty()) sides = {{path + ".a", &c.a}, {path + ".b", &c.b}};
+      for (const auto& [side_path, sel] : sides) {
         nlohmann::json both = c.where;
-        both.update(side == std::string("a") ? c.a : c.b);
-        selector(path + "." + side, side == std::string("a") ? c.a : c.b, /*must_select=*/false);
+        both.update(*sel);
+        selector(side_path, *sel, /*must_select=*/false);
         if (!selects_a_run(both))
-          fail(path + "." + side, "selects none of the planned runs",
-               c.where.empty() ? "" : "together with the claim's where");
+          fail(side_path, "selects none of the planned runs", c.where.empty() ? "" : "together with the claim's where");
       }
     }
   }

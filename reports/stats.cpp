@@ -331,6 +331,27 @@ double cohens_d(const std::vector<double>& a, const std::vector<double>& b) {
   return pooled > 0 ? (mean(a) - mean(b)) / pooled : 0;
 }
 
+FisherResult fisher_exact(int x_a, int n_a, int x_b, int n_b) {
+  ABLATE_CHECK(0 <= x_a && x_a <= n_a && 0 <= x_b && x_b <= n_b, "bad counts {}/{} vs {}/{}", x_a, n_a, x_b, n_b);
+  const int n = n_a + n_b, k = x_a + x_b;  // trials and events in all
+  // Binomial coefficients as products: exact integers in a double at seed counts, so a tail that
+  // is exactly alpha (0 of 3 vs 3 of 3: 1/20) is not rounded below it.
+  auto choose = [](int m, int r) {
+    double c = 1;
+    for (int i = 1; i <= r; ++i) c = c * (m - r + i) / i;
+    return c;
+  };
+  // a's count X given the margins: choose x of the k events for a, the rest of a's trials from the others.
+  double below = 0, above = 0;
+  for (int x = std::max(0, n_a - (n - k)); x <= std::min(k, n_a); ++x) {
+    const double ways = choose(k, x) * choose(n - k, n_a - x);
+    if (x <= x_a) below += ways;
+    if (x >= x_a) above += ways;
+  }
+  const double all = choose(n, n_a);
+  return {std::min(1.0, below / all), std::min(1.0, above / all)};
+}
+
 const char* to_string(Verdict v) {
   switch (v) {
     case Verdict::reproduced: return "reproduced";

@@ -41,6 +41,14 @@ TestResult welch_t_test(const std::vector<double>& a, const std::vector<double>&
 // approximation with tie-corrected variance and continuity correction (as scipy's defaults).
 TestResult mann_whitney_u(const std::vector<double>& a, const std::vector<double>& b);
 
+// Fisher's exact test on event counts of two groups (x_a events of n_a trials vs x_b of n_b):
+// one-sided p-values from the hypergeometric law of a's count given the table's margins.
+// p_less: H1 a's rate is below b's, P(X <= x_a); p_greater: H1 above, P(X >= x_a).
+struct FisherResult {
+  double p_less = 1, p_greater = 1;
+};
+FisherResult fisher_exact(int x_a, int n_a, int x_b, int n_b);
+
 struct NormalityResult {
   double w = 1;  // Shapiro–Wilk W
   double p = 1;  // p-value of H0: the sample is normal

@@ -50,6 +50,12 @@ TEST_CASE("parallel branches: a 12x4 layer stack is four times the blocks of 12x
   CHECK(four - single == 3 * 12 * block);
 }
 
+TEST_CASE("ViT-S as 6 x 2 parallel branches has exactly ViT-S's parameters", "[model_sizes]") {
+  // 12 blocks either way (6 layers x 2 branches vs 12 x 1), same width, patch and stem.
+  for (bool qkv_bias : {true, false}) CHECK(enc("vit_s6x2", 16, qkv_bias) == enc("vit_s", 16, qkv_bias));
+  CHECK(enc("vit_s6x2", 16) == 21590016);  // the table in experiments/README.md
+}
+
 TEST_CASE("MAE decoder count by hand (ViT-B encoder, 8 x 512)", "[model_sizes]") {
   ModelConfig m;
   m.size = "vit_b";

@@ -1,5 +1,5 @@
 // A hand-made results database for the reports tests: the harness's table layout (runs,
-// experiments, metrics, evals) created with raw SQL in a fresh temporary folder, so every number
+// experiments, metrics, evals, env) created with raw SQL in a fresh temporary folder, so every number
 // a test expects is one it inserted itself. Also `Near`, Catch's floating-point Approx class: in
 // Catch2 v2 the global `Approx` of tests/support/catch.h names the vector matcher function.
 #pragma once
@@ -66,7 +66,9 @@ class ResultsFixture {
         name TEXT NOT NULL, value REAL, PRIMARY KEY(run_id, name, step)) WITHOUT ROWID;
       CREATE TABLE evals(run_id TEXT NOT NULL, protocol TEXT NOT NULL, dataset TEXT NOT NULL,
         scale REAL NOT NULL, metric TEXT NOT NULL, value REAL,
-        PRIMARY KEY(run_id, protocol, dataset, scale, metric)) WITHOUT ROWID;)sql");
+        PRIMARY KEY(run_id, protocol, dataset, scale, metric)) WITHOUT ROWID;
+      CREATE TABLE env(run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT,
+        PRIMARY KEY(run_id, key)) WITHOUT ROWID;)sql");
   }
   ~ResultsFixture() {
     sqlite3_close(db_);
@@ -104,6 +106,12 @@ class ResultsFixture {
             double scale, const std::string& metric, double value) {
     exec("INSERT INTO evals VALUES(" + q(run) + "," + q(protocol) + "," + q(dataset) + "," +
          num(scale) + "," + q(metric) + "," + num(value) + ")");
+  }
+  void env(const std::string& run, const std::string& key, const std::string& value) {
+    exec("INSERT INTO env VALUES(" + q(run) + "," + q(key) + "," + q(value) + ")");
+  }
+  void finished_at(const std::string& run, double t) {
+    exec("UPDATE runs SET finished_at = " + num(t) + " WHERE id = " + q(run));
   }
   void exec(const std::string& sql) {
     char* err = nullptr;

@@ -103,6 +103,22 @@ TEST_CASE("Mann-Whitney U", "[reports][stats]") {
   }
 }
 
+TEST_CASE("Fisher's exact test: hypergeometric tails by hand", "[reports][stats]") {
+  // 2 of 4 vs 1 of 4: 8 trials, 3 events, 4 on side a. P(X = x) = C(3,x) C(5,4-x) / C(8,4):
+  // 5, 30, 30, 5 out of 70 for x = 0..3.
+  FisherResult f = fisher_exact(2, 4, 1, 4);
+  CHECK(f.p_less == Near(65.0 / 70).epsilon(1e-12));
+  CHECK(f.p_greater == Near(35.0 / 70).epsilon(1e-12));
+  // 0 of 5 vs 4 of 5: P(X <= 0) = C(6,5) / C(10,5) = 6 / 252; P(X >= 0) = 1.
+  f = fisher_exact(0, 5, 4, 5);
+  CHECK(f.p_less == Near(6.0 / 252).epsilon(1e-12));
+  CHECK(f.p_greater == Near(1.0).epsilon(1e-12));
+  // No events at all: nothing to tell apart.
+  f = fisher_exact(0, 3, 0, 3);
+  CHECK(f.p_less == Near(1.0).epsilon(1e-12));
+  CHECK(f.p_greater == Near(1.0).epsilon(1e-12));
+}
+
 TEST_CASE("Shapiro-Wilk against scipy.stats.shapiro", "[reports][stats]") {
   struct Case {
     std::vector<double> x;
