@@ -120,6 +120,9 @@ TEST_CASE("cross-field validation names the field", "[config_io]") {
       {"method: {name: selectivemae, recon_ratio: 0.25}", "method.name", "cross-attention decoder"},
       {"model: {decoder: cross}\nmethod: {name: selectivemae}", "method.name", "recon_ratio must be > 0"},
       {"method: {psts: true}", "method.psts", "part of selectivemae"},
+      // The official HOG score is ~0 everywhere: its top-k would rank rounding noise.
+      {"method: {hog_mode: official}", "method.hog_mode", "ranks rounding noise"},
+      {"method: {hog_mode: official, hog_select: topk}", "method.hog_select", "ranks rounding noise"},
       {"model: {dec_self_attn: true}", "model.dec_self_attn", "cross decoder"},
       {"method: {name: crossscale, multiscale: false}", "method.multiscale", "need multiscale"},
       {"eval: {protocols: []}", "eval.protocols", "at least one"},
@@ -142,6 +145,7 @@ TEST_CASE("cross-field validation names the field", "[config_io]") {
   // The valid counterparts load.
   CHECK_NOTHROW(from_text("model: {decoder: cross}\nmethod: {name: selectivemae, recon_ratio: 0.25, psts: true}"));
   CHECK_NOTHROW(from_text("model: {img_size: 16, patch_size: 8}\nmethod: {mask_ratio: 0.5}"));
+  CHECK_NOTHROW(from_text("method: {hog_mode: official, hog_select: multinomial}"));
   CHECK_NOTHROW(from_text("method: {name: crossscale, multiscale: false, loss_cc: false, loss_cp: false}"));
   // InfoBatch loads for every method once some epoch can be pruned (floor(0.875 * 3) = 2: epoch 1).
   for (const char* m : {"name: mae", "name: crossscale", "name: selectivemae, recon_ratio: 0.25, psts: true"}) {
