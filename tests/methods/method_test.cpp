@@ -102,6 +102,12 @@ TEST_CASE("forward + backward of every method: finite loss, gradient on every pa
   }
   {
     RunConfig c = micro("selectivemae");
+    c.method.psts = true;
+    c.method.psts_mix = "split";
+    variants.emplace_back("selectivemae psts split", c);
+  }
+  {
+    RunConfig c = micro("selectivemae");
     c.method.recon_select = "random";
     variants.emplace_back("selectivemae topk paper", c);
   }
