@@ -61,8 +61,10 @@ torch::Tensor psts_fill(const torch::Tensor& features, const torch::Tensor& seed
 
 // Picks per (near, far, random) of one round of m under weights (3,) (any device, float) with the
 // stage order `order`: (3,) int64 on the weights' device, no host sync. A count is
-// floor(w * m + 1e-6): the slack keeps float32 weights such as 0.35f (0.3499999940) at the public
-// code's double int(0.35 * 20) = 7.
+// floor(w * m + 1e-6), the exact floor of the weight's fraction of m (the slack keeps float32
+// weights such as 0.35f = 0.3499999940 at 7 of 20). The public code's int((1 - c/20) * m) in double
+// drops one below that where the product lands just under an integer (c = 16 with m a multiple of
+// 5, c = 18 with m a multiple of 10: e.g. 0 near and 5 far of 5 at c = 16, here 1 and 4).
 torch::Tensor psts_split_counts(const torch::Tensor& weights, const std::vector<std::string>& order, int64_t m);
 
 struct PstsSelection {
