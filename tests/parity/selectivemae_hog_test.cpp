@@ -20,8 +20,8 @@ namespace {
 float max_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<float>(); }
 
 void check_close(const torch::Tensor& ours, const torch::Tensor& golden, double atol, double rtol, const char* what) {
-  INFO(what << ": max |ours - official| = " << max_diff(ours, golden));
   REQUIRE(ours.sizes() == golden.sizes());
+  INFO(what << ": max |ours - official| = " << max_diff(ours, golden));
   CHECK(torch::allclose(ours, golden, rtol, atol));
 }
 
