@@ -41,7 +41,7 @@ struct ModelConfig {
   bool dec_feature_map = false;   // CrossMAE: learned mix of all encoder block outputs per block
   bool qkv_bias = true;           // bias in the qkv projection (off in the parallel-scaled paper)
   bool gsd_pos = false;           // Scale-MAE GSD-scaled position encoding
-  double drop_path = 0.0;         // stochastic depth rate for fine-tuning, e.g. 0.1
+  double drop_path = 0.0;         // stochastic depth of the pre-training encoder (MAE: none)
 };
 
 struct MethodConfig {
@@ -51,12 +51,16 @@ struct MethodConfig {
   bool norm_pix_loss = true;     // MSE on per-patch normalised pixels (eps 1e-6)
   // SelectiveMAE
   std::string hog_mode = "paper";       // "paper" (L2 energy of HOG) | "official" (mean of z-scores)
-  std::string hog_select = "topk";      // "topk" | "multinomial" (sampling w/o replacement)
+  std::string hog_select = "topk";      // "topk" | "multinomial" (sampling w/o replacement;
+                                        // hog_mode official needs it, as the public code)
   std::string recon_select = "hog";     // which masked patches to reconstruct: "hog" | "random"
   bool psts = false;                    // progressive semantic token selection for visible set
   std::vector<std::string> psts_order = {"near", "far", "random"};  // stage order, a permutation
   std::vector<double> psts_bounds = {0.35, 0.375, 0.725, 0.75};  // fractions of training: stage
                                        // 1 until b0, blend to b1, stage 2 until b2, blend to b3
+  std::string psts_mix = "sample";      // blends: "sample" (each sample one stage, drawn by the
+                                        // blend weights) | "split" (public code: every sample
+                                        // splits its picks by the weights, see methods/psts.h)
   std::string lr_rule = "none";         // lr multiplier: "m_over_r" (paper) | "r_over_m" | "none"
   bool infobatch = false;               // InfoBatch data pruning (public SelectiveMAE code)
   double infobatch_prune = 0.5;         // fraction of below-mean-loss samples dropped per epoch
@@ -131,6 +135,7 @@ struct EvalConfig {
   double probe_lr = 0.1;                         // linear probe lr (SGD, batch 256 scaled)
   int ft_epochs = 10;                            // fine-tuning epochs
   double ft_lr = 5e-4;                           // fine-tuning base lr
+  double ft_drop_path = 0.1;                     // fine-tuning stochastic depth (MAE: 0.1)
   double ft_train_ratio = 0.0;                   // fine-tune train ratio (0 = dataset default)
   bool random_init = false;                      // evaluate the untrained encoder (baseline row)
   // Multi-scale KNN (Scale-MAE eval/knn.py): "encode" the area-downsampled image at its reduced
@@ -179,7 +184,7 @@ void visit_fields(ModelConfig& c, V&& v) {
   v("dec_feature_map", c.dec_feature_map, FieldSpec{.doc = "CrossMAE: per-block encoder feature mix"});
   v("qkv_bias", c.qkv_bias, FieldSpec{.doc = "bias in qkv projections"});
   v("gsd_pos", c.gsd_pos, FieldSpec{.doc = "Scale-MAE GSD position encoding"});
-  v("drop_path", c.drop_path, FieldSpec{.doc = "stochastic depth rate", .min = 0, .max = 1, .max_open = true});
+  v("drop_path", c.drop_path, FieldSpec{.doc = "stochastic depth of the pre-training encoder (MAE: 0; fine-tuning: eval.ft_drop_path)", .min = 0, .max = 1, .max_open = true});
 }
 
 template <class V>
@@ -189,11 +194,12 @@ void visit_fields(MethodConfig& c, V&& v) {
   v("recon_ratio", c.recon_ratio, FieldSpec{.doc = "fraction of all patches reconstructed (0 = all masked), e.g. 0.25", .min = 0, .max = 1});
   v("norm_pix_loss", c.norm_pix_loss, FieldSpec{.doc = "per-patch normalised pixel targets"});
   v("hog_mode", c.hog_mode, FieldSpec{.doc = "HOG patch score", .choices = {"paper", "official"}});
-  v("hog_select", c.hog_select, FieldSpec{.doc = "HOG-based selection rule", .choices = {"topk", "multinomial"}});
+  v("hog_select", c.hog_select, FieldSpec{.doc = "HOG-based selection rule (hog_mode official: multinomial)", .choices = {"topk", "multinomial"}});
   v("recon_select", c.recon_select, FieldSpec{.doc = "which masked patches are reconstructed", .choices = {"hog", "random"}});
   v("psts", c.psts, FieldSpec{.doc = "progressive semantic token selection"});
   v("psts_order", c.psts_order, FieldSpec{.doc = "PSTS stage order, a permutation of near/far/random", .choices = {"near", "far", "random"}});
   v("psts_bounds", c.psts_bounds, FieldSpec{.doc = "4 increasing fractions of training", .min = 0, .max = 1});
+  v("psts_mix", c.psts_mix, FieldSpec{.doc = "PSTS blends: each sample one stage (sample) or split counts per sample (split, public code)", .choices = {"sample", "split"}, .id_omits_default = true});
   v("lr_rule", c.lr_rule, FieldSpec{.doc = "lr multiplier rule", .choices = {"m_over_r", "r_over_m", "none"}});
   v("infobatch", c.infobatch, FieldSpec{.doc = "InfoBatch data pruning"});
   v("infobatch_prune", c.infobatch_prune, FieldSpec{.doc = "fraction of well-learned samples dropped", .min = 0, .max = 1, .max_open = true});
@@ -270,6 +276,7 @@ void visit_fields(EvalConfig& c, V&& v) {
   v("probe_lr", c.probe_lr, FieldSpec{.doc = "linear probe lr", .min = 0, .min_open = true});
   v("ft_epochs", c.ft_epochs, FieldSpec{.doc = "fine-tuning epochs", .min = 1});
   v("ft_lr", c.ft_lr, FieldSpec{.doc = "fine-tuning base lr", .min = 0, .min_open = true});
+  v("ft_drop_path", c.ft_drop_path, FieldSpec{.doc = "fine-tuning stochastic depth rate (MAE: 0.1)", .min = 0, .max = 1, .max_open = true, .id_omits_default = true});
   v("ft_train_ratio", c.ft_train_ratio, FieldSpec{.doc = "fine-tune train ratio (0 = dataset default)", .min = 0, .max = 1});
   v("random_init", c.random_init, FieldSpec{.doc = "evaluate the untrained encoder instead"});
   v("knn_resize", c.knn_resize, FieldSpec{.doc = "reduced KNN scales: encode at that size (Scale-MAE) or upsample to img_size", .choices = {"encode", "upsample"}, .id_omits_default = true});

@@ -462,6 +462,12 @@ void validate(const RunConfig& c, const FlatConfig& sources) {
     fail({"model.decoder", "method.name"}, fmt::format("method {} needs the cross-attention decoder", me.name), "set model.decoder: cross");
   if (me.name == "selectivemae" && me.recon_ratio <= 0)
     fail({"method.recon_ratio", "method.name"}, "selectivemae reconstructs a selected subset: recon_ratio must be > 0", "e.g. 0.25");
+  // The official score is ~0 for every patch (a mean of standardised values): the public code
+  // samples from its ~uniform softmax; top-k would rank float rounding residue instead.
+  if (me.hog_mode == "official" && me.hog_select == "topk")
+    fail({"method.hog_select", "method.hog_mode"},
+         "hog_mode official with hog_select topk ranks rounding noise (every official score is ~0)",
+         "the public code samples: set method.hog_select: multinomial (or hog_mode: paper to rank by HOG energy)");
   if (me.psts && me.name != "selectivemae")
     fail({"method.psts", "method.name"}, fmt::format("psts is part of selectivemae, not {}", me.name));
   if ((m.dec_self_attn || m.dec_feature_map) && m.decoder != "cross")

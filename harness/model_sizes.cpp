@@ -95,7 +95,7 @@ int64_t encoder_params(const VitSize& s, int patch, bool qkv_bias) {
 // followed by LN 2d and the prediction d -> 3 p^2. The memory is the encoder output (already normed
 // by the encoder's final LN). With dec_feature_map the memory of decoder block i is a learned mix of
 // the outputs of all `depth` encoder layers: a bias-free Linear(depth -> dec_depth) (depth*dec_depth
-// weights) and a LN(D) per decoder block except the last, which reuses the encoder's final LN.
+// weights) and a LN(D) per decoder block (public CrossMAE code).
 int64_t decoder_params(const ModelConfig& m) {
   const VitSize& s = vit_size(m.size);
   const int64_t D = s.dim, d = m.dec_dim, out = 3LL * m.patch_size * m.patch_size;
@@ -106,7 +106,7 @@ int64_t decoder_params(const ModelConfig& m) {
   ABLATE_CHECK(m.decoder == "cross", "unknown decoder '{}'", m.decoder);
   int64_t cross_block = 2 * d + (d * d + d) + (D * 2 * d + 2 * d) + (d * d + d) + 2 * d + (8 * d * d + 5 * d);
   int64_t self_attn = m.dec_self_attn ? 2 * d + 3 * d * d + 3 * d + d * d + d : 0;
-  int64_t feature_map = m.dec_feature_map ? int64_t(s.depth) * m.dec_depth + (m.dec_depth - 1) * 2 * D : 0;
+  int64_t feature_map = m.dec_feature_map ? int64_t(s.depth) * m.dec_depth + m.dec_depth * 2 * D : 0;
   return mask_token + m.dec_depth * (cross_block + self_attn) + feature_map + final_norm + pred;
 }
 

@@ -1,8 +1,6 @@
 // MAE and CrossMAE decoders (see decoder.h).
 #include "methods/decoder.h"
 
-#include <cmath>
-
 #include "harness/check.h"
 #include "methods/masking.h"
 #include "methods/pch/torch_pch.h"
@@ -46,9 +44,8 @@ DecoderOutput MaeDecoderImpl::forward(const torch::Tensor& latent, const std::ve
   return {pred(hidden), hidden, all_hidden};
 }
 
-CrossDecoderImpl::CrossDecoderImpl(const VitOptions& enc, const ModelConfig& m, LayerNorm encoder_norm,
-                                   const torch::TensorOptions& to)
-    : feature_map_(m.dec_feature_map), encoder_norm_(std::move(encoder_norm)) {
+CrossDecoderImpl::CrossDecoderImpl(const VitOptions& enc, const ModelConfig& m, const torch::TensorOptions& to)
+    : feature_map_(m.dec_feature_map) {
   const int64_t d = m.dec_dim;
   mask_token = register_parameter("mask_token", normal_token(d, to));
   pos_embed = register_buffer("pos_embed", sincos_pos_embed_2d(d, enc.grid()).unsqueeze(0).to(to));
@@ -58,14 +55,10 @@ CrossDecoderImpl::CrossDecoderImpl(const VitOptions& enc, const ModelConfig& m, 
     list->push_back(blocks.back());
   }
   if (feature_map_) {
-    // CrossMAE's WeightedFeatureMaps: N(0, 1/sqrt(k)) weights over the k = depth encoder blocks.
+    // Weights over the k = depth encoder blocks, xavier-uniform like every Linear (see decoder.h).
     mix = register_module("mix", Linear(enc.depth, m.dec_depth, false, to));
-    {
-      torch::NoGradGuard no_grad;
-      mix->weight.normal_(0.0, 1.0 / std::sqrt(double(enc.depth)));
-    }
     auto norms = register_module("memory_norms", torch::nn::ModuleList());
-    for (int64_t i = 0; i + 1 < m.dec_depth; ++i) {
+    for (int64_t i = 0; i < m.dec_depth; ++i) {
       memory_norms.push_back(LayerNorm(enc.dim, to));
       norms->push_back(memory_norms.back());
     }
@@ -89,10 +82,7 @@ DecoderOutput CrossDecoderImpl::forward(const torch::Tensor& latent,
   }
   for (size_t i = 0; i < blocks.size(); ++i) {
     torch::Tensor memory = latent;
-    if (feature_map_) {
-      auto m = mixed.select(-1, int64_t(i));
-      memory = i < memory_norms.size() ? memory_norms[i](m) : encoder_norm_(m);
-    }
+    if (feature_map_) memory = memory_norms[i](mixed.select(-1, int64_t(i)));
     x = blocks[i](x, memory);
   }
   auto hidden = norm(x);
@@ -103,7 +93,7 @@ std::shared_ptr<DecoderImpl> make_decoder(const ModelConfig& model, VisionTransf
                                           const torch::TensorOptions& to) {
   if (model.decoder == "mae") return std::make_shared<MaeDecoderImpl>(encoder->options(), model, to);
   if (model.decoder == "cross")
-    return std::make_shared<CrossDecoderImpl>(encoder->options(), model, encoder->norm, to);
+    return std::make_shared<CrossDecoderImpl>(encoder->options(), model, to);
   throw ConfigError("", "model.decoder", fmt::format("unknown decoder '{}'", model.decoder),
                     "one of: mae, cross");
 }

@@ -7,9 +7,13 @@
 //  * CrossMAE (Fu et al. 2024): queries are the mask token + decoder position of each patch to
 //    reconstruct; every block cross-attends to the encoder tokens (keys/values projected D -> d in
 //    the block), optionally with self-attention among the queries. With feature mapping, decoder
-//    block i attends to its own learned linear (softmax-free) mix of all encoder block outputs,
-//    LayerNorm'ed; the last block reuses the encoder's final norm (parameter count as in
-//    harness/model_sizes.cpp's decoder_params).
+//    block i attends to its own learned linear (softmax-free) mix of all encoder block outputs
+//    (before the encoder's final norm), normalised by its own LayerNorm, as the public CrossMAE
+//    code (TonyLianLong/CrossMAE ed0677a, weight_fm): one norm per decoder block, the mixing
+//    weights xavier-uniform (its WeightedFeatureMaps draws N(0, 1/sqrt(k)), which its
+//    initialize_weights then overwrites with xavier). Its optional --use_input (the embedded input
+//    as one more map, off by default) is not offered. The encoder's final norm is then unused in
+//    pre-training, as there. Parameter count as in harness/model_sizes.cpp's decoder_params.
 #pragma once
 
 #include <cstdint>
@@ -59,10 +63,7 @@ class MaeDecoderImpl : public DecoderImpl {
 
 class CrossDecoderImpl : public DecoderImpl {
  public:
-  // `encoder_norm` is the encoder's final LayerNorm, reused (not re-registered) by the last block
-  // under feature mapping.
-  CrossDecoderImpl(const VitOptions& encoder, const ModelConfig& model, LayerNorm encoder_norm,
-                   const torch::TensorOptions& to);
+  CrossDecoderImpl(const VitOptions& encoder, const ModelConfig& model, const torch::TensorOptions& to);
   DecoderOutput forward(const torch::Tensor& latent, const std::vector<torch::Tensor>& block_outputs,
                         const torch::Tensor& ids_restore, const torch::Tensor& ids_rec) override;
   bool wants_block_outputs() const override { return feature_map_; }
@@ -71,13 +72,12 @@ class CrossDecoderImpl : public DecoderImpl {
   torch::Tensor pos_embed;   // buffer (1, L, d)
   std::vector<CrossBlock> blocks;
   Linear mix{nullptr};                  // feature mapping: encoder depth -> decoder depth, no bias
-  std::vector<LayerNorm> memory_norms;  // feature mapping: one per decoder block but the last
+  std::vector<LayerNorm> memory_norms;  // feature mapping: one per decoder block
   LayerNorm norm{nullptr};
   Linear pred{nullptr};
 
  private:
   bool feature_map_;
-  LayerNorm encoder_norm_;
 };
 
 // model.decoder "mae" | "cross" for an encoder built from the same model config.

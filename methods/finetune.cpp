@@ -11,6 +11,7 @@
 #include "datasets/augment.h"
 #include "harness/check.h"
 #include "methods/optim.h"
+#include "methods/transformer.h"
 
 namespace ablate {
 
@@ -67,6 +68,14 @@ int64_t layer_id_for_lr_decay(const std::string& name, int64_t num_layers) {
   return num_layers;
 }
 
+void set_finetune_drop_path(torch::nn::Module& encoder, double rate) {
+  std::vector<Block> blocks;
+  for (const auto& m : encoder.modules(/*include_self=*/false))
+    if (auto b = std::dynamic_pointer_cast<BlockImpl>(m)) blocks.emplace_back(b);
+  const auto n = static_cast<int64_t>(blocks.size());
+  for (int64_t i = 0; i < n; ++i) blocks[i]->drop_path_rate = n > 1 ? rate * double(i) / double(n - 1) : 0.0;
+}
+
 FinetuneResult finetune(const std::shared_ptr<torch::nn::Module>& encoder,
                         const EmbedFn& features_fn, int64_t feat_dim, int64_t num_classes,
                         const LabelledImages& train, const LabelledImages& val,
@@ -102,6 +111,9 @@ FinetuneResult finetune(const std::shared_ptr<torch::nn::Module>& encoder,
   }
   encoder->to(device);
   head->to(device);
+  set_finetune_drop_path(*encoder, cfg.ft_drop_path);
+  // Every encoder parameter trains, including one pre-training left frozen (feature mapping).
+  for (auto& p : encoder->parameters()) p.set_requires_grad(true);
 
   // Layer-wise lr decay groups over encoder + head (the head is in the last layer).
   std::vector<std::pair<std::string, torch::Tensor>> named;

@@ -8,6 +8,7 @@
 // trains with lr * decay^(L - l), so layers near the input move least. Biases, 1-D parameters and
 // position / class / mask tokens get no weight decay.
 //
+// Stochastic depth eval.ft_drop_path (MAE: 0.1) replaces the pre-training encoder's.
 // Not done (documented deviations from MAE): RandAugment, random erasing, mixup / cutmix, and MAE's
 // global-pool head (the head sits on whatever `features_fn` returns, the CLS token here).
 // Randomness: head init and shuffling draw from a CPU generator seeded with `seed`, the
@@ -54,6 +55,11 @@ struct FinetuneResult {
 // number of blocks + 1. Names match by dotted component, so "encoder.blocks.3.attn.qkv.weight" is
 // block 3.
 int64_t layer_id_for_lr_decay(const std::string& name, int64_t num_layers);
+
+// Stochastic depth of fine-tuning: the blocks of `encoder` (in module order) get rates rising
+// linearly from 0 to `rate` (timm / MAE main_finetune --drop_path, default 0.1), whatever the
+// pre-training encoder had (model.drop_path, MAE: none).
+void set_finetune_drop_path(torch::nn::Module& encoder, double rate);
 
 // Fine-tunes `encoder` (in place: pass a copy) plus a new Linear(feat_dim, num_classes) head for
 // cfg.ft_epochs epochs at base lr cfg.ft_lr on `train`, then reports accuracy on `val` (images

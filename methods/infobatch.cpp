@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <random>
 
 #include <fmt/format.h>
@@ -35,21 +34,12 @@ InfoBatchEpoch plan_infobatch_epoch(const std::vector<int64_t>& pool, const std:
   plan.epoch = epoch;
   plan.order = pool;
   if (epoch < stop_epoch) {
-    // Mean over the seen samples only: an unseen one (+inf) has no loss to compare yet.
+    // Mean over the whole pool, unseen samples at their initial score, as the public code.
     double sum = 0.0;
-    int64_t seen = 0;
-    for (int64_t i : pool) {
-      const float s = scores[static_cast<size_t>(i)];
-      if (!std::isfinite(s)) continue;
-      sum += s;
-      ++seen;
-    }
-    const double mean = seen > 0 ? sum / static_cast<double>(seen) : 0.0;
+    for (int64_t i : pool) sum += scores[static_cast<size_t>(i)];
+    const double mean = sum / static_cast<double>(pool.size());
     std::vector<int64_t> rest, well;
-    for (int64_t i : pool) {
-      const float s = scores[static_cast<size_t>(i)];
-      (std::isfinite(s) && s < mean ? well : rest).push_back(i);
-    }
+    for (int64_t i : pool) (scores[static_cast<size_t>(i)] < mean ? well : rest).push_back(i);
     // Keep floor((1 - prune) * count) of the well-learned ones, as the public code's int(...).
     const auto keep = static_cast<size_t>(std::floor((1.0 - prune) * static_cast<double>(well.size())));
     if (static_cast<int64_t>(rest.size() + keep) >= min_kept) {
@@ -75,7 +65,7 @@ InfoBatch::InfoBatch(const RunConfig& cfg, std::vector<int64_t> pool, torch::Dev
   ABLATE_CHECK(!pool_.empty(), "InfoBatch over an empty pool");
   const int64_t n = *std::max_element(pool_.begin(), pool_.end()) + 1;
   const auto o = torch::TensorOptions().device(device).dtype(torch::kFloat32);
-  scores_ = torch::full({n}, std::numeric_limits<float>::infinity(), o);
+  scores_ = torch::full({n}, kInfoBatchInitialScore, o);
   weights_ = torch::ones({n}, o);
 }
 

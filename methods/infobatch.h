@@ -1,6 +1,7 @@
 // InfoBatch data pruning (Qin et al., ICLR 2024), as the public SelectiveMAE code pre-trains with it.
 //
-// Every sample's score is its latest per-sample loss. At the start of each epoch before the stop
+// Every sample's score is its latest per-sample loss, 3.0 before it is first seen (the public code's
+// torch.ones(N) * 3, counted in the mean like any score). At the start of each epoch before the stop
 // epoch (harness infobatch_stop_epoch), the well-learned samples (score below the mean) lose a random
 // `prune` fraction for that epoch, and the kept well-learned ones weigh 1 / (1 - prune) in the loss,
 // so the expected gradient of an epoch stays that of the full data while it takes fewer steps. From
@@ -34,10 +35,13 @@ struct InfoBatchEpoch {
   int64_t well_learned = 0;         // samples scored below the mean (0 when not pruning)
 };
 
-// Plans epoch `epoch` over `pool` (dataset indices) from `scores` (indexed by dataset index; +inf =
-// never seen). When epoch < stop_epoch: the mean is taken over the pool's seen scores, well-learned
-// = seen and below that mean (an unseen sample is never pruned), and floor((1 - prune) * count) of
-// them, drawn at random, are kept. If that would leave fewer than `min_kept` samples (one batch) the
+// Score of a sample not seen yet (public code: torch.ones(len(dataset)) * 3).
+inline constexpr float kInfoBatchInitialScore = 3.0f;
+
+// Plans epoch `epoch` over `pool` (dataset indices) from `scores` (indexed by dataset index). When
+// epoch < stop_epoch: the mean is taken over the pool's scores (unseen ones at their initial 3.0,
+// as the public code), well-learned = below that mean, and floor((1 - prune) * count) of them,
+// drawn at random, are kept. If that would leave fewer than `min_kept` samples (one batch) the
 // epoch is not pruned. The kept samples are shuffled. All draws come from one std::mt19937_64 seeded
 // by (seed, epoch), so a plan is reproducible on any platform.
 InfoBatchEpoch plan_infobatch_epoch(const std::vector<int64_t>& pool, const std::vector<float>& scores, double prune,
@@ -46,7 +50,7 @@ InfoBatchEpoch plan_infobatch_epoch(const std::vector<int64_t>& pool, const std:
 // A run's InfoBatch state on the device.
 class InfoBatch {
  public:
-  // `pool`: the dataset indices the run trains on. Scores start at +inf (never seen).
+  // `pool`: the dataset indices the run trains on. Scores start at kInfoBatchInitialScore.
   InfoBatch(const RunConfig& cfg, std::vector<int64_t> pool, torch::Device device);
 
   // Plans `epoch` from the current scores (one device -> host read) and sets the weights.
@@ -71,7 +75,7 @@ class InfoBatch {
   int64_t stop_epoch_, min_kept_;
   uint64_t seed_;
   std::vector<int64_t> pool_;
-  torch::Tensor scores_;   // (N,) float32 latest per-sample loss per dataset index, +inf unseen
+  torch::Tensor scores_;   // (N,) float32 latest per-sample loss per dataset index, 3.0 unseen
   torch::Tensor weights_;  // (N,) float32 loss weight per dataset index in the current epoch
   InfoBatchEpoch plan_;
 };

@@ -10,6 +10,11 @@ namespace ablate {
 MaskedAutoencoder::MaskedAutoencoder(const RunConfig& config) : method_(config.method) {
   encoder_ = register_module("encoder", VisionTransformer(VitOptions::from(config.model)));
   decoder_ = register_module("decoder", make_decoder(config.model, encoder_));
+  // Under CrossMAE feature mapping the decoder reads the blocks before the encoder's final norm,
+  // so that norm gets no gradient: frozen at its initial identity, as it stays in the public code
+  // (where AdamW skips it). Fine-tuning trains it again (methods/finetune.cpp).
+  if (decoder_->wants_block_outputs())
+    for (auto& p : encoder_->norm->parameters()) p.set_requires_grad(false);
   patches_ = encoder_->options().num_patches();
   n_keep_ = visible_count(patches_, method_.mask_ratio);
   n_rec_ = recon_count(patches_, method_.mask_ratio, method_.recon_ratio);

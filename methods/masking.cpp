@@ -27,9 +27,13 @@ MaskSplit split_from_keep(const torch::Tensor& ids_keep, int64_t patches) {
   return split_from_shuffle(torch::cat({ids_keep, order.slice(1, 0, patches - K)}, 1), K);
 }
 
+MaskSplit masking_from_noise(const torch::Tensor& noise, double mask_ratio) {
+  return split_from_shuffle(torch::argsort(noise, /*dim=*/1, /*descending=*/false),
+                            visible_count(noise.size(1), mask_ratio));
+}
+
 MaskSplit random_masking(int64_t batch, int64_t patches, double mask_ratio, torch::Device device) {
-  auto noise = torch::rand({batch, patches}, torch::TensorOptions().device(device));
-  return split_from_shuffle(torch::argsort(noise, /*dim=*/1, /*descending=*/false), visible_count(patches, mask_ratio));
+  return masking_from_noise(torch::rand({batch, patches}, torch::TensorOptions().device(device)), mask_ratio);
 }
 
 torch::Tensor gather_tokens(const torch::Tensor& x, const torch::Tensor& ids) {

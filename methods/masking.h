@@ -25,6 +25,9 @@ struct MaskSplit {
 MaskSplit split_from_shuffle(const torch::Tensor& ids_shuffle, int64_t n_keep);
 // ids_keep (B, K) chosen by some rule; the masked ids are the rest in increasing order.
 MaskSplit split_from_keep(const torch::Tensor& ids_keep, int64_t patches);
+// MAE's random_masking for given noise (B, L): ids_shuffle = argsort(noise) ascending, its first
+// int(L * (1 - mask_ratio)) visible.
+MaskSplit masking_from_noise(const torch::Tensor& noise, double mask_ratio);
 // MAE random masking of B samples of L patches on `device`, from the default generator.
 MaskSplit random_masking(int64_t batch, int64_t patches, double mask_ratio, torch::Device device);
 

@@ -25,7 +25,9 @@ MaskPlan SelectiveMae::plan(const torch::Tensor& images, const torch::Tensor& to
       weights = torch::tensor({w[0], w[1], w[2]}, torch::kFloat32).to(images.device());
     }
     auto seed = select_by_logits(logits, n_keep_ / 2, sample_);
-    ids_keep = psts_fill(tokens.detach(), seed, n_keep_, psts_draw_stages(weights, B));
+    ids_keep = method_.psts_mix == "split"
+                   ? psts_fill_split(tokens.detach(), seed, n_keep_, weights, method_.psts_order).selected
+                   : psts_fill(tokens.detach(), seed, n_keep_, psts_draw_stages(weights, B));
   } else {
     ids_keep = select_by_logits(logits, n_keep_, sample_);
   }

@@ -19,13 +19,13 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias, const torch::Ten
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
 
-LayerNormImpl::LayerNormImpl(int64_t dim, const torch::TensorOptions& options) {
+LayerNormImpl::LayerNormImpl(int64_t dim, const torch::TensorOptions& options, double eps_) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}, options));
   bias = register_parameter("bias", torch::zeros({dim}, options));
 }
 
 torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
-  return torch::layer_norm(x, {weight.size(0)}, weight, bias, 1e-6);
+  return torch::layer_norm(x, {weight.size(0)}, weight, bias, eps);
 }
 
 MlpImpl::MlpImpl(int64_t dim, int64_t hidden, const torch::TensorOptions& options) {

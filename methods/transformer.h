@@ -29,9 +29,10 @@ TORCH_MODULE(Linear);
 
 class LayerNormImpl : public torch::nn::Module {
  public:
-  LayerNormImpl(int64_t dim, const torch::TensorOptions& options);
+  LayerNormImpl(int64_t dim, const torch::TensorOptions& options, double eps = 1e-6);
   torch::Tensor forward(const torch::Tensor& x);  // (..., dim)
   torch::Tensor weight, bias;
+  double eps;
 };
 TORCH_MODULE(LayerNorm);
 

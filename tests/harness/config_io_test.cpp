@@ -120,6 +120,9 @@ TEST_CASE("cross-field validation names the field", "[config_io]") {
       {"method: {name: selectivemae, recon_ratio: 0.25}", "method.name", "cross-attention decoder"},
       {"model: {decoder: cross}\nmethod: {name: selectivemae}", "method.name", "recon_ratio must be > 0"},
       {"method: {psts: true}", "method.psts", "part of selectivemae"},
+      // The official HOG score is ~0 everywhere: its top-k would rank rounding noise.
+      {"method: {hog_mode: official}", "method.hog_mode", "ranks rounding noise"},
+      {"method: {hog_mode: official, hog_select: topk}", "method.hog_select", "ranks rounding noise"},
       {"model: {dec_self_attn: true}", "model.dec_self_attn", "cross decoder"},
       {"method: {name: crossscale, multiscale: false}", "method.multiscale", "need multiscale"},
       {"method: {name: crossscale, cp_tokens: masked}", "method.cp_tokens", "one mask for both views"},
@@ -149,6 +152,7 @@ TEST_CASE("cross-field validation names the field", "[config_io]") {
   // The valid counterparts load.
   CHECK_NOTHROW(from_text("model: {decoder: cross}\nmethod: {name: selectivemae, recon_ratio: 0.25, psts: true}"));
   CHECK_NOTHROW(from_text("model: {img_size: 16, patch_size: 8}\nmethod: {mask_ratio: 0.5}"));
+  CHECK_NOTHROW(from_text("method: {hog_mode: official, hog_select: multinomial}"));
   CHECK_NOTHROW(from_text("method: {name: crossscale, multiscale: false, loss_cc: false, loss_cp: false}"));
   CHECK_NOTHROW(from_text("method: {name: crossscale, cp_tokens: masked, view_masks: shared, cp_head: gelu}"));
   CHECK_NOTHROW(from_text("eval: {scales: [0.1, 1.0], knn_resize: upsample}"));
@@ -202,6 +206,7 @@ TEST_CASE("config hash: stable under key order, sensitive to values", "[config_i
   for (const char* k : {"cc_denominator", "cs_final_norm", "cp_tokens", "cp_head", "re_reduction", "view_masks", "square_crop"})
     id_json["method"].erase(k);
   id_json.erase("eval");
+  id_json["method"].erase("psts_mix");
   CHECK(config_id_json(a) == canonical_dump(id_json));
   CHECK(config_hash(a) == sha256_hex(config_id_json(a)).substr(0, 12));
   RunConfig c = a;

@@ -84,8 +84,8 @@ TEST_CASE("CrossMAE decoder count by hand (micro)", "[model_sizes]") {
   m.dec_self_attn = false;
   m.dec_depth = 2;
   int64_t two = decoder_params(m);
-  m.dec_feature_map = true;  // mixing weights 2 layers x 2 blocks + one LN(64) for the first block
-  CHECK(decoder_params(m) - two == 2 * 2 + 128);
+  m.dec_feature_map = true;  // mixing weights 2 layers x 2 blocks + one LN(64) per decoder block
+  CHECK(decoder_params(m) - two == 2 * 2 + 2 * 128);
 }
 
 TEST_CASE("training FLOPs by hand (micro, 4 patches, half masked)", "[model_sizes]") {

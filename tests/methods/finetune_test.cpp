@@ -1,8 +1,9 @@
 // Fine-tuning: MAE's layer ids for lr decay by hand, and a tiny MLP "encoder" fine-tuned on a small
-// colour-classification problem ends far above chance.
+// colour-classification problem ends far above chance; stochastic depth is the fine-tuning rate.
 #include "methods/finetune.h"
 
 #include "methods/pch/torch_pch.h"
+#include "methods/vit.h"
 
 #include "tests/support/catch.h"
 
@@ -75,6 +76,24 @@ FinetuneResult finetune_tiny(torch::Device device) {
 }
 
 }  // namespace
+
+TEST_CASE("fine-tuning replaces the pre-training stochastic depth by eval.ft_drop_path", "[finetune]") {
+  VitOptions o;
+  o.img_size = 16;
+  o.patch = 8;
+  o.dim = 32;
+  o.heads = 2;
+  o.mlp_hidden = 64;
+  o.depth = 5;
+  o.drop_path = 0.3;  // whatever pre-training used
+  VisionTransformer enc(o);
+  set_finetune_drop_path(*enc, 0.1);
+  // timm / MAE: torch.linspace(0, drop_path, depth).
+  for (int64_t i = 0; i < 5; ++i) CHECK(enc->blocks[i]->drop_path_rate == Approx(0.1 * double(i) / 4.0));
+  CHECK(EvalConfig{}.ft_drop_path == 0.1);  // MAE main_finetune's default
+  o.drop_path = 0.0;
+  CHECK(VisionTransformer(o)->blocks[4]->drop_path_rate == 0.0);  // pre-training: MAE has none
+}
 
 TEST_CASE("fine-tuning a tiny encoder learns a separable task", "[finetune]") {
   const FinetuneResult r = finetune_tiny(torch::kCPU);

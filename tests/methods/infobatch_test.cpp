@@ -1,11 +1,10 @@
 // InfoBatch planning against a hand-worked score vector: which samples are well-learned, how many
 // of them are kept (floor((1 - prune) * count)), their weights, no pruning at or after the stop
-// epoch or for unseen samples, determinism per (seed, epoch); and the device state that gathers
+// epoch or before any loss is recorded, determinism per (seed, epoch); and the device state that gathers
 // weights, records losses and round-trips through its checkpoint tensors.
 #include "methods/infobatch.h"
 
 #include <algorithm>
-#include <limits>
 #include <set>
 
 #include "harness/check.h"
@@ -15,13 +14,15 @@
 namespace ablate {
 namespace {
 
-constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kUnseen = kInfoBatchInitialScore;
 
-// Dataset of 12; the pool is 0..9. Seen scores of the pool sum to 9 over 9 samples: mean exactly
-// 1.0 (all values exact in binary). Below the mean: 0 (0.25), 2 (0.5), 4 (0.75), 9 (0.0); sample 6
-// sits at the mean (not below), 7 is unseen, 10 and 11 are outside the pool and must not count.
+// Dataset of 12; the pool is 0..9. The pool's scores, unseen sample 7 at the public code's initial
+// 3.0 and counted, sum to 10 over 10 samples: mean exactly 1.0 (all values exact in binary). Below
+// the mean: 0 (0.25), 2 (0.5), 4 (0.875), 9 (0.0); samples 3, 5, 6, 8 sit at the mean (not below),
+// 10 and 11 are outside the pool and must not count. Were the unseen sample left out of the mean
+// (7/9), sample 4 would not be well-learned: the state test below tells the two rules apart.
 const std::vector<int64_t> kPool{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-const std::vector<float> kScores{0.25f, 2.0f, 0.5f, 1.75f, 0.75f, 1.5f, 1.0f, kInf, 1.25f, 0.0f, 100.0f, 100.0f};
+const std::vector<float> kScores{0.25f, 1.375f, 0.5f, 1.0f, 0.875f, 1.0f, 1.0f, kUnseen, 1.0f, 0.0f, 100.0f, 100.0f};
 const std::set<int64_t> kWellLearned{0, 2, 4, 9};
 const std::set<int64_t> kRest{1, 3, 5, 6, 7, 8};
 
@@ -70,7 +71,7 @@ TEST_CASE("InfoBatch plan: the same for the same (seed, epoch), another for anot
   CHECK(d.order != a.order);
 }
 
-TEST_CASE("InfoBatch plan: every sample, unweighted, at and after the stop epoch, unseen, or below a batch",
+TEST_CASE("InfoBatch plan: every sample, unweighted, at and after the stop epoch, before any loss, or below a batch",
           "[infobatch]") {
   const auto full = [](const InfoBatchEpoch& p) {
     CHECK(p.upweighted.empty());
@@ -80,7 +81,7 @@ TEST_CASE("InfoBatch plan: every sample, unweighted, at and after the stop epoch
   };
   full(plan_infobatch_epoch(kPool, kScores, 0.5, 7, 2, 5, 7));  // the stop epoch: annealing
   full(plan_infobatch_epoch(kPool, kScores, 0.5, 7, 2, 5, 9));
-  full(plan_infobatch_epoch(kPool, std::vector<float>(12, kInf), 0.5, 7, 2, 5, 0));  // nothing seen yet
+  full(plan_infobatch_epoch(kPool, std::vector<float>(12, kUnseen), 0.5, 7, 2, 5, 0));  // nothing seen yet
   full(plan_infobatch_epoch(kPool, kScores, 0.5, 7, /*min_kept=*/9, 5, 1));  // 8 left < one batch of 9
   // Still shuffled: the visiting order is not the pool order (10! orders; this seed moves some).
   CHECK(plan_infobatch_epoch(kPool, kScores, 0.5, 7, 2, 5, 7).order != kPool);
