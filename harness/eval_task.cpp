@@ -16,7 +16,7 @@ namespace {
 const std::vector<std::string>& protocol_fields(const std::string& protocol) {
   static const std::vector<std::string> knn = {"knn_k", "knn_t", "max_train", "max_val", "knn_resize", "knn_gsd", "knn_norm"};
   static const std::vector<std::string> linprobe = {"probe_epochs", "probe_lr", "max_train", "max_val"};
-  static const std::vector<std::string> finetune = {"ft_epochs", "ft_lr", "max_train", "max_val"};
+  static const std::vector<std::string> finetune = {"ft_epochs", "ft_lr", "ft_drop_path", "max_train", "max_val"};
   if (protocol == "knn") return knn;
   if (protocol == "linprobe") return linprobe;
   ABLATE_CHECK(protocol == "finetune", "unknown evaluation protocol '{}'", protocol);
