@@ -8,6 +8,7 @@
 #include <fstream>
 #include <vector>
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "harness/check.h"
