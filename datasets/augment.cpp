@@ -87,25 +87,20 @@ torch::Tensor crop_resize(const torch::Tensor& images, const torch::Tensor& boxe
                             .align_corners(false));  // (B, 3, S, S)
 }
 
-namespace {
-constexpr const auto& kMean = kImageNetMean;
-constexpr const auto& kStd = kImageNetStd;
-}  // namespace
-
 torch::Tensor normalize_pixels(const torch::Tensor& images) {
   ABLATE_CHECK(images.dim() == 4 && images.size(1) == 3, "images {}", c10::str(images.sizes()));
   const torch::Tensor x = images.to(torch::kFloat32);
   // Scalar arithmetic per channel: no constant tensor has to be copied to the device.
   std::vector<torch::Tensor> channels;
   for (int64_t c = 0; c < 3; ++c)
-    channels.push_back(x.select(1, c) * (1.0 / (255.0 * kStd[c])) - kMean[c] / kStd[c]);
+    channels.push_back(x.select(1, c) * (1.0 / (255.0 * kImageNetStd[c])) - kImageNetMean[c] / kImageNetStd[c]);
   return torch::stack(channels, 1);
 }
 
 torch::Tensor denormalize_pixels(const torch::Tensor& images) {
   ABLATE_CHECK(images.dim() == 4 && images.size(1) == 3, "images {}", c10::str(images.sizes()));
   std::vector<torch::Tensor> channels;
-  for (int64_t c = 0; c < 3; ++c) channels.push_back((images.select(1, c) * kStd[c] + kMean[c]) * 255.0);
+  for (int64_t c = 0; c < 3; ++c) channels.push_back((images.select(1, c) * kImageNetStd[c] + kImageNetMean[c]) * 255.0);
   return torch::stack(channels, 1);
 }
 
