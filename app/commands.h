@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -70,5 +71,21 @@ int eval_worker_main(const std::filesystem::path& eval_dir);
 // `ablate compare --rerun-borderline N`: runs the extra seeds of borderline cells (each repeating
 // its cell's stored config, harness/reseed.h) into options.db with the local runner.
 Rerunner local_rerunner(const RunnerOptions& options);
+
+class PretrainMethod;
+
+// A recorded run's method with the weights of its last checkpoint, in eval mode on the CPU
+// (app/export_model.cpp). Throws ConfigError for an unknown run, DataError when it has no
+// checkpoint yet.
+struct TrainedRun {
+  RunConfig config;
+  std::shared_ptr<PretrainMethod> method;
+  int64_t step = 0;  // optimizer steps the checkpoint holds
+};
+TrainedRun load_trained_run(const std::string& db, const std::string& run_id);
+// `ablate export RUN --format timm|pth -o OUT` (app/export_model.cpp): the run's encoder as a timm
+// folder (model.safetensors + config.json) or MAE's {'model': state_dict} .pth.
+int export_model_main(const std::string& db, const std::string& run_id, const std::string& format,
+                      const std::string& out);
 
 }  // namespace ablate
