@@ -27,7 +27,7 @@
 #include "methods/hog.h"
 #include "methods/masking.h"
 #include "methods/method.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "methods/train_step.h"
 #include "reports/stats.h"  // median
 

@@ -12,7 +12,7 @@
 #include "datasets/loader.h"
 #include "harness/config.h"
 #include "harness/experiment.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "methods/trainer.h"
 
 namespace ablate {

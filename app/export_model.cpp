@@ -16,7 +16,7 @@
 #include "harness/store.h"
 #include "methods/checkpoint.h"
 #include "methods/method.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "methods/pretrained.h"
 
 namespace ablate {

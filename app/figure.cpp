@@ -12,7 +12,7 @@
 #include "datasets/image_io.h"
 #include "harness/check.h"
 #include "methods/method.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 namespace ablate {
 namespace {

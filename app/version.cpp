@@ -9,7 +9,7 @@
 
 #include "ablate/build_info.h"
 #include "harness/env_info.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #if ABLATE_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>

@@ -47,7 +47,7 @@
 #include "methods/knn.h"
 #include "methods/linear_probe.h"
 #include "methods/method.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "methods/stop_signal.h"
 #include "methods/trainer.h"
 #include "methods/vit.h"

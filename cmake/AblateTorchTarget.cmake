@@ -1,5 +1,5 @@
 # ablate_torch_library(NAME DIR): a static library of DIR/*.cpp that uses LibTorch through the one
-# shared precompiled header (methods/pch/torch_pch.h), so <torch/torch.h> is parsed once per build.
+# shared precompiled header (pch/torch_pch.h), so <torch/torch.h> is parsed once per build.
 function(ablate_torch_library name)
   file(GLOB _src CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp)
   add_library(${name} STATIC ${_src})

@@ -7,7 +7,7 @@
 #include <mutex>
 
 #include "harness/check.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 namespace ablate {
 namespace F = torch::nn::functional;

@@ -11,7 +11,7 @@
 #include "datasets/registry.h"
 #include "datasets/split.h"
 #include "harness/check.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #if ABLATE_HAVE_OPENCV
 #include <opencv2/imgcodecs.hpp>

@@ -11,7 +11,7 @@
 
 #include "datasets/split.h"
 #include "harness/check.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 namespace ablate {
 

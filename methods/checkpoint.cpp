@@ -9,7 +9,7 @@
 
 #include "harness/check.h"
 #include "methods/infobatch.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 namespace ablate {
 namespace {

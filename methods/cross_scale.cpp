@@ -6,7 +6,7 @@
 #include "datasets/augment.h"
 #include "harness/check.h"
 #include "methods/losses.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 namespace ablate {
 

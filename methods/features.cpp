@@ -1,7 +1,7 @@
 // Scaled image preparation, batched feature extraction and the per-run feature cache (features.h).
 #include "methods/features.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <ATen/autocast_mode.h>
 

@@ -1,7 +1,7 @@
 // Fine-tuning with layer-wise lr decay (see finetune.h for the recipe and what is left out).
 #include "methods/finetune.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <algorithm>
 #include <cmath>

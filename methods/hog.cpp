@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "harness/check.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 namespace ablate {
 

@@ -1,7 +1,7 @@
 // Weighted KNN classification and top-k accuracy (see knn.h for the voting and tie rules).
 #include "methods/knn.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <algorithm>
 

@@ -1,7 +1,7 @@
 // Linear probe on frozen features (see linear_probe.h for the recipe and its deviations from MAE).
 #include "methods/linear_probe.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <algorithm>
 

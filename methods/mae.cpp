@@ -1,7 +1,7 @@
 // MAE / CrossMAE step (see mae.h).
 #include "methods/mae.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 namespace ablate {
 

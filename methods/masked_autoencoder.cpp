@@ -3,7 +3,7 @@
 
 #include "harness/check.h"
 #include "methods/losses.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 namespace ablate {
 

@@ -4,7 +4,7 @@
 #include "harness/check.h"
 #include "methods/cross_scale.h"
 #include "methods/mae.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "methods/selective_mae.h"
 
 namespace ablate {

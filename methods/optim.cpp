@@ -5,7 +5,7 @@
 #include <numbers>
 
 #include "harness/check.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 namespace ablate {
 

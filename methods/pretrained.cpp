@@ -3,7 +3,7 @@
 // (encoder_slots) maps timm names onto ablate's ViT for loading and exporting alike.
 #include "methods/pretrained.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <cmath>
 #include <fstream>

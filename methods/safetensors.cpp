@@ -1,7 +1,7 @@
 // Reading and writing `.safetensors` files; the format contract is in safetensors.h.
 #include "methods/safetensors.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <algorithm>
 #include <cstring>

@@ -2,7 +2,7 @@
 #include "methods/selective_mae.h"
 
 #include "harness/check.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "methods/psts.h"
 
 namespace ablate {

@@ -2,7 +2,7 @@
 // that keeps unknown objects opaque, and the state-dict extraction.
 #include "methods/torch_checkpoint.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <array>
 #include <cstring>

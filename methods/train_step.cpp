@@ -8,7 +8,7 @@
 #include "harness/check.h"
 #include "methods/distributed.h"
 #include "methods/method.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <ATen/autocast_mode.h>
 

@@ -23,7 +23,7 @@
 #include "methods/distributed.h"
 #include "methods/infobatch.h"
 #include "methods/method.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "methods/psts.h"
 #include "methods/stop_signal.h"
 #include "methods/train_step.h"

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "harness/check.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 namespace ablate {
 

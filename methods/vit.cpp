@@ -6,7 +6,7 @@
 #include "harness/check.h"
 #include "harness/model_sizes.h"
 #include "methods/masking.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 namespace ablate {
 namespace {

@@ -6,7 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "datasets/image_io.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "tests/datasets/test_data.h"
 #include "tests/support/catch.h"
 

@@ -9,7 +9,7 @@
 #include <set>
 
 #include "datasets/shards.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "tests/datasets/test_data.h"
 #include "tests/support/catch.h"
 

@@ -3,7 +3,7 @@
 // ramp whose slope is w / W times the original's, over a window inside the image.
 #include "methods/cross_scale.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include "tests/support/catch.h"
 

@@ -3,7 +3,7 @@
 // requested patches: decoding a subset equals the same rows of decoding every patch.
 #include "methods/decoder.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include "harness/model_sizes.h"
 #include "methods/masking.h"

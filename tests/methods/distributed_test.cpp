@@ -14,7 +14,7 @@
 
 #include "harness/check.h"
 #include "methods/distributed.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "tests/support/catch.h"
 #include "tests/support/child_process.h"
 

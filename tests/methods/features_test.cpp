@@ -3,7 +3,7 @@
 // normalisation by hand, the CUDA bf16 path, and the feature cache.
 #include "methods/features.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <ATen/autocast_mode.h>
 

@@ -2,7 +2,7 @@
 // colour-classification problem ends far above chance; stochastic depth is the fine-tuning rate.
 #include "methods/finetune.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "methods/vit.h"
 
 #include "tests/support/catch.h"

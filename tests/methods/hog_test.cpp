@@ -7,7 +7,7 @@
 // the test applies to our raw histograms (threshold 10: no clipping).
 #include "methods/hog.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <filesystem>
 

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "harness/check.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "tests/support/catch.h"
 
 namespace ablate {

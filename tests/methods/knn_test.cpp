@@ -2,7 +2,7 @@
 // overturns the plain majority), top-5, tie order, and invariance to the query chunk size.
 #include "methods/knn.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <cmath>
 

@@ -3,7 +3,7 @@
 // scale, and a seed reproduces a probe exactly.
 #include "methods/linear_probe.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include "tests/support/catch.h"
 

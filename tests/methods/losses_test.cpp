@@ -1,7 +1,7 @@
 // Losses against hand-computed values on tiny tensors.
 #include "methods/losses.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <cmath>
 

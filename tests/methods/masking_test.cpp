@@ -1,7 +1,7 @@
 // The index bookkeeping of a masking split (its counts are harness/model_sizes.h's, tested there).
 #include "methods/masking.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include "harness/check.h"
 #include "tests/support/catch.h"

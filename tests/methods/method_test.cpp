@@ -4,7 +4,7 @@
 // decrease over 30 Adam steps on a fixed batch of real EuroSAT images.
 #include "methods/method.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <filesystem>
 

@@ -5,7 +5,7 @@
 // features; a mismatch names the keys and shapes.
 #include "methods/pretrained.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <fstream>
 #include <iterator>

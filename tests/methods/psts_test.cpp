@@ -2,7 +2,7 @@
 // device weights, and on a constructed set of patch features that each stage adds the expected ones.
 #include "methods/psts.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include "harness/check.h"
 #include "tests/support/catch.h"

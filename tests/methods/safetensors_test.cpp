@@ -3,7 +3,7 @@
 // the file named.
 #include "methods/safetensors.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <fstream>
 #include <iterator>

@@ -4,7 +4,7 @@
 // reads back bit for bit; broken files are DataErrors naming the file.
 #include "methods/torch_checkpoint.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <fstream>
 #include <iterator>

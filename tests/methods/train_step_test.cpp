@@ -10,7 +10,7 @@
 #include "datasets/registry.h"
 #include "datasets/shards.h"
 #include "methods/method.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "methods/train_step.h"
 #include "tests/support/catch.h"
 #include "tests/support/test_config.h"

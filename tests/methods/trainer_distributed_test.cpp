@@ -32,7 +32,7 @@
 #include "harness/journal.h"
 #include "methods/distributed.h"
 #include "methods/mae.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "methods/stop_signal.h"
 #include "methods/trainer.h"
 #include "tests/support/catch.h"

@@ -19,7 +19,7 @@
 #include "methods/infobatch.h"
 #include "methods/method.h"
 #include "methods/optim.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "methods/trainer.h"
 #include "tests/support/catch.h"
 #include "tests/support/temp_dir.h"

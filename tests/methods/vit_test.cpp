@@ -3,7 +3,7 @@
 // patchify layout, and the encoder's masking / CLS / block-output contracts.
 #include "methods/vit.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include <cmath>
 

@@ -15,7 +15,7 @@
 #include "methods/cross_scale.h"
 #include "methods/losses.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include "tests/support/catch.h"
 #include "tests/support/golden.h"

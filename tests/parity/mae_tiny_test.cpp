@@ -14,7 +14,7 @@
 #include "methods/decoder.h"
 #include "methods/losses.h"
 #include "methods/masking.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "methods/torch_checkpoint.h"
 #include "methods/vit.h"
 #include "tests/support/catch.h"

@@ -14,7 +14,7 @@
 #include "methods/knn.h"
 #include "methods/vit.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include "tests/support/catch.h"
 #include "tests/support/golden.h"

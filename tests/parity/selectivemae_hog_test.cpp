@@ -7,7 +7,7 @@
 // distribution softmax(score) against the golden p_x at 1e-5 relative.
 #include "methods/hog.h"
 
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 
 #include "tests/support/catch.h"
 #include "tests/support/golden.h"

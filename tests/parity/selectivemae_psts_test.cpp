@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "methods/masking.h"
-#include "methods/pch/torch_pch.h"
+#include "pch/torch_pch.h"
 #include "tests/support/catch.h"
 #include "tests/support/golden.h"
 
