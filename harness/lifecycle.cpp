@@ -150,13 +150,7 @@ std::vector<RunChoice> choose_runs(Store& store, const Experiment& experiment, R
 }
 
 std::string leftover_kill_note(const fs::path& log, int64_t pid) {
-  std::ifstream in(log, std::ios::binary | std::ios::ate);
-  if (!in) return "";
-  const std::streamoff size = in.tellg();
-  const std::streamoff from = std::max<std::streamoff>(0, size - 4096);
-  in.seekg(from);
-  std::string tail(static_cast<size_t>(size - from), '\0');
-  in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+  const std::string tail = log_tail(log);
   const size_t at = tail.rfind(fmt::format("{}SIGKILL sent to leftover worker pid {} ", kKillNote, pid));
   if (at == std::string::npos) return "";
   const size_t begin = at + std::string_view(kKillNote).size();

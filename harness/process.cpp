@@ -226,14 +226,19 @@ std::string wait_status_text(int wstatus) {
 
 bool exited_cleanly(int wstatus) { return WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0; }
 
-std::string last_log_line(const std::filesystem::path& log, std::string_view ignore_prefix) {
+std::string log_tail(const std::filesystem::path& log, std::size_t max_bytes) {
   std::ifstream in(log, std::ios::binary | std::ios::ate);
   if (!in) return "";
   const std::streamoff size = in.tellg();
-  const std::streamoff from = std::max<std::streamoff>(0, size - 4096);
+  const std::streamoff from = std::max<std::streamoff>(0, size - static_cast<std::streamoff>(max_bytes));
   in.seekg(from);
   std::string tail(static_cast<size_t>(size - from), '\0');
   in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+  return tail;
+}
+
+std::string last_log_line(const std::filesystem::path& log, std::string_view ignore_prefix) {
+  std::string tail = log_tail(log);
   while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r' || tail.back() == ' '))
     tail.pop_back();
   size_t nl = tail.rfind('\n');

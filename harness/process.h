@@ -66,6 +66,9 @@ bool exited_cleanly(int wstatus);
 // Last non-empty line of a log file (at most 300 characters), "" when there is none or it starts
 // with `ignore_prefix` (a line the parent wrote itself, e.g. its banner).
 std::string last_log_line(const std::filesystem::path& log, std::string_view ignore_prefix = {});
+// The last `max_bytes` bytes of `log` ("" when it cannot be read): where exit reasons and kill
+// notes are looked for, without reading a long log whole.
+std::string log_tail(const std::filesystem::path& log, std::size_t max_bytes = 4096);
 
 // The arguments of process `pid` (/proc/<pid>/cmdline); empty when there is no such process.
 std::vector<std::string> process_cmdline(int64_t pid);

@@ -16,6 +16,7 @@
 #include "methods/safetensors.h"
 #include "methods/torch_checkpoint.h"
 #include "tests/support/catch.h"
+#include "tests/support/file_bytes.h"
 #include "tests/support/golden.h"
 #include "tests/support/temp_dir.h"
 
@@ -23,10 +24,7 @@ using namespace ablate;
 
 namespace {
 
-std::string file_bytes(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using test::file_bytes;
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   REQUIRE(a.sizes() == b.sizes());

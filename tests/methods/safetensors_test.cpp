@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include "tests/support/catch.h"
+#include "tests/support/file_bytes.h"
 #include "tests/support/golden.h"
 #include "tests/support/temp_dir.h"
 
@@ -16,10 +17,7 @@ using namespace ablate;
 
 namespace {
 
-std::string file_bytes(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using test::file_bytes;
 
 // The message of the DataError `f` throws ("" when it throws none).
 template <class F>

@@ -14,6 +14,7 @@
 #include "methods/safetensors.h"
 #include "methods/vit.h"
 #include "tests/support/catch.h"
+#include "tests/support/file_bytes.h"
 #include "tests/support/golden.h"
 #include "tests/support/temp_dir.h"
 
@@ -21,10 +22,7 @@ using namespace ablate;
 
 namespace {
 
-std::string file_bytes(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using test::file_bytes;
 
 template <class F>
 std::string data_error_of(F&& f) {
