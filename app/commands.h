@@ -17,8 +17,11 @@ class Store;
 struct RunConfig;
 
 // Executes one planned run in this process: reads run_dir/config.json, pre-trains (resuming from
-// run_dir/ckpt when present), evaluates, and reports everything through run_dir/journal.jsonl.
+// run_dir/ckpt when present) and reports everything through run_dir/journal.jsonl.
 int worker_main(const std::filesystem::path& run_dir);
+// Executes one evaluation task (harness/eval_task.h): reads eval_dir/eval.json, loads the weights
+// it names (a run's final checkpoint) and reports its results through eval_dir/journal.jsonl.
+int eval_worker_main(const std::filesystem::path& eval_dir);
 
 // `ablate models`: every named ViT size with parameter counts and FLOPs per image.
 struct ModelsOptions {

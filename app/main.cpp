@@ -63,6 +63,14 @@ int plan_main(const Experiment& exp, bool json) {
                    {"gpus", r.config.resources.gpus},
                    {"gpu_hours_h100_est", gpu_h},
                    {"peak_mem_gib_est", planned_peak_gib(r.config)},
+                   {"evals", [&] {
+                      nlohmann::json tasks = nlohmann::json::array();
+                      for (const EvalTask& t : eval_tasks_of(r)) {
+                        tasks.push_back(t.key_json());
+                        tasks.back()["id"] = t.id;
+                      }
+                      return tasks;
+                    }()},
                    {"config", config_to_json(r.config)}});
   }
   if (json) {
@@ -240,9 +248,12 @@ int main(int argc, char** argv) {
   bench_loader->add_option("--images", loader_images, "images to read");
   bench_loader->add_option("--workers", loader_workers, "reader threads");
 
-  std::string run_dir;
+  std::string run_dir, eval_dir;
   auto* worker = app.add_subcommand("worker", "(internal) execute one run in this process");
-  worker->add_option("--run-dir", run_dir, "run folder holding config.json")->required();
+  auto* worker_run = worker->add_option("--run-dir", run_dir, "run folder holding config.json");
+  auto* worker_eval = worker->add_option("--eval", eval_dir, "evaluation folder holding eval.json");
+  worker_run->excludes(worker_eval);
+  worker->require_option(1);
   worker->group("");  // hidden from --help
 
   auto* data = app.add_subcommand("data", "dataset tools: pack, crop, dedup");
@@ -281,7 +292,7 @@ int main(int argc, char** argv) {
       for (const auto& [k, v] : library_versions()) fmt::print("{:<9} {}\n", k, v);
       return 0;
     }
-    if (*worker) return worker_main(run_dir);
+    if (*worker) return eval_dir.empty() ? worker_main(run_dir) : eval_worker_main(eval_dir);
     if (*models) return models_main(mopt);
     if (*plan) return plan_main(load_experiment(file, scale, overrides), json);
     // The local runner's settings, shared by `run` and `compare --rerun-borderline` (whose re-runs

@@ -1,19 +1,25 @@
 // `ablate worker --run-dir DIR`: executes one planned run in this process. The runner (or a Slurm
-// task) starts it; it reads DIR/config.json, pre-trains (resuming from DIR/ckpt when present),
-// runs the evaluations the config names, and reports everything - environment, metrics,
-// evaluations, artifacts and the final status - through DIR/journal.jsonl, the only channel back
-// to the results database.
+// task) starts it; it reads DIR/config.json, pre-trains (resuming from DIR/ckpt when present) and
+// reports everything - environment, metrics, artifacts and the final status - through
+// DIR/journal.jsonl, the only channel back to the results database.
+//
+// `ablate worker --eval DIR`: executes one evaluation task (harness/eval_task.h) of a finished run.
+// It reads DIR/eval.json (written by the runner: the task id, the weights source and the run's
+// config narrowed to the task's eval section), loads the run's final checkpoint (the seeded
+// initialisation for eval.random_init runs), evaluates, and journals the results and its end to
+// DIR/journal.jsonl. Evaluations are separate processes so that one pre-training serves any number
+// of them, several at once, added at any later time.
 //
 // Data protocol: the pre-training images are the train split (data.train_fraction, split seed 0)
 // of data.dataset, so evaluation on the same dataset never sees its validation images during
 // pre-training; evaluations use eval.dataset's split with the same fixed seed, so every run of a
-// sweep is evaluated on identical images. Split hashes are journaled with the run.
+// sweep is evaluated on identical images. Split hashes are journaled with the run / evaluation.
 //
 // Data-parallel runs (resources.gpus = k > 1): k worker processes share the run folder, started
 // with the rank environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) by `ablate
 // run`, srun or torchrun. Each rank trains on cuda:LOCAL_RANK (or the CPU, with Gloo) on train.batch
-// / k images per step. Rank 0 alone writes the journal - metrics, finish line - and checkpoints, and
-// runs the evaluations after pre-training; the other ranks leave when pre-training ends and report
+// / k images per step. Rank 0 alone writes the journal - metrics, finish line - and checkpoints;
+// the other ranks leave when pre-training ends and report
 // failures only on stderr, exiting non-zero. A rank that dies or hangs makes rank 0's next
 // collective fail within ABLATE_DIST_TIMEOUT_S, and rank 0 finishes the run as failed.
 #include <unistd.h>
@@ -31,8 +37,10 @@
 #include "harness/check.h"
 #include "harness/config_io.h"
 #include "harness/env_info.h"
+#include "harness/eval_task.h"
 #include "harness/hash.h"
 #include "harness/journal.h"
+#include "methods/checkpoint.h"
 #include "methods/distributed.h"
 #include "methods/features.h"
 #include "methods/finetune.h"
@@ -49,15 +57,18 @@ namespace {
 
 constexpr uint64_t kEvalSplitSeed = 0;
 
-RunConfig read_run_config(const std::filesystem::path& run_dir) {
-  const auto file = run_dir / "config.json";
+nlohmann::json read_json_file(const std::filesystem::path& file, const char* what) {
   std::ifstream in(file);
-  if (!in) throw DataError(fmt::format("{}: cannot read the run's config", file.string()));
+  if (!in) throw DataError(fmt::format("{}: cannot read {}", file.string(), what));
   try {
-    return config_from_json(nlohmann::json::parse(in));
+    return nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
     throw DataError(fmt::format("{}: {}", file.string(), e.what()));
   }
+}
+
+RunConfig read_run_config(const std::filesystem::path& run_dir) {
+  return config_from_json(read_json_file(run_dir / "config.json", "the run's config"));
 }
 
 // Hash of the encoder weights: the key of the per-run feature cache.
@@ -70,7 +81,9 @@ std::string weights_hash(VisionTransformer& enc) {
   return h.final_hex();
 }
 
-void evaluate(const RunConfig& cfg, VisionTransformer& encoder, const std::filesystem::path& run_dir,
+// Runs the evaluations cfg.eval names (an eval task's config names one) on `encoder`; features are
+// cached in cache_dir.
+void evaluate(const RunConfig& cfg, VisionTransformer& encoder, const std::filesystem::path& cache_dir,
               JournalWriter& journal, torch::Device device) {
   if (cfg.eval.protocols.empty()) return;
   const EvalImages ev = load_eval_images(cfg, kEvalSplitSeed);
@@ -83,7 +96,7 @@ void evaluate(const RunConfig& cfg, VisionTransformer& encoder, const std::files
   const std::string wh = weights_hash(encoder);
   auto features = [&](const char* split, const torch::Tensor& images, double scale) {
     const FeatureCacheKey key{wh, ev.split_hash + split, scale, cfg.model.img_size};
-    return cached_features(run_dir, split, key, [&] {
+    return cached_features(cache_dir, split, key, [&] {
       return extract_features(embed, images, scale, cfg.model.img_size, device);
     });
   };
@@ -188,8 +201,9 @@ int worker_main(const std::filesystem::path& run_dir) {
       journal->env("world_size", std::to_string(env.world_size));
     }
 
-    auto method = make_method(cfg);
+    // An eval.random_init run has nothing to pre-train: its evaluations use the seeded weights.
     if (!cfg.eval.random_init) {
+      auto method = make_method(cfg);
       ShardBatchSource data(cfg, "", device, static_cast<uint64_t>(cfg.seed), env.rank, env.world_size);
       if (journal) {
         journal->env("pretrain_split_hash", data.split_hash());
@@ -201,7 +215,7 @@ int worker_main(const std::filesystem::path& run_dir) {
       if (env.enabled()) dp.emplace(env, device, env.timeout);
       const TrainOutcome out =
           pretrain(cfg, *method, data, journal ? &*journal : nullptr, run_dir, device, 0, dp ? &*dp : nullptr);
-      dp.reset();  // detaches the gradient hooks before evaluation trains anything
+      dp.reset();
       steps = out.steps;
       if (out.status == "stopped") {  // preempted: no finish line, the requeued task resumes
         if (journal) {
@@ -215,16 +229,45 @@ int worker_main(const std::filesystem::path& run_dir) {
         journal->finish("diverged", out.reason, out.diverged_step);
         return 0;
       }
-    } else {
-      if (!journal) return 0;
-      method->to(device);
     }
-    evaluate(cfg, method->encoder(), run_dir, *journal, device);
-    journal->finish("done", "", steps);
+    if (journal) journal->finish("done", "", steps);
     return 0;
   } catch (const std::exception& e) {
     if (journal) journal->finish("failed", first_line(e), steps);
     fmt::print(stderr, "ablate worker{}: {}\n", who, error_text(e));
+    return 1;
+  }
+}
+
+int eval_worker_main(const std::filesystem::path& eval_dir) {
+  install_stop_handlers();
+  JournalWriter journal(eval_dir);
+  try {
+    const nlohmann::json job = read_json_file(eval_dir / "eval.json", "the evaluation's job");
+    const EvalJob task = eval_job_from_json(job);
+    const RunConfig& cfg = task.config;
+    const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    for (const auto& [k, v] : collect_env_info(build_source_dir())) journal.env(k, v);
+    for (const auto& [k, v] : library_versions()) journal.env(k, v);
+    journal.env("device", device.str());
+    journal.env("weights", task.weights.label());
+
+    torch::manual_seed(static_cast<uint64_t>(cfg.seed));  // the run's initialisation, as pre-training had it
+    auto method = make_method(cfg);
+    method->to(device);
+    if (task.weights.kind != "run")
+      throw ConfigError(eval_dir.string(), "weights", fmt::format("weights source '{}' has no reader yet", task.weights.label()),
+                        "external checkpoint files need the checkpoint reader (methods/torch_checkpoint)");
+    if (!cfg.eval.random_init) {
+      const auto ckpt = std::filesystem::path(task.weights.path) / "ckpt" / "last.pt";
+      journal.env("weights_step", std::to_string(load_checkpoint_weights(ckpt, *method)));
+    }
+    evaluate(cfg, method->encoder(), eval_dir, journal, device);
+    journal.finish("done", "", 0);
+    return 0;
+  } catch (const std::exception& e) {
+    journal.finish("failed", first_line(e), 0);
+    fmt::print(stderr, "ablate worker --eval: {}\n", error_text(e));
     return 1;
   }
 }

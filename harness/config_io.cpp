@@ -519,6 +519,11 @@ nlohmann::json config_id(const RunConfig& config) {
     const nlohmann::json::json_pointer ptr(path);
     if (j.at(ptr) == defaults.at(ptr)) j[ptr.parent_pointer()].erase(ptr.back());
   }
+  // Evaluation is its own record (harness/eval_task.h): a run's id covers what pre-training
+  // computes, so adding or changing an evaluation never re-trains. eval.random_init stays: it
+  // decides whether the run pre-trains at all (its weights are the seeded initialisation).
+  j.erase("eval");
+  if (config.eval.random_init) j["eval"] = {{"random_init", true}};
   return j;
 }
 

@@ -74,7 +74,8 @@ std::string canonical_dump(const nlohmann::json& j);
 // ConfigError (where "<json>"), per-field ranges are checked.
 RunConfig config_from_json(const nlohmann::json& j);
 // A run's identity: config_to_json(config) without the fields marked FieldSpec::id_omits_default
-// that are at their default.
+// that are at their default, and without the eval section (evaluations are records of their own,
+// harness/eval_task.h) except eval.random_init when true (such a run does not pre-train).
 nlohmann::json config_id(const RunConfig& config);
 // The bytes the run id hashes: canonical_dump(config_id(config)).
 std::string config_id_json(const RunConfig& config);

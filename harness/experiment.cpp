@@ -6,7 +6,8 @@
 //   5. each cell x each seed (seeds / repeats; none = the seed of start)
 //   6. config = start <- cell <- seed, then `when` rules in order, then the command-line overrides,
 //      then `derived` keys in order (a key set on the command line is not derived)
-//   7. read + validate; run id = config_hash; equal ids collapse to the first, with a note.
+//   7. read + validate; run id = config_hash; equal ids collapse to the first, with a note (and
+//      the evaluations of both). Each `evals:` entry is read over the run's config (step 6).
 // Every value keeps the location it was written at, so errors in step 7 point into the file.
 #include "harness/experiment.h"
 
@@ -135,6 +136,7 @@ class Loader {
 
   Matrix matrix(const YAML::Node& n) const;
   std::vector<DerivedKey> derived(const YAML::Node& n) const;
+  std::vector<FlatConfig> eval_entries(const YAML::Node& n) const;
   // Resolves identifiers against `config` read with field types (read once, on first use).
   ExprResolver resolver(const FlatConfig& config) const;
   YAML::Node to_node(const Value& v, const DerivedKey& d) const;
@@ -303,6 +305,44 @@ YAML::Node Loader::to_node(const Value& v, const DerivedKey& d) const {
   return {};
 }
 
+// `evals:` - a non-empty list of eval sections. Each entry takes the keys of `eval` (plus the
+// shorthands `protocol: knn` for `protocols: [knn]` and `train_ratio` for `ft_train_ratio`), read
+// over the run's own eval section; random_init belongs to the run, not to one evaluation.
+std::vector<FlatConfig> Loader::eval_entries(const YAML::Node& n) const {
+  if (!n.IsSequence() || n.size() == 0)
+    throw ConfigError(where(n), "evals", "expected a non-empty list of evaluations",
+                      "e.g. [{protocol: knn, dataset: eurosat}, {protocol: finetune, dataset: aid, train_ratio: 0.2}]");
+  std::vector<std::string> allowed = {"protocol", "train_ratio"};
+  for (const FieldInfo& f : fields_)
+    if (f.key.rfind("eval.", 0) == 0 && f.key != "eval.random_init") allowed.push_back(f.key.substr(5));
+  std::vector<FlatConfig> entries;
+  for (size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node entry = n[i];
+    const std::string section = fmt::format("evals[{}]", i);
+    check_keys(entry, section, allowed);
+    FlatConfig e;
+    for (auto it = entry.begin(); it != entry.end(); ++it) {
+      std::string key = it->first.Scalar();
+      // A fresh node for the shorthand: assigning to a yaml-cpp node would rewrite the file's.
+      YAML::Node value(YAML::NodeType::Sequence);
+      if (key == "protocol") {
+        if (entry["protocols"]) throw ConfigError(where(it->first), section + ".protocol", "give protocol or protocols, not both");
+        key = "protocols";
+        value.push_back(it->second);
+      } else {
+        if (key == "train_ratio") {
+          if (entry["ft_train_ratio"]) throw ConfigError(where(it->first), section + ".train_ratio", "give train_ratio or ft_train_ratio, not both");
+          key = "ft_train_ratio";
+        }
+        value.reset(it->second);
+      }
+      e["eval." + key] = SourcedValue{value, where(it->second)};
+    }
+    entries.push_back(std::move(e));
+  }
+  return entries;
+}
+
 Experiment Loader::load(const std::string& text, const std::string& scale, const std::vector<std::string>& overrides) {
   if (size_t bad = invalid_utf8_at(text); bad != std::string::npos) {
     size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
@@ -314,7 +354,7 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
   if (!root.IsMap())
     throw ConfigError(root.Mark().is_null() ? file_ + ":1:1" : where(root), "", "an experiment file must be a mapping",
                       "keys: name, description, base, matrix, ...");
-  check_keys(root, "", {"name", "description", "paper", "base", "matrix", "derived", "scales", "default_scale", "tables", "claims", "compare"});
+  check_keys(root, "", {"name", "description", "paper", "base", "matrix", "derived", "scales", "default_scale", "tables", "claims", "compare", "evals"});
 
   Experiment ex;
   ex.file = file_;
@@ -363,6 +403,7 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
 
   Matrix m = matrix(root["matrix"]);
   std::vector<DerivedKey> derive = derived(root["derived"]);
+  const std::vector<FlatConfig> evals = root["evals"] ? eval_entries(root["evals"]) : std::vector<FlatConfig>{};
   ex.axis_keys = m.axis_keys;
   if (!ex.scale.empty())
     for (const auto& [key, unused] : profiles.at(ex.scale))
@@ -444,13 +485,23 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
         }
         r.id = config_hash(r.config);
         r.seed = r.config.seed;
+        if (evals.empty()) r.evals = {r.config.eval};
+        for (const FlatConfig& entry : evals) {
+          FlatConfig with_entry = config;
+          overlay(with_entry, entry);
+          const RunConfig c = read_config(with_entry);
+          validate(c, with_entry);
+          r.evals.push_back(c.eval);
+        }
         nlohmann::json resolved = config_to_json(r.config);
         r.axes = nlohmann::json::object();
         for (const std::string& key : m.axis_keys) r.axes[key] = at_key(resolved, key);
         return r;
       });
       auto [it, fresh] = first_cell_of_id.emplace(run.id, cell_label(labelled, file_));
-      if (!fresh) {
+      if (!fresh) {  // e.g. cells differing only in eval keys: one run, the evaluations of both
+        PlannedRun& first = *std::find_if(ex.runs.begin(), ex.runs.end(), [&](const PlannedRun& r) { return r.id == run.id; });
+        first.evals.insert(first.evals.end(), run.evals.begin(), run.evals.end());
         ex.notes.push_back(fmt::format("the cell {} gives the same config as {} (run {}); planned once",
                                        cell_label(labelled, file_), it->second, run.id));
         continue;

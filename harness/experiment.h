@@ -19,6 +19,10 @@ struct PlannedRun {
   RunConfig config;     // resolved and validated
   nlohmann::json axes;  // axis key -> this run's value of it (JSON types as in config_to_json)
   int seed = 0;         // == config.seed
+  // The evaluations of this run, each an eval section (the file's `evals:` entries over the run's
+  // eval keys, or the run's own eval section alone); expanded into tasks by harness/eval_task.h.
+  // Not part of the id: config.eval is only their common defaults.
+  std::vector<EvalConfig> evals;
 };
 
 struct Experiment {

@@ -218,6 +218,27 @@ void JournalWriter::flush() {
 
 namespace {
 
+// Applies one line of an evaluation worker's journal: its results and its end. Environment lines
+// are read but not stored (the eval record keeps its settings; the log keeps the rest).
+bool apply_eval_record(Store& store, std::string_view id, const nlohmann::json& j, IngestResult& res) {
+  const std::string type = j.at("type").get<std::string>();
+  if (type == "eval") {
+    store.put_eval_metric(id, j.at("metric").get<std::string>(), decode(j.at("value")));
+  } else if (type == "finish") {
+    JournalFinish f{j.at("status").get<std::string>(), j.at("exit_reason").get<std::string>(),
+                    j.at("step").get<int64_t>()};
+    const std::optional<RunStatus> s = parse_run_status(f.status);
+    if (s != RunStatus::done && s != RunStatus::failed) return false;  // evaluations do not diverge
+    res.finish_changed_status |= store.apply_eval_finish(id, f.status, f.exit_reason);
+    res.finish = std::move(f);
+  } else if (type == "open") {
+    store.set_eval_worker(id, j.at("host").get<std::string>(), j.at("pid").get<int64_t>());
+  } else if (type != "env") {
+    return false;
+  }
+  return true;
+}
+
 // Applies one parsed journal record; false when it is not a record this version understands.
 bool apply_record(Store& store, std::string_view id, const nlohmann::json& j, IngestResult& res) {
   const std::string type = j.at("type").get<std::string>();
@@ -255,8 +276,9 @@ bool apply_record(Store& store, std::string_view id, const nlohmann::json& j, In
 
 }  // namespace
 
-IngestResult ingest_journal(Store& store, std::string_view run_id,
-                            const std::filesystem::path& run_dir) {
+IngestResult ingest_journal(Store& store, std::string_view run_id, const std::filesystem::path& run_dir,
+                            JournalOf of) {
+  auto offset = [&] { return of == JournalOf::run ? store.journal_offset(run_id) : store.eval_journal_offset(run_id); };
   IngestResult res;
   const std::filesystem::path path = journal_path(run_dir);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -271,10 +293,10 @@ IngestResult ingest_journal(Store& store, std::string_view run_id,
   struct stat st {};
   if (::fstat(fd, &st) != 0) io_error("inspecting journal", path);
   const int64_t size = st.st_size;
-  if (store.journal_offset(run_id).offset == size) return res;  // nothing new: no write lock
+  if (offset().offset == size) return res;  // nothing new: no write lock
 
   store.transaction(fmt::format("ingesting journal {}", path.string()), [&] {
-    JournalOffset at = store.journal_offset(run_id);  // re-read under the write lock
+    JournalOffset at = offset();  // re-read under the write lock
     if (size < at.offset) at = {};  // the journal was replaced (run folder wiped): start over
     constexpr size_t kChunk = 16 << 20;
     while (at.offset < size) {
@@ -293,7 +315,7 @@ IngestResult ingest_journal(Store& store, std::string_view run_id,
         } else if (seq > at.seq) {  // lower seq: already applied (defence against rewrites)
           bool ok = false;
           try {
-            ok = apply_record(store, run_id, j, res);
+            ok = of == JournalOf::run ? apply_record(store, run_id, j, res) : apply_eval_record(store, run_id, j, res);
           } catch (const nlohmann::json::exception&) {
             ok = false;  // a record with missing or mistyped fields
           }
@@ -304,7 +326,8 @@ IngestResult ingest_journal(Store& store, std::string_view run_id,
       if (pos == 0) break;  // no complete line in this chunk: a torn tail (or a giant line)
       at.offset += static_cast<int64_t>(pos);
     }
-    store.set_journal_offset(run_id, path.string(), at);
+    if (of == JournalOf::run) store.set_journal_offset(run_id, path.string(), at);
+    else store.set_eval_journal_offset(run_id, at);
   });
   return res;
 }

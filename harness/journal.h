@@ -84,9 +84,14 @@ struct IngestResult {
   bool finish_changed_status = false;       // the finish line moved the run out of running/lost
 };
 
-// Applies the journal lines of run `run_id` written since the stored offset, idempotently, in one
-// transaction together with the new offset. A missing journal is not an error (nothing to do).
-IngestResult ingest_journal(Store& store, std::string_view run_id,
-                            const std::filesystem::path& run_dir);
+// Whose journal it is: a pre-training run's, or an evaluation worker's (`ablate worker --eval`),
+// whose eval lines are the results of its one eval task and whose finish line ends that task.
+enum class JournalOf { run, eval };
+
+// Applies the journal lines of run (or eval task) `id` written since the stored offset,
+// idempotently, in one transaction together with the new offset. A missing journal is not an error
+// (nothing to do).
+IngestResult ingest_journal(Store& store, std::string_view id, const std::filesystem::path& run_dir,
+                            JournalOf of = JournalOf::run);
 
 }  // namespace ablate

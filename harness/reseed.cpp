@@ -16,6 +16,7 @@ PlannedRun reseeded_run(const nlohmann::json& config, const nlohmann::json& axes
   validate(r.config);
   r.id = config_hash(r.config);
   r.seed = r.config.seed;
+  r.evals = {r.config.eval};  // the stored eval section: the evaluations the run was planned with
   r.axes = axes.is_object() ? axes : nlohmann::json::object();
   if (r.axes.contains("seed")) r.axes["seed"] = r.seed;
   return r;

@@ -21,6 +21,7 @@
 
 #include "harness/check.h"
 #include "harness/env_info.h"
+#include "harness/eval_runner.h"
 #include "harness/journal.h"
 #include "harness/lifecycle.h"
 #include "harness/memory_estimate.h"
@@ -178,7 +179,11 @@ class LocalRunner {
       }
       update_progress(t0);
     }
-    return summarize(t0);
+    // Then the evaluations, each its own task reading a finished run's checkpoint.
+    EvalStage stage{store_, progress_, claim_, runs_root_, [&signals] { return signals.count() > 0; }};
+    const EvalStageResult evals = stopping_ ? EvalStageResult{} : run_eval_stage(exp_, opt_, stage);
+    stopping_ |= evals.interrupted;
+    return summarize(t0, evals);
   }
 
  private:
@@ -520,7 +525,7 @@ class LocalRunner {
     progress_.update(sweep_, std::chrono::duration<double>(Clock::now() - t0).count());
   }
 
-  int summarize(Clock::time_point t0) {
+  int summarize(Clock::time_point t0, const EvalStageResult& evals) {
     std::vector<std::string> ids;
     for (const PlannedRun& r : exp_.runs) ids.push_back(r.id);
     std::map<std::string, int> c = store_.status_counts(ids);
@@ -531,8 +536,10 @@ class LocalRunner {
                                exp_.name, n(RunStatus::done), n(RunStatus::diverged), n(RunStatus::failed),
                                n(RunStatus::lost), n(RunStatus::queued), n(RunStatus::running),
                                format_duration(secs)));
+    progress_.note(fmt::format("{}: evaluations {} done, {} failed, {} waiting for their run ({} run now)", exp_.name,
+                               evals.done, evals.failed, evals.waiting, evals.run));
     if (stopping_) return 130;
-    return n(RunStatus::done) + n(RunStatus::diverged) == static_cast<int>(ids.size()) ? 0 : 1;
+    return n(RunStatus::done) + n(RunStatus::diverged) == static_cast<int>(ids.size()) && evals.failed == 0 ? 0 : 1;
   }
 
   const Experiment& exp_;

@@ -6,6 +6,8 @@
 // k Gloo ranks on the CPU. They rendezvous on 127.0.0.1 at a free port (RANK, WORLD_SIZE,
 // LOCAL_RANK, MASTER_ADDR, MASTER_PORT, ABLATE_DIST_TIMEOUT_S), share one process group, write
 // run_dir/worker.log (rank 0) and worker.rank<i>.log, and the attempt ends when all have ended.
+// Once pre-training is over, the evaluation stage (eval_runner.h) runs the evaluations the
+// experiment asks of its done runs, each its own `worker --eval` process.
 //
 // GPU packing: a run takes resources.gpus free devices of --gpus. Runs are started largest first
 // (most GPUs, then most FLOPs per image), and whenever devices free up the first pending run that

@@ -20,6 +20,7 @@
 #include "harness/check.h"
 #include "harness/config_io.h"
 #include "harness/env_info.h"
+#include "harness/eval_task.h"
 #include "harness/hash.h"
 #include "harness/journal.h"
 #include "harness/lifecycle.h"
@@ -182,6 +183,108 @@ fs::path new_jobs_dir(const fs::path& parent, const std::string& stem) {
   }
 }
 
+// The evaluation tasks of `experiment` (all experiments when "") that run under Slurm.
+std::vector<EvalTaskRow> running_slurm_evals(Store& store, const std::string& experiment) {
+  std::vector<EvalTaskRow> rows;
+  for (const RunRow& r : store.runs(experiment))
+    for (EvalTaskRow& t : store.eval_tasks_of(r.id))
+      if (t.status == "running" && !t.slurm_job_id.empty()) rows.push_back(std::move(t));
+  return rows;
+}
+
+// reconcile() for evaluation tasks: journals ingested, ended jobs without a finish line failed or
+// lost; a job waiting on a pre-training job that failed can never start: cancelled, task lost
+// (queued again by the next submission once its run is done).
+void reconcile_evals(Store& store, const SlurmTools& tools, const std::vector<EvalTaskRow>& rows, std::ostream& log) {
+  std::vector<std::string> ids;
+  for (const EvalTaskRow& t : rows) ids.push_back(t.slurm_job_id);
+  const std::map<std::string, SlurmJobState> states = query_slurm_jobs(tools, ids);
+  for (const EvalTaskRow& t : rows) {
+    if (ingest_journal(store, t.id, t.run_dir, JournalOf::eval).finish_changed_status) continue;
+    const auto st = states.find(t.slurm_job_id);
+    const bool never = st != states.end() && st->second.reason == "DependencyNeverSatisfied";
+    if (st != states.end() && !slurm_state_final(st->second.state) && !never) continue;
+    if (never) run_command({tools.scancel, t.slurm_job_id});
+    const std::string state = st == states.end() ? "" : st->second.state;
+    const std::string status = state == "FAILED" || state == "OUT_OF_MEMORY" || state == "COMPLETED" ? "failed" : "lost";
+    const std::string reason =
+        never ? fmt::format("Slurm job {} waited on a pre-training job that did not complete: cancelled", t.slurm_job_id)
+              : fmt::format("Slurm job {} {} without a finish line; see {}", t.slurm_job_id,
+                            state.empty() ? "is no longer known to Slurm" : "ended " + state,
+                            (fs::path(t.run_dir) / "worker.log").string());
+    if (store.finish_eval(t.id, t.attempts, status, reason)) log << fmt::format("evaluation {} {}: {}\n", t.id, status, reason);
+  }
+}
+
+// Submits the due evaluations of `experiment` (see slurm.h): one job array per run.
+int submit_evals(Store& store, const Experiment& experiment, const RunnerOptions& runner, const SlurmOptions& options,
+                 const SlurmTools& tools, const SlurmJobSpec& base, const fs::path& runs_root,
+                 const fs::path& jobs_parent, std::ostream& log) {
+  std::vector<EvalTask> all;
+  for (const PlannedRun& r : experiment.runs)
+    for (EvalTask& t : eval_tasks_of(r)) all.push_back(std::move(t));
+  store.upsert_eval_tasks(all);
+  std::vector<std::string> from = {"queued", "lost"};
+  if (runner.rerun != "") from.push_back("failed");
+  ClaimInfo who;
+  who.host = "slurm:" + host_name();
+  who.code_version = code_version(build_source_dir());
+  fs::path jobs_dir;
+  int submitted = 0;
+  for (const PlannedRun& r : experiment.runs) {
+    const RunRow run = *store.run(r.id);
+    const bool after_job = run.status == "running" && !run.slurm_job_id.empty();
+    if (run.status != "done" && !after_job) continue;  // waits for its run
+    std::vector<std::pair<std::string, int>> claimed;  // eval id, attempt
+    SlurmJobSpec spec = base;
+    spec.worker_flag = "--eval";
+    spec.after_ok = after_job ? run.slurm_job_id : "";
+    std::string list;
+    for (const EvalTask& t : eval_tasks_of(r)) {
+      const fs::path dir = runs_root / "evals" / t.id;
+      who.run_dir = dir.string();
+      const std::optional<int> attempt = store.claim_eval(t.id, from, who);
+      if (!attempt) continue;
+      fs::remove_all(dir);
+      fs::create_directories(dir);
+      EvalJob job{t.id, t.weights, r.config};
+      job.weights.path = run.run_dir.empty() ? (runs_root / r.id).string() : run.run_dir;
+      job.config.eval = t.config;
+      write_file_atomically(dir / "eval.json", canonical_dump(eval_job_json(job)) + "\n");
+      list += slurm_list_line(dir, 0);
+      claimed.emplace_back(t.id, *attempt);
+    }
+    if (claimed.empty()) continue;
+    if (jobs_dir.empty()) jobs_dir = new_jobs_dir(jobs_parent, sanitized(experiment.name) + "-evals-" + utc_stamp());
+    spec.job_name = base.job_name + "-eval";
+    spec.log_dir = jobs_dir;
+    spec.array_size = static_cast<int>(claimed.size());
+    spec.list_file = jobs_dir / (r.id + ".list");
+    const fs::path script_path = jobs_dir / (r.id + ".sbatch");
+    std::string failure, job_id;
+    try {
+      write_file_atomically(spec.list_file, list);
+      write_file_atomically(script_path, sbatch_script(spec, options));
+      const std::vector<std::string> argv = {tools.sbatch, "--parsable", script_path.string()};
+      const CommandResult res = run_command(argv);
+      if (res.rc != 0) failure = command_failure(argv, res);
+      else job_id = parse_sbatch_job_id(res.out);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!failure.empty()) {
+      for (const auto& [id, attempt] : claimed) store.finish_eval(id, attempt, "lost", "not submitted: " + failure);
+      throw std::runtime_error(fmt::format("submitting the evaluations of run {} to Slurm failed: {}", r.id, failure));
+    }
+    for (size_t i = 0; i < claimed.size(); ++i)
+      store.set_eval_slurm_job_id(claimed[i].first, claimed[i].second, fmt::format("{}_{}", job_id, i));
+    submitted += static_cast<int>(claimed.size());
+    log << fmt::format("submitted {} evaluation(s) of run {} as Slurm job array {}{}: {}\n", claimed.size(), r.id, job_id,
+                       spec.after_ok.empty() ? "" : " (after job " + spec.after_ok + ")", script_path.string());
+  }
+  return submitted;
+}
+
 }  // namespace
 
 // ---- tools ----
@@ -213,6 +316,7 @@ std::string slurm_list_line(const fs::path& run_dir, int64_t journal_offset) {
 
 std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
   const bool array = job.array_size > 0;
+  ABLATE_CHECK(job.worker_flag == "--run-dir" || (array && job.worker_flag == "--eval"), "worker flag '{}'", job.worker_flag);
   if (!array && job.ntasks < 1)
     throw ConfigError("<command line>", "resources.gpus", fmt::format("{} tasks", job.ntasks), "at least 1");
   std::string s = "#!/bin/bash\n";
@@ -232,6 +336,7 @@ std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
       o.signal_lead_s);
   auto line = [&](const std::string& opt) { s += "#SBATCH " + opt + "\n"; };
   line("--job-name=" + sbatch_value(job.job_name, "job name"));
+  if (!job.after_ok.empty()) line("--dependency=afterok:" + sbatch_value(job.after_ok, "dependency"));
   if (array) {
     line(fmt::format("--array=0-{}{}", job.array_size - 1, o.throttle > 0 ? fmt::format("%{}", o.throttle) : ""));
     line("--ntasks=1");
@@ -289,7 +394,7 @@ std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
        "fi\n"
        "echo \"==== ablate slurm: job $task on $(hostname), start $((${SLURM_RESTART_COUNT:-0} + 1)) ====\" >>\"$log\"\n";
   if (array) {
-    s += fmt::format("{} worker --run-dir \"$run_dir\" >>\"$log\" 2>&1 &\n", shell_quote(job.ablate_exe));
+    s += fmt::format("{} worker {} \"$run_dir\" >>\"$log\" 2>&1 &\n", shell_quote(job.ablate_exe), job.worker_flag);
   } else {
     // --wait: once one rank ends, the others get the data-parallel timeout plus 60 s (to notice,
     // and for rank 0 to write the finish line) before srun ends them, so a crashed rank cannot
@@ -532,7 +637,8 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
 
   const std::vector<Claimed> claimed = claim_for_slurm(store, experiment, runner, tools, runs_root, log);
   if (claimed.empty()) {
-    log << fmt::format("{}: nothing to submit\n", experiment.name);
+    const int evals = submit_evals(store, experiment, runner, options, tools, base, runs_root, jobs_parent, log);
+    log << fmt::format("{}: no run to submit, {} evaluation(s) submitted\n", experiment.name, evals);
     return 0;
   }
 
@@ -579,9 +685,10 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
       log << fmt::format("submitted run {} ({} ranks) as Slurm job {}: {}\n", job.runs[0]->id, job.spec.ntasks,
                          job_id, script_path.string());
   }
-  log << fmt::format("{}: {} run(s) submitted; `ablate status` shows their Slurm states, `ablate sync` "
-                     "ingests their journals\n",
-                     experiment.name, submitted);
+  const int evals = submit_evals(store, experiment, runner, options, tools, base, runs_root, jobs_parent, log);
+  log << fmt::format("{}: {} run(s) and {} evaluation(s) submitted; `ablate status` shows their Slurm states, "
+                     "`ablate sync` ingests their journals\n",
+                     experiment.name, submitted, evals);
   return submitted;
 }
 
@@ -589,6 +696,8 @@ int slurm_submit(const Experiment& experiment, const RunnerOptions& runner, cons
 
 SlurmSyncResult slurm_sync(Store& store, const SlurmTools& tools, const std::string& experiment,
                            std::ostream& log) {
+  if (const std::vector<EvalTaskRow> evals = running_slurm_evals(store, experiment); !evals.empty() && !tools.squeue.empty())
+    reconcile_evals(store, tools, evals, log);
   const std::vector<RunRow> rows = running_slurm_rows(store, experiment);
   if (rows.empty()) return {};
   if (tools.squeue.empty()) {

@@ -70,6 +70,11 @@ struct SlurmJobSpec {
   // Journal size when the run was submitted: a finish line after this offset means done already.
   // For arrays the offset is the second, tab-separated field of each list line.
   int64_t journal_offset = 0;
+  // Arrays only: "--run-dir" (pre-training) or "--eval" (the list names evaluation folders,
+  // harness/eval_runner.h), and the job that must complete first ("" = none): evaluations of a run
+  // still training start after its job (--dependency=afterok).
+  std::string worker_flag = "--run-dir";
+  std::string after_ok;
 };
 
 // The sbatch script for `job`. Throws ConfigError when an option or path cannot be written into
@@ -103,6 +108,13 @@ std::map<std::string, SlurmJobState> parse_slurm_jobs(const std::string& out);
 std::map<std::string, SlurmJobState> query_slurm_jobs(const SlurmTools& tools,
                                                       const std::vector<std::string>& job_ids);
 
+// Evaluations under Slurm: slurm_submit ends by submitting, per run, one job array over the
+// evaluation tasks that are due (as in the local eval stage: queued or lost, failed with --rerun)
+// of runs that are done or whose pre-training job it just submitted or Slurm holds, the latter
+// with --dependency=afterok:<that job>. Each task gets its folder and eval.json, is claimed and
+// records its array task as slurm_job_id; slurm_sync ingests their journals and ends those whose
+// job ended without a finish line (or whose dependency failed: cancelled, lost).
+//
 // Submits the runs of `experiment` that need running (queued and lost ones; failed or all with
 // options.rerun as in the local runner) and returns how many it submitted. Uses runner.db,
 // runner.rerun, runner.ablate_exe, runner.runs_root and runner.lease_s; reconciles the database with

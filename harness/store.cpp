@@ -13,6 +13,7 @@
 #include <ostream>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -109,6 +110,58 @@ CREATE TABLE journal_offsets(
   offset INTEGER NOT NULL,
   seq    INTEGER NOT NULL
 );
+)sql",
+    // Version 2: evaluations become records of their own (eval_tasks + eval_metrics; `evals` is now
+    // a view with the old columns) and run ids leave the eval section out. The old evals table is
+    // kept as evals_v1 until migrate_eval_records() has turned its rows into records.
+    R"sql(
+CREATE TABLE eval_tasks(
+  id             TEXT PRIMARY KEY,
+  weights        TEXT NOT NULL,
+  run_id         TEXT REFERENCES runs(id) ON DELETE CASCADE,
+  protocol       TEXT NOT NULL,
+  dataset        TEXT NOT NULL,
+  scale          REAL NOT NULL,
+  train_ratio    REAL NOT NULL,
+  point          REAL NOT NULL,
+  settings_json  TEXT NOT NULL,
+  config_json    TEXT NOT NULL,
+  status         TEXT NOT NULL DEFAULT 'queued'
+                 CHECK(status IN ('queued','running','done','failed','diverged','lost')),
+  attempts       INTEGER NOT NULL DEFAULT 0,
+  created_at     REAL NOT NULL,
+  started_at     REAL,
+  finished_at    REAL,
+  heartbeat_at   REAL,
+  host           TEXT,
+  gpu            TEXT,
+  runner_pid     INTEGER,
+  runner_start   INTEGER,
+  worker_pid     INTEGER,
+  worker_host    TEXT,
+  exit_reason    TEXT,
+  code_version   TEXT,
+  run_dir        TEXT,
+  slurm_job_id   TEXT,
+  journal_offset INTEGER NOT NULL DEFAULT 0,
+  journal_seq    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX eval_tasks_by_run ON eval_tasks(run_id);
+CREATE INDEX eval_tasks_by_status ON eval_tasks(status);
+CREATE TABLE eval_metrics(
+  eval_id TEXT NOT NULL REFERENCES eval_tasks(id) ON DELETE CASCADE,
+  metric  TEXT NOT NULL,
+  value   REAL,
+  PRIMARY KEY(eval_id, metric)
+) WITHOUT ROWID;
+CREATE TABLE run_id_map(
+  old_id TEXT PRIMARY KEY,
+  new_id TEXT NOT NULL
+);
+ALTER TABLE evals RENAME TO evals_v1;
+CREATE VIEW evals(run_id, protocol, dataset, scale, metric, value) AS
+  SELECT t.run_id, t.protocol, t.dataset, t.point, m.metric, m.value
+  FROM eval_metrics m JOIN eval_tasks t ON t.id = m.eval_id;
 )sql",
 };
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -208,8 +261,10 @@ void Store::migrate() {
                        fmt::format("{} has schema version {}, newer than this ablate ({}): use a "
                                    "newer ablate",
                                    path().string(), v, kSchemaVersion));
-    for (int i = v; i < kMigrationCount; ++i)
+    for (int i = v; i < kMigrationCount; ++i) {
       db_.exec(kMigrations[i], fmt::format("migrating the schema to version {}", i + 1));
+      if (i + 1 == 2) migrate_eval_records();
+    }
     db_.exec(fmt::format("PRAGMA user_version={}", kSchemaVersion).c_str(), "setting user_version");
     auto put = [&](std::string_view k, std::string_view val) {
       query("INSERT INTO meta(key, value) VALUES(?, ?) "
@@ -222,6 +277,83 @@ void Store::migrate() {
     put("ablate_version", ABLATE_VERSION);
     if (v == 0) put("created_at", fmt::format("{:.3f}", now_s()));
   });
+}
+
+// Version 1 -> 2, the data: every run gets the id of what it pre-trained (config_hash now leaves
+// the eval section out); runs that differed only in evaluation settings merge into one (the done one,
+// else the first created, keeps its row; the others' experiments move to it); each old evals row
+// becomes a done eval task of the new id, keyed by the run's stored eval section, with its log in the
+// run's folder. Old ids are kept in run_id_map. Runs of the same id get foreign-key checks at commit.
+void Store::migrate_eval_records() {
+  db_.exec("PRAGMA defer_foreign_keys=ON", "deferring foreign keys for the id migration");
+  struct OldRun {
+    std::string id, config_json, run_dir, status;
+    std::optional<double> started_at, finished_at;
+  };
+  std::vector<OldRun> runs;
+  {
+    Query q = query("SELECT id, config_json, run_dir, status, started_at, finished_at FROM runs "
+                    "ORDER BY status='done' DESC, created_at, id",
+                    "listing runs to migrate");
+    while (q.next()) runs.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.opt_real(4), q.opt_real(5)});
+  }
+  std::set<std::string> kept;  // new ids that have their row already
+  for (const OldRun& r : runs) {
+    const RunConfig config = config_from_json(nlohmann::json::parse(r.config_json));
+    const std::string id = config_hash(config);
+    const WeightsSource weights{"run", id, ""};
+    {
+      Query q = query("SELECT protocol, dataset, scale, metric, value FROM evals_v1 WHERE run_id=?",
+                      "reading version 1 evaluations");
+      q.bind(r.id);
+      while (q.next()) {
+        const std::string protocol = q.text(0);
+        const double scale = protocol == "knn" ? q.real(2) : 1.0;
+        EvalConfig eval = config.eval;
+        eval.dataset = q.text(1);
+        const EvalTask t = make_eval_task(weights, eval, protocol, scale);
+        query("INSERT INTO eval_tasks(id, weights, run_id, protocol, dataset, scale, train_ratio, point, "
+              "settings_json, config_json, status, attempts, created_at, started_at, finished_at, "
+              "exit_reason, run_dir) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'done', 1, ?, ?, ?, '', ?) "
+              "ON CONFLICT(id) DO NOTHING",
+              "migrating an evaluation")
+            .bind(t.id, weights.label(), id, t.protocol, t.dataset, t.scale, t.train_ratio, t.point(),
+                  canonical_dump(t.settings), canonical_dump(eval_config_json(t.config)),
+                  now_s(), r.started_at, r.finished_at, r.run_dir)
+            .run();
+        query("INSERT INTO eval_metrics(eval_id, metric, value) VALUES(?, ?, ?) ON CONFLICT DO NOTHING",
+              "migrating an evaluation result")
+            .bind(t.id, q.text(3), q.real(4))
+            .run();
+      }
+    }
+    if (id == r.id) {
+      kept.insert(id);
+      continue;
+    }
+    query("INSERT INTO run_id_map(old_id, new_id) VALUES(?, ?) ON CONFLICT(old_id) DO UPDATE SET "
+          "new_id=excluded.new_id",
+          "recording a migrated run id")
+        .bind(r.id, id)
+        .run();
+    if (kept.insert(id).second) {
+      query("UPDATE runs SET id=?, config_hash=? WHERE id=?", "migrating a run id")
+          .bind(id, sha256_hex(config_id_json(config)), r.id)
+          .run();
+      for (const char* table : {"experiments", "metrics", "env", "artifacts", "journal_offsets"})
+        query(fmt::format("UPDATE {} SET run_id=? WHERE run_id=?", table), "migrating a run id")
+            .bind(id, r.id)
+            .run();
+    } else {  // merges into the run already holding the id
+      query("INSERT INTO experiments(name, run_id, axes_json, added_at) SELECT name, ?, axes_json, "
+            "added_at FROM experiments WHERE run_id=? ON CONFLICT(name, run_id) DO NOTHING",
+            "merging a run's experiments")
+          .bind(id, r.id)
+          .run();
+      query("DELETE FROM runs WHERE id=?", "removing a merged run").bind(r.id).run();
+    }
+  }
+  db_.exec("DROP TABLE evals_v1", "dropping the version 1 evals table");
 }
 
 // ---- planning and lifecycle ----
@@ -329,6 +461,129 @@ bool Store::amend_failure(std::string_view id, int attempt, std::string_view exi
   return changed > 0;
 }
 
+// ---- evaluation records ----
+
+void Store::upsert_eval_tasks(const std::vector<EvalTask>& tasks) {
+  transaction("registering evaluations", [&] {
+    const double t = now_s();
+    for (const EvalTask& e : tasks)
+      query("INSERT INTO eval_tasks(id, weights, run_id, protocol, dataset, scale, train_ratio, point, "
+            "settings_json, config_json, status, attempts, created_at) "
+            "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?) ON CONFLICT(id) DO NOTHING",
+            "inserting an evaluation")
+          .bind(e.id, e.weights.label(),
+                e.weights.kind == "run" ? std::optional<std::string>(e.weights.key) : std::nullopt,
+                e.protocol, e.dataset, e.scale, e.train_ratio, e.point(), canonical_dump(e.settings),
+                canonical_dump(eval_config_json(e.config)), t)
+          .run();
+  });
+}
+
+namespace {
+constexpr const char* kEvalColumns =
+    "id, weights, COALESCE(run_id, ''), protocol, dataset, scale, train_ratio, point, settings_json, "
+    "config_json, status, attempts, started_at, finished_at, host, gpu, exit_reason, run_dir, "
+    "slurm_job_id, runner_pid, runner_start, worker_pid";
+}  // namespace
+
+std::optional<EvalTaskRow> Store::eval_task(std::string_view id) {
+  Query q = query(fmt::format("SELECT {} FROM eval_tasks WHERE id=?", kEvalColumns), "reading an evaluation");
+  if (!q.bind(id).next()) return std::nullopt;
+  return EvalTaskRow{q.text(0),  q.text(1),     q.text(2),     q.text(3),     q.text(4),
+                     q.real(5),  q.real(6),     q.real(7),     q.text(8),     q.text(9),
+                     q.text(10), static_cast<int>(q.i64(11)),  q.opt_real(12), q.opt_real(13),
+                     q.text(14), q.text(15),    q.text(16),    q.text(17),    q.text(18),
+                     q.opt_i64(19), q.opt_i64(20), q.opt_i64(21)};
+}
+
+std::vector<EvalTaskRow> Store::eval_tasks_of(std::string_view run_id) {
+  std::vector<std::string> ids;
+  {
+    Query q = query("SELECT id FROM eval_tasks WHERE run_id=? ORDER BY protocol, dataset, point, id",
+                    "listing a run's evaluations");
+    q.bind(run_id);
+    while (q.next()) ids.push_back(q.text(0));
+  }
+  std::vector<EvalTaskRow> rows;
+  for (const std::string& id : ids) rows.push_back(*eval_task(id));
+  return rows;
+}
+
+std::optional<int> Store::claim_eval(std::string_view id, const std::vector<std::string>& from,
+                                     const ClaimInfo& who) {
+  std::optional<int> attempt;
+  transaction(fmt::format("claiming evaluation {}", id), [&] {
+    std::optional<EvalTaskRow> row = eval_task(id);
+    if (!row || std::find(from.begin(), from.end(), row->status) == from.end()) return;
+    const double t = now_s();
+    // A fresh attempt re-reads its journal from the start (the runner empties the folder).
+    query("UPDATE eval_tasks SET status='running', attempts=attempts+1, started_at=?, finished_at=NULL, "
+          "heartbeat_at=?, host=?, gpu=?, runner_pid=?, runner_start=?, worker_pid=NULL, "
+          "worker_host=NULL, exit_reason=NULL, code_version=?, run_dir=?, slurm_job_id=NULL, journal_offset=0, "
+          "journal_seq=0 WHERE id=?",
+          "claiming an evaluation")
+        .bind(t, t, who.host, who.gpu, who.runner_pid, who.runner_start, who.code_version,
+              who.run_dir, id)
+        .run();
+    query("DELETE FROM eval_metrics WHERE eval_id=?", "clearing an evaluation's old results").bind(id).run();
+    attempt = row->attempts + 1;
+  });
+  return attempt;
+}
+
+bool Store::finish_eval(std::string_view id, int attempt, std::string_view status,
+                        std::string_view exit_reason) {
+  int changed = 0;
+  transaction(fmt::format("finishing evaluation {}", id), [&] {
+    changed = query("UPDATE eval_tasks SET status=?, exit_reason=?, finished_at=? "
+                    "WHERE id=? AND attempts=? AND status='running'",
+                    "finishing an evaluation")
+                  .bind(status, exit_reason, now_s(), id, attempt)
+                  .run();
+  });
+  return changed > 0;
+}
+
+void Store::set_eval_worker_pid(std::string_view id, int attempt, int64_t pid) {
+  transaction("recording an evaluation's worker pid", [&] {
+    query("UPDATE eval_tasks SET worker_pid=? WHERE id=? AND attempts=? AND status='running'",
+          "recording an evaluation's worker pid")
+        .bind(pid, id, attempt)
+        .run();
+  });
+}
+
+void Store::set_eval_slurm_job_id(std::string_view id, int attempt, std::string_view job) {
+  transaction("recording an evaluation's Slurm job id", [&] {
+    query("UPDATE eval_tasks SET slurm_job_id=? WHERE id=? AND attempts=?", "recording an evaluation's Slurm job id")
+        .bind(job, id, attempt)
+        .run();
+  });
+}
+
+std::vector<std::string> Store::mark_lost_evals() {
+  std::vector<std::string> lost;
+  transaction("marking stale evaluations lost", [&] {
+    std::vector<std::tuple<std::string, int, int64_t, std::optional<int64_t>>> rows;
+    {
+      Query q = query("SELECT id, attempts, runner_pid, runner_start FROM eval_tasks "
+                      "WHERE status='running' AND host=? AND runner_pid IS NOT NULL AND slurm_job_id IS NULL",
+                      "listing running evaluations");
+      q.bind(host_name());
+      while (q.next()) rows.emplace_back(q.text(0), static_cast<int>(q.i64(1)), q.i64(2), q.opt_i64(3));
+    }
+    for (const auto& [id, attempts, pid, start] : rows) {
+      if (process_alive(pid, start)) continue;
+      query("UPDATE eval_tasks SET status='lost', exit_reason=?, finished_at=? WHERE id=? AND attempts=?",
+            "marking an evaluation lost")
+          .bind(fmt::format("runner process {} is gone", pid), now_s(), id, attempts)
+          .run();
+      lost.push_back(id);
+    }
+  });
+  return lost;
+}
+
 std::vector<LostRun> Store::mark_lost_stale(double lease_seconds) {
   std::vector<LostRun> lost;
   transaction("marking stale runs lost", [&] {
@@ -382,7 +637,7 @@ bool Store::clear_results(std::string_view id, int attempt) {
                .bind(id, attempt)
                .run() == 1;
     if (!ours) return;
-    for (const char* sql : {"DELETE FROM metrics WHERE run_id=?", "DELETE FROM evals WHERE run_id=?",
+    for (const char* sql : {"DELETE FROM metrics WHERE run_id=?", "DELETE FROM eval_tasks WHERE run_id=?",
                             "DELETE FROM env WHERE run_id=?", "DELETE FROM artifacts WHERE run_id=?",
                             "DELETE FROM journal_offsets WHERE run_id=?"})
       query(sql, "deleting a rerun's old results").bind(id).run();
@@ -402,11 +657,58 @@ void Store::put_metric(std::string_view id, int64_t step, double epoch, std::str
 }
 
 void Store::put_eval(std::string_view id, const EvalRow& e) {
-  query("INSERT INTO evals(run_id, protocol, dataset, scale, metric, value) "
-        "VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(run_id, protocol, dataset, scale, metric) "
-        "DO UPDATE SET value=excluded.value",
+  std::string config_json;
+  {
+    Query q = query("SELECT config_json FROM runs WHERE id=?", "reading a run's config");
+    ABLATE_CHECK(q.bind(id).next(), "evaluation result of unknown run {}", id);
+    config_json = q.text(0);
+  }
+  EvalConfig eval = config_from_json(nlohmann::json::parse(config_json)).eval;
+  eval.dataset = e.dataset;
+  const EvalTask t = make_eval_task(WeightsSource{"run", std::string(id), ""}, eval, e.protocol,
+                                    e.protocol == "knn" ? e.scale : 1.0);
+  upsert_eval_tasks({t});
+  query("UPDATE eval_tasks SET status='done', attempts=max(attempts, 1), finished_at=? WHERE id=?",
+        "marking an evaluation done")
+      .bind(now_s(), t.id)
+      .run();
+  put_eval_metric(t.id, e.metric, e.value);
+}
+
+void Store::put_eval_metric(std::string_view eval_id, std::string_view metric, double value) {
+  query("INSERT INTO eval_metrics(eval_id, metric, value) VALUES(?, ?, ?) "
+        "ON CONFLICT(eval_id, metric) DO UPDATE SET value=excluded.value",
         "storing an evaluation result")
-      .bind(id, e.protocol, e.dataset, e.scale, e.metric, e.value)
+      .bind(eval_id, metric, value)
+      .run();
+}
+
+bool Store::apply_eval_finish(std::string_view eval_id, std::string_view status,
+                              std::string_view exit_reason) {
+  return query("UPDATE eval_tasks SET status=?, exit_reason=?, finished_at=? "
+               "WHERE id=? AND status IN ('running','lost')",
+               "finishing an evaluation from its journal")
+             .bind(status, exit_reason, now_s(), eval_id)
+             .run() > 0;
+}
+
+void Store::set_eval_worker(std::string_view eval_id, std::string_view worker_host, int64_t worker_pid) {
+  query("UPDATE eval_tasks SET worker_host=?, worker_pid=? WHERE id=?", "recording an evaluation's worker")
+      .bind(worker_host, worker_pid, eval_id)
+      .run();
+}
+
+JournalOffset Store::eval_journal_offset(std::string_view eval_id) {
+  Query q = query("SELECT journal_offset, journal_seq FROM eval_tasks WHERE id=?",
+                  "reading an evaluation's journal offset");
+  if (!q.bind(eval_id).next()) return {};
+  return {q.i64(0), q.i64(1)};
+}
+
+void Store::set_eval_journal_offset(std::string_view eval_id, JournalOffset at) {
+  query("UPDATE eval_tasks SET journal_offset=?, journal_seq=? WHERE id=?",
+        "storing an evaluation's journal offset")
+      .bind(at.offset, at.seq, eval_id)
       .run();
 }
 
@@ -554,6 +856,12 @@ std::vector<MetricRow> Store::metrics(std::string_view id) {
   return rows;
 }
 
+std::optional<std::string> Store::migrated_id(std::string_view old_id) {
+  Query q = query("SELECT new_id FROM run_id_map WHERE old_id=?", "looking up a migrated run id");
+  if (!q.bind(old_id).next()) return std::nullopt;
+  return q.text(0);
+}
+
 std::vector<EvalRow> Store::evals(std::string_view id) {
   std::vector<EvalRow> rows;
   Query q = query("SELECT protocol, dataset, scale, metric, value FROM evals WHERE run_id=? "
@@ -608,6 +916,20 @@ nlohmann::json status_json(Store& store, const Experiment& experiment) {
   nlohmann::json j;
   j["planned"] = static_cast<int>(ids.size());
   for (RunStatus s : kAllRunStatuses) j[status_name(s)] = counts[status_name(s)];
+  // The evaluation records, when the experiment asks for any: counts per status, unregistered as queued.
+  std::map<std::string, int> evals;
+  int planned_evals = 0;
+  for (const PlannedRun& r : experiment.runs)
+    for (const EvalTask& t : eval_tasks_of(r)) {
+      ++planned_evals;
+      const std::optional<EvalTaskRow> row = store.eval_task(t.id);
+      ++evals[row ? row->status : status_name(RunStatus::queued)];
+    }
+  if (planned_evals > 0) {
+    j["evals"] = {{"planned", planned_evals}};
+    for (RunStatus s : kAllRunStatuses)
+      if (s != RunStatus::diverged) j["evals"][status_name(s)] = evals[status_name(s)];
+  }
   return j;
 }
 
@@ -652,6 +974,8 @@ std::optional<double> duration(const RunRow& r) {
 std::string show_run(Store& store, std::string_view id) {
   std::vector<std::string> ids = store.run_ids_with_prefix(id);
   if (ids.empty())
+    if (std::optional<std::string> now = store.migrated_id(id)) ids = {*now};  // an id before schema 2
+  if (ids.empty())
     throw StoreError(SQLITE_NOTFOUND,
                      fmt::format("no run with id '{}' in {}", id, store.path().string()));
   if (ids.size() > 1 && ids[0] != id)
@@ -687,6 +1011,12 @@ std::string show_run(Store& store, std::string_view id) {
   for (const EvalRow& e : evals)
     fmt::format_to(out, "  {:<10} {:<12} scale {:<6} {:<12} {:.6g}\n", e.protocol, e.dataset,
                    e.scale, e.metric, e.value);
+  std::vector<EvalTaskRow> tasks = store.eval_tasks_of(r.id);
+  fmt::format_to(out, "evaluation records:{}\n", tasks.empty() ? " none" : "");
+  for (const EvalTaskRow& t : tasks)
+    fmt::format_to(out, "  {} {:<10} {:<12} at {:<6} [{}] attempts {}{}{}\n", t.id, t.protocol, t.dataset,
+                   t.point, t.status, t.attempts, t.exit_reason.empty() ? "" : "  exit: " + t.exit_reason,
+                   t.run_dir.empty() ? "" : "  dir: " + t.run_dir);
 
   std::vector<MetricRow> metrics = store.metrics(r.id);
   fmt::format_to(out, "metrics:{}\n", metrics.empty() ? " none" : "");

@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/eval_task.h"
 #include "harness/experiment.h"
 #include "harness/sqlite.h"
 
@@ -55,6 +56,18 @@ struct EvalRow {
   double value = 0;
 };
 
+// One row of the eval_tasks table: an evaluation record (harness/eval_task.h) and its lifecycle,
+// which has the statuses and columns of a run's (run_dir: the evaluation's own folder).
+struct EvalTaskRow {
+  std::string id, weights, run_id, protocol, dataset;  // run_id: "" unless weights is a run
+  double scale = 1.0, train_ratio = 0.0, point = 1.0;
+  std::string settings_json, config_json, status;
+  int attempts = 0;
+  std::optional<double> started_at, finished_at;
+  std::string host, gpu, exit_reason, run_dir, slurm_job_id;
+  std::optional<int64_t> runner_pid, runner_start, worker_pid;
+};
+
 struct ArtifactRow {
   std::string kind, path, sha256;
 };
@@ -84,7 +97,7 @@ struct JournalOffset {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   enum class Mode {
     create,   // create the file (and parent folders) when missing
     existing  // fail with StoreError when the file does not exist
@@ -134,15 +147,40 @@ class Store {
   // is gone, become 'lost'. Returns them.
   std::vector<LostRun> mark_lost_stale(double lease_seconds);
   // Forgets the results of a run that attempt `attempt` (just claimed) runs afresh (--rerun all):
-  // metrics, evals, env, artifacts, journal offset and progress deleted. The caller wipes the run
+  // metrics, env, artifacts, journal offset, progress and the evaluations of its weights deleted. The caller wipes the run
   // folder first. Returns false when the row is no longer that running attempt.
   bool clear_results(std::string_view id, int attempt);
+
+  // ---- evaluation records (harness/eval_task.h): the same lifecycle as runs ----
+
+  // Registers evaluation tasks; new ones 'queued', existing ones keep their status and results.
+  void upsert_eval_tasks(const std::vector<EvalTask>& tasks);
+  std::optional<EvalTaskRow> eval_task(std::string_view id);
+  // The evaluations of run `run_id`'s weights, ordered by protocol, dataset, point.
+  std::vector<EvalTaskRow> eval_tasks_of(std::string_view run_id);
+  // claim_run, finish and set_worker_pid for an evaluation.
+  std::optional<int> claim_eval(std::string_view id, const std::vector<std::string>& from,
+                                const ClaimInfo& who);
+  bool finish_eval(std::string_view id, int attempt, std::string_view status,
+                   std::string_view exit_reason);
+  void set_eval_worker_pid(std::string_view id, int attempt, int64_t pid);
+  void set_eval_slurm_job_id(std::string_view id, int attempt, std::string_view job);
+  // Running evaluations whose runner process on this host is gone become 'lost'. Returns their ids.
+  std::vector<std::string> mark_lost_evals();
 
   // ---- journal application (ingest_journal calls these inside one transaction) ----
 
   void put_metric(std::string_view id, int64_t step, double epoch, std::string_view name,
                   double value);
+  // A result of run `id`'s own evaluation as pre-training workers once journaled it: lands in the
+  // eval task the run's stored eval section gives for (protocol, dataset, scale), marked done.
   void put_eval(std::string_view id, const EvalRow& e);
+  // An evaluation worker's journal (ingest_journal with JournalOf::eval).
+  void put_eval_metric(std::string_view eval_id, std::string_view metric, double value);
+  bool apply_eval_finish(std::string_view eval_id, std::string_view status, std::string_view exit_reason);
+  void set_eval_worker(std::string_view eval_id, std::string_view worker_host, int64_t worker_pid);
+  JournalOffset eval_journal_offset(std::string_view eval_id);
+  void set_eval_journal_offset(std::string_view eval_id, JournalOffset at);
   void put_env(std::string_view id, std::string_view key, std::string_view value);
   void put_artifact(std::string_view id, const ArtifactRow& a);
   void set_progress(std::string_view id, int64_t step, int64_t total_steps);
@@ -164,7 +202,11 @@ class Store {
   // Experiments a run belongs to.
   std::vector<std::string> experiments_of(std::string_view id);
   std::vector<MetricRow> metrics(std::string_view id);  // ordered by name, step
+  // The results of every evaluation of run `id`'s weights, addressed as in reports
+  // (scale = EvalTask::point()).
   std::vector<EvalRow> evals(std::string_view id);
+  // The new id of a run id recorded before schema version 2 (see results/README.md), if any.
+  std::optional<std::string> migrated_id(std::string_view old_id);
   std::map<std::string, std::string> env(std::string_view id);
   std::vector<ArtifactRow> artifacts(std::string_view id);
   // Number of runs per status among `ids` (all statuses present as keys, 0 when none).
@@ -176,12 +218,14 @@ class Store {
   Query query(std::string_view sql, const char* what) { return db_.query(sql, what); }
   static RunRow read_run(Query& q);
   void migrate();
+  void migrate_eval_records();  // the data step of schema version 2
 
   SqliteDb db_;
 };
 
 // {"planned", "done", "failed", "diverged", "running", "queued", "lost"} counts over the runs of
-// `experiment`. Planned runs missing from the database count as queued.
+// `experiment`. Planned runs missing from the database count as queued. When the runs ask for
+// evaluations, "evals" holds the same counts (diverged aside) over their evaluation records.
 nlohmann::json status_json(Store& store, const Experiment& experiment);
 
 // Human-readable report of one run (id or unique id prefix): lifecycle, config, axes, evals, a

@@ -16,6 +16,12 @@ namespace {
 
 torch::Tensor i64(int64_t v) { return torch::tensor({v}, torch::kInt64); }
 
+int64_t read_scalar(torch::serialize::InputArchive& ar, const char* key) {
+  torch::Tensor t;
+  ar.read(key, t);
+  return t.cpu().item<int64_t>();
+}
+
 void fsync_path(const std::filesystem::path& p) {
   int fd = ::open(p.c_str(), O_RDONLY);
   if (fd >= 0) {
@@ -63,9 +69,11 @@ void save_checkpoint(const std::filesystem::path& file, const TrainProgress& pro
   fsync_path(file.parent_path());
 }
 
-bool load_checkpoint(const std::filesystem::path& file, TrainProgress& progress,
-                     torch::nn::Module& model, FusedAdamW& optimizer, InfoBatch* infobatch) {
-  if (!std::filesystem::exists(file)) return false;
+namespace {
+
+// Opens `file` onto the device of `model`'s parameters and checks its magic and version; DataError
+// naming the file otherwise.
+torch::serialize::InputArchive open_checkpoint(const std::filesystem::path& file, torch::nn::Module& model) {
   torch::serialize::InputArchive ar;
   try {
     // Map every tensor onto the model's device: Module::load would otherwise re-seat parameters on
@@ -75,17 +83,31 @@ bool load_checkpoint(const std::filesystem::path& file, TrainProgress& progress,
   } catch (const c10::Error& e) {
     throw DataError(fmt::format("{}: unreadable checkpoint: {}", file.string(), e.what_without_backtrace()));
   }
-  auto read_i64 = [&](const char* key) {
-    torch::Tensor t;
-    ar.read(key, t);
-    return t.cpu().item<int64_t>();
-  };
-  if (read_i64("magic") != kCheckpointMagic)
+  if (read_scalar(ar, "magic") != kCheckpointMagic)
     throw DataError(fmt::format("{}: not an ablate checkpoint (bad magic)", file.string()));
   // Version 2 only added the optional InfoBatch tensors, so version 1 files read unchanged.
-  if (const auto v = read_i64("version"); v < 1 || v > kCheckpointVersion)
+  if (const auto v = read_scalar(ar, "version"); v < 1 || v > kCheckpointVersion)
     throw DataError(fmt::format("{}: checkpoint version {} (this build reads 1 to {})", file.string(), v,
                                 kCheckpointVersion));
+  return ar;
+}
+
+}  // namespace
+
+int64_t load_checkpoint_weights(const std::filesystem::path& file, torch::nn::Module& model) {
+  if (!std::filesystem::exists(file)) throw DataError(fmt::format("{}: no checkpoint to evaluate", file.string()));
+  torch::serialize::InputArchive ar = open_checkpoint(file, model);
+  torch::serialize::InputArchive model_ar;
+  ar.read("model", model_ar);
+  model.load(model_ar);
+  return read_scalar(ar, "step");
+}
+
+bool load_checkpoint(const std::filesystem::path& file, TrainProgress& progress,
+                     torch::nn::Module& model, FusedAdamW& optimizer, InfoBatch* infobatch) {
+  if (!std::filesystem::exists(file)) return false;
+  torch::serialize::InputArchive ar = open_checkpoint(file, model);
+  auto read_i64 = [&](const char* key) { return read_scalar(ar, key); };
   progress.step = read_i64("step");
   progress.epoch = read_i64("epoch");
   progress.position = read_i64("position");

@@ -35,6 +35,11 @@ struct TrainProgress {
 void save_checkpoint(const std::filesystem::path& file, const TrainProgress& progress,
                      torch::nn::Module& model, const FusedAdamW& optimizer, const InfoBatch* infobatch = nullptr);
 
+// The model weights alone (for evaluation, `ablate worker --eval`): loads `model` from `file` and
+// returns the step it was written at. DataError when the file is missing, unreadable or not an
+// ablate checkpoint.
+int64_t load_checkpoint_weights(const std::filesystem::path& file, torch::nn::Module& model);
+
 // Returns false when `file` does not exist; throws DataError on a bad magic/version or mismatch, or
 // when `infobatch` is given and the file holds no InfoBatch state.
 bool load_checkpoint(const std::filesystem::path& file, TrainProgress& progress,

@@ -1,6 +1,8 @@
 // Where a table cell, claim or comparison takes its per-run number from, written as one string in
 // experiment files: "eval:<protocol>:<dataset>:<scale>:<metric>" reads the evals table (e.g.
-// "eval:knn:eurosat:1.0:top1"), "metric:<name>:<agg>" reduces a run's logged metric series (e.g.
+// "eval:knn:eurosat:1.0:top1"; the results of the run's evaluation records, harness/eval_task.h:
+// <scale> is the KNN input scale, a fine-tune's train ratio when it sets one, e.g.
+// "eval:finetune:aid:0.2:top1", else 1.0), "metric:<name>:<agg>" reduces a run's logged metric series (e.g.
 // "metric:images_per_s:median", "metric:loss:last"). Parsing here keeps the syntax in one place.
 #pragma once
 

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "harness/check.h"
+#include "harness/config_io.h"
 #include "harness/lifecycle.h"
 
 namespace ablate {
@@ -40,7 +41,8 @@ constexpr std::chrono::milliseconds kBusyTimeout{10000};
 
 ResultsDb::ResultsDb(const std::string& path)
     : path_(path), db_(existing(path), SqliteDb::Mode::read_only, kBusyTimeout) {
-  SqlQuery check = db_.query("SELECT count(*) FROM sqlite_master WHERE type='table' AND "
+  // evals is a table before schema version 2 and a view over the eval records from then on.
+  SqlQuery check = db_.query("SELECT count(*) FROM sqlite_master WHERE type IN ('table','view') AND "
                              "name IN ('runs','experiments','metrics','evals')",
                              "checking the tables");
   check.next();
@@ -48,6 +50,24 @@ ResultsDb::ResultsDb(const std::string& path)
     throw StoreError(SQLITE_ERROR, fmt::format("{}: not an ablate results database (needs tables "
                                                "runs, experiments, metrics, evals)",
                                                path));
+  SqlQuery version = db_.query("PRAGMA user_version", "reading the schema version");
+  version.next();
+  if (version.i64(0) != 1) return;  // 2 on: ids are today's; 0: not written by ablate's store
+  SqlQuery q = db_.query("SELECT id, config_json FROM runs WHERE id = substr(config_hash, 1, 12)"
+                         " ORDER BY status = 'done' DESC, created_at, id",
+                         "reading schema 1 run ids");
+  while (q.next()) {
+    try {
+      stored_id_.emplace(config_hash(config_from_json(nlohmann::json::parse(q.text(1)))), q.text(0));
+    } catch (const std::exception&) {  // a config this version cannot read: keep its stored id
+      stored_id_.emplace(q.text(0), q.text(0));
+    }
+  }
+}
+
+const std::string& ResultsDb::stored_id(const std::string& run_id) const {
+  const auto it = stored_id_.find(run_id);
+  return it == stored_id_.end() ? run_id : it->second;
 }
 
 ResultsDb::~ResultsDb() = default;
@@ -62,9 +82,12 @@ std::vector<RunRecord> ResultsDb::runs(const std::string& experiment) const {
                          "reading runs");
   q.bind(experiment);
   std::vector<RunRecord> out;
+  std::map<std::string, std::string> id_now;  // schema 1: stored id -> id now
+  for (const auto& [now, stored] : stored_id_) id_now.emplace(stored, now);
   while (q.next()) {
     RunRecord r;
     r.id = q.text(0);
+    if (const auto it = id_now.find(r.id); it != id_now.end()) r.id = it->second;
     r.experiment = q.text(1);
     r.config_hash = q.text(2);
     r.config = parse_or_null(q.text(3));
@@ -100,7 +123,7 @@ const std::vector<std::pair<std::int64_t, double>>& ResultsDb::series(
   if (it != series_cache_.end()) return it->second;
   SqlQuery q = db_.query("SELECT step, value FROM metrics WHERE run_id = ?1 AND name = ?2 ORDER BY step",
                          "reading a metric series");
-  q.bind(run_id, name);
+  q.bind(stored_id(run_id), name);
   std::vector<std::pair<std::int64_t, double>> s;
   while (q.next())
     if (!q.is_null(1)) s.emplace_back(q.i64(0), q.real(1));
@@ -113,7 +136,7 @@ const std::vector<EvalRecord>& ResultsDb::evals(const std::string& run_id) const
   SqlQuery q = db_.query("SELECT protocol, dataset, scale, metric, value FROM evals WHERE run_id = ?1"
                          " ORDER BY protocol, dataset, scale, metric",
                          "reading evaluation results");
-  q.bind(run_id);
+  q.bind(stored_id(run_id));
   std::vector<EvalRecord> rows;
   while (q.next()) {
     if (q.is_null(4)) continue;

@@ -57,8 +57,14 @@ class ResultsDb {
   std::optional<double> value(const std::string& run_id, const MetricSource& source) const;
 
  private:
+  // The id a run is stored under, for a run id as planned now: they differ in databases of schema
+  // version 1, written when run ids still hashed the eval section (results/README.md); this view
+  // maps them read-only, so reports read such a database before any migration.
+  const std::string& stored_id(const std::string& run_id) const;
+
   std::string path_;
   SqliteDb db_;
+  std::map<std::string, std::string> stored_id_;  // schema 1 only: id now -> id stored
   mutable std::map<std::pair<std::string, std::string>, std::vector<std::pair<std::int64_t, double>>>
       series_cache_;
   mutable std::map<std::string, std::vector<EvalRecord>> eval_cache_;

@@ -174,9 +174,11 @@ TEST_CASE("config hash: stable under key order, sensitive to values", "[config_i
   RunConfig b = from_text("train: {blr: 0.001, epochs: 5}\nmodel.patch_size: 16\nmodel: {img_size: 224, size: vit_s}\nseed: 1\n");
   CHECK(config_hash(a) == config_hash(b));
   CHECK(config_hash(a).size() == 12);
-  // The id hashes the canonical JSON without the fields marked id_omits_default at their default.
+  // The id hashes the canonical JSON without the fields marked id_omits_default at their default,
+  // and without the eval section (evaluations are records of their own).
   nlohmann::json id_json = config_to_json(a);
   id_json["resources"].erase("gpu_mem_gb");
+  id_json.erase("eval");
   CHECK(config_id_json(a) == canonical_dump(id_json));
   CHECK(config_hash(a) == sha256_hex(config_id_json(a)).substr(0, 12));
   RunConfig c = a;

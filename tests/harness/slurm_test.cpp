@@ -614,3 +614,69 @@ TEST_CASE("slurm: submitting beside a working local runner takes only the runs i
     CHECK(count_of(journal, R"("type":"finish")") == 1);
   }
 }
+
+TEST_CASE("slurm: evaluations are a job array per run, after its pre-training job", "[slurm]") {
+  TempDir tmp("slurm");
+  FakeSlurm fake(tmp);
+  // Pre-training: finish done. Evaluation (worker --eval DIR): one result, then finish done.
+  const fs::path worker = tmp / "worker.sh";
+  write_executable(worker, "#!/bin/bash\nd=$3; j=$d/journal.jsonl\n"
+                           "echo '{\"seq\":1,\"t\":0,\"type\":\"open\",\"pid\":'$$',\"host\":\"n1\"}' >> \"$j\"\n"
+                           "[ \"$2\" = --eval ] && echo '{\"seq\":2,\"t\":0,\"type\":\"eval\",\"protocol\":\"knn\",\"dataset\":\"x\","
+                           "\"scale\":1,\"metric\":\"top1\",\"value\":0.5}' >> \"$j\"\n"
+                           "echo '{\"seq\":3,\"t\":0,\"type\":\"finish\",\"status\":\"done\",\"exit_reason\":\"\",\"step\":0}' >> \"$j\"\n");
+  RunnerOptions r;
+  r.db = (tmp / "results" / "db.sqlite").string();
+  r.ablate_exe = worker.string();
+  SlurmOptions o;
+  o.gpus_per_task = 0;
+  Experiment e = test::experiment_of("ev", {0});
+  EvalConfig knn;
+  knn.scales = {0.5, 1.0};
+  e.runs[0].evals = {knn};
+  const std::vector<EvalTask> tasks = eval_tasks_of(e.runs[0]);
+  REQUIRE(tasks.size() == 2);
+  std::ostringstream log;
+
+  REQUIRE(slurm_submit(e, r, o, fake.tools, log) == 1);
+  const std::vector<std::string> sbatch = lines_of(fake.calls("sbatch"));
+  REQUIRE(sbatch.size() == 2);  // the run's array (job 100), then its evaluations' (job 101)
+  const std::string eval_script = slurp(sbatch[1].substr(11));
+  CHECK(has_line(eval_script, "#SBATCH --dependency=afterok:100_0"));
+  CHECK(has_line(eval_script, "#SBATCH --array=0-1"));
+  CHECK(eval_script.find(" worker --eval \"$run_dir\"") != std::string::npos);
+  {
+    Store store(r.db);
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      const EvalTaskRow t = *store.eval_task(tasks[i].id);
+      CHECK(t.status == "running");
+      CHECK(t.slurm_job_id == fmt::format("101_{}", i));
+      CHECK(fs::exists(fs::path(t.run_dir) / "eval.json"));
+    }
+  }
+  // Task 0 runs; task 1 waits on a dependency Slurm says can never be satisfied.
+  run_script(sbatch[1].substr(11), fake, {{"SLURM_ARRAY_JOB_ID", "101"}, {"SLURM_ARRAY_TASK_ID", "0"}, {"SLURM_JOB_ID", "21"}});
+  fake.squeue_says("100_0|RUNNING|None\n101_0|COMPLETED|None\n101_1|PENDING|DependencyNeverSatisfied\n");
+  {
+    Store store(r.db);
+    slurm_sync(store, fake.tools, "", log);
+    CHECK(store.eval_task(tasks[0].id)->status == "done");
+    const std::vector<EvalRow> evals = store.evals(e.runs[0].id);
+    REQUIRE(evals.size() == 1);
+    CHECK(evals[0].scale == 0.5);
+    CHECK(evals[0].value == 0.5);
+    CHECK(store.eval_task(tasks[1].id)->status == "lost");
+    CHECK(lines_of(fake.calls("scancel")) == std::vector<std::string>{"101_1"});
+  }
+  // Once the run is done, the next submission re-submits the lost evaluation without a dependency.
+  fake.squeue_says("100_0|COMPLETED|None\n");
+  run_script(fs::path(sbatch[0].substr(11)), fake, {{"SLURM_ARRAY_JOB_ID", "100"}, {"SLURM_ARRAY_TASK_ID", "0"}, {"SLURM_JOB_ID", "20"}});
+  CHECK(slurm_submit(e, r, o, fake.tools, log) == 0);
+  const std::vector<std::string> again = lines_of(fake.calls("sbatch"));
+  REQUIRE(again.size() == 3);
+  const std::string resubmitted = slurp(again[2].substr(11));
+  CHECK(resubmitted.find("--dependency") == std::string::npos);
+  CHECK(has_line(resubmitted, "#SBATCH --array=0-0"));
+  Store store(r.db);
+  CHECK(store.eval_task(tasks[1].id)->attempts == 2);
+}

@@ -68,10 +68,12 @@ TEST_CASE("store: a new database has the documented schema, WAL mode and version
   CHECK(sql_value(db, "PRAGMA user_version") == std::to_string(Store::kSchemaVersion));
   CHECK(sql_value(db, "SELECT value FROM meta WHERE key='schema_version'") ==
         std::to_string(Store::kSchemaVersion));
-  for (const char* table : {"meta", "runs", "experiments", "metrics", "evals", "env", "artifacts",
-                            "journal_offsets"})
+  for (const char* table : {"meta", "runs", "experiments", "metrics", "eval_tasks", "eval_metrics", "env",
+                            "artifacts", "journal_offsets", "run_id_map"})
     CHECK(sql_value(db, fmt::format("SELECT count(*) FROM sqlite_master WHERE type='table' AND "
                                     "name='{}'", table)) == "1");
+  // evals keeps the version 1 columns as a view over the evaluation records.
+  CHECK(sql_value(db, "SELECT count(*) FROM sqlite_master WHERE type='view' AND name='evals'") == "1");
   // Reopening does not migrate again.
   Store again(db);
   CHECK(again.schema_version() == Store::kSchemaVersion);

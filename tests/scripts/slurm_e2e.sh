@@ -5,7 +5,8 @@
 # as `slurmd -C` reports them), submits tests/data/slurm_small.yaml (3 tiny runs: a job array, at
 # most 2 tasks at once), waits for the jobs, runs `ablate sync`, and checks with the plain sqlite3
 # shell that every run is done exactly once (one attempt, one finish line) with its Slurm job id and
-# its sbatch script recorded; then tests/data/multi_rank.yaml, one run of 2 data-parallel ranks as a
+# its sbatch script recorded, and evaluated once by an evaluation job array that waited for it
+# (--dependency=afterok); then tests/data/multi_rank.yaml, one run of 2 data-parallel ranks as a
 # 2-task srun job, which must train and finish once. The daemons are stopped on exit, whatever happens.
 #
 # Usage: tests/scripts/slurm_e2e.sh <path to ablate>   (from the source root; ctest does this)
@@ -202,6 +203,8 @@ slurm_e2e_main() {
   [ "$(squeue -h -n ablate-slurm_small -o %i | wc -l)" = 0 ] || fail "jobs still queued after 150 s: $(squeue)"
   ((max_running <= 2)) || fail "$max_running tasks ran at once despite --throttle 2"
   echo "jobs finished ($((SECONDS - t0)) s, at most $max_running at once)"
+  # The evaluations: one job array per run, each started after its run's job (afterok).
+  slurm_wait_jobs ablate-slurm_small-eval 150 || fail "evaluation jobs still queued after 150 s: $(squeue)"
 
   "$ABLATE" sync --db "$DB" >>"$LOG" 2>&1 || fail "ablate sync exited with $?"
   "$ABLATE" status "$EXP" --db "$DB" >>"$LOG" 2>&1 || fail "ablate status exited with $?"
@@ -214,7 +217,9 @@ slurm_e2e_main() {
     [ "$n" = 1 ] || fail "$d/journal.jsonl has $n finish lines"
   done
   evals=$(q "SELECT count(DISTINCT run_id) FROM evals WHERE protocol = 'knn'")
-  [ "$evals" = 3 ] || fail "knn results for $evals of 3 runs"
+  [ "$evals" = 3 ] || fail "knn results for $evals of 3 runs: $(q 'SELECT id, status, slurm_job_id, exit_reason FROM eval_tasks')"
+  [ "$(q "SELECT count(*) FROM eval_tasks WHERE status = 'done' AND attempts = 1 AND slurm_job_id IS NOT NULL")" = 3 ] ||
+    fail "not every evaluation ran once as a Slurm job: $(q 'SELECT id, status, attempts, slurm_job_id FROM eval_tasks')"
   echo "PASS: 3 runs done exactly once through Slurm ($((SECONDS - t0)) s)"
 
   # A data-parallel run (resources.gpus: 2) is one job of 2 srun tasks that rendezvous and train

@@ -1,0 +1,106 @@
+// Expansion of eval sections into evaluation tasks and their identity (see eval_task.h).
+#include "harness/eval_task.h"
+
+#include <algorithm>
+#include <set>
+
+#include "harness/config_io.h"
+#include "harness/experiment.h"
+#include "harness/hash.h"
+
+namespace ablate {
+namespace {
+
+// The eval.* fields each protocol reads besides dataset, scale and train ratio: only these enter a
+// task's identity, so changing the probe lr never re-runs a KNN evaluation.
+const std::vector<std::string>& protocol_fields(const std::string& protocol) {
+  static const std::vector<std::string> knn = {"knn_k", "knn_t", "max_train", "max_val"};
+  static const std::vector<std::string> linprobe = {"probe_epochs", "probe_lr", "max_train", "max_val"};
+  static const std::vector<std::string> finetune = {"ft_epochs", "ft_lr", "max_train", "max_val"};
+  if (protocol == "knn") return knn;
+  if (protocol == "linprobe") return linprobe;
+  ABLATE_CHECK(protocol == "finetune", "unknown evaluation protocol '{}'", protocol);
+  return finetune;
+}
+
+}  // namespace
+
+nlohmann::json eval_config_json(const EvalConfig& eval) {
+  RunConfig c;
+  c.eval = eval;
+  return config_to_json(c).at("eval");
+}
+
+EvalConfig eval_config_from_json(const nlohmann::json& eval) {
+  return config_from_json({{"eval", eval}}).eval;
+}
+
+nlohmann::json eval_job_json(const EvalJob& job) {
+  return {{"id", job.id},
+          {"weights", {{"kind", job.weights.kind}, {"key", job.weights.key}, {"path", job.weights.path}}},
+          {"config", config_to_json(job.config)}};
+}
+
+EvalJob eval_job_from_json(const nlohmann::json& j) {
+  try {
+    const nlohmann::json& w = j.at("weights");
+    return EvalJob{j.at("id").get<std::string>(),
+                   WeightsSource{w.at("kind").get<std::string>(), w.at("key").get<std::string>(),
+                                 w.at("path").get<std::string>()},
+                   config_from_json(j.at("config"))};
+  } catch (const nlohmann::json::exception& e) {
+    throw ConfigError("<json>", "eval job", e.what());
+  }
+}
+
+EvalTask make_eval_task(const WeightsSource& weights, const EvalConfig& eval, const std::string& protocol,
+                        double scale) {
+  EvalTask t;
+  t.weights = weights;
+  t.protocol = protocol;
+  t.dataset = eval.dataset;
+  t.scale = scale;
+  t.train_ratio = protocol == "finetune" ? eval.ft_train_ratio : 0.0;
+  const nlohmann::json all = eval_config_json(eval);
+  t.settings = nlohmann::json::object();
+  for (const std::string& f : protocol_fields(protocol)) t.settings[f] = all.at(f);
+  t.config = eval;
+  t.config.protocols = {protocol};
+  t.config.scales = {scale};
+  t.id = sha256_hex(canonical_dump(t.key_json())).substr(0, 12);
+  return t;
+}
+
+double EvalTask::point() const {
+  if (protocol == "knn") return scale;
+  if (protocol == "finetune" && train_ratio > 0) return train_ratio;
+  return 1.0;
+}
+
+nlohmann::json EvalTask::key_json() const {
+  return {{"weights", weights.label()}, {"protocol", protocol}, {"dataset", dataset},
+          {"scale", scale},             {"train_ratio", train_ratio}, {"settings", settings}};
+}
+
+std::vector<EvalTask> expand_eval_tasks(const WeightsSource& weights, const std::vector<EvalConfig>& evals) {
+  std::vector<EvalTask> tasks;
+  std::set<std::string> seen;
+  auto add = [&](EvalTask t) {
+    if (seen.insert(t.id).second) tasks.push_back(std::move(t));
+  };
+  for (const EvalConfig& e : evals)
+    for (const std::string& protocol : e.protocols) {
+      if (protocol == "knn") {
+        for (double scale : e.scales) add(make_eval_task(weights, e, protocol, scale));
+      } else {
+        add(make_eval_task(weights, e, protocol, 1.0));
+      }
+    }
+  return tasks;
+}
+
+std::vector<EvalTask> eval_tasks_of(const PlannedRun& run) {
+  return expand_eval_tasks(WeightsSource{"run", run.id, ""}, run.evals);
+}
+
+}  // namespace ablate
