@@ -5,16 +5,18 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "harness/config.h"
 #include "harness/runner.h"
 #include "reports/compare.h"
 
 namespace ablate {
 
 class Store;
-struct RunConfig;
+class PretrainMethod;
 
 // Executes one planned run in this process: reads run_dir/config.json, pre-trains (resuming from
 // run_dir/ckpt when present) and reports everything through run_dir/journal.jsonl.
@@ -63,6 +65,18 @@ int sync_main(Store& store);
 // `ablate compare --rerun-borderline N`: runs the extra seeds of borderline cells (each repeating
 // its cell's stored config, harness/reseed.h) into options.db with the local runner.
 Rerunner local_rerunner(const RunnerOptions& options);
+// A recorded run's method with the weights of its last checkpoint, in eval mode on the CPU. Throws
+// ConfigError for an unknown run, DataError when it has no checkpoint yet.
+struct TrainedRun {
+  RunConfig config;
+  std::shared_ptr<PretrainMethod> method;
+  int64_t step = 0;  // optimizer steps the checkpoint holds
+};
+TrainedRun load_trained_run(const std::string& db, const std::string& run_id);
+// `ablate export RUN --format timm|pth -o OUT` (app/export_model.cpp): the run's encoder as a timm
+// folder (model.safetensors + config.json) or MAE's {'model': state_dict} .pth.
+int export_model_main(const std::string& db, const std::string& run_id, const std::string& format,
+                      const std::string& out);
 // `ablate figure RUN_ID`: PNG grid original | masked | reconstruction | selected patches.
 int figure_main(const std::string& db, const std::string& run_id, const std::string& out_png, int count);
 

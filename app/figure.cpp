@@ -4,16 +4,12 @@
 // CrossMAE the patches the decoder was asked to reconstruct (HOG-selected), highlighted. The
 // weights come from the run's last checkpoint; `ablate report --figure PNG` embeds it in HTML.
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "app/commands.h"
 #include "app/data_source.h"
 #include "datasets/augment.h"
 #include "datasets/image_io.h"
 #include "harness/check.h"
-#include "harness/config_io.h"
-#include "harness/store.h"
-#include "methods/checkpoint.h"
 #include "methods/method.h"
 #include "methods/pch/torch_pch.h"
 
@@ -32,18 +28,9 @@ torch::Tensor to_pixels(const torch::Tensor& x) { return denormalize_pixels(x).c
 }  // namespace
 
 int figure_main(const std::string& db, const std::string& run_id, const std::string& out_png, int count) {
-  Store store(db, Store::Mode::existing);
-  const auto row = store.run(run_id);
-  if (!row) throw ConfigError("<command line>", "run_id", fmt::format("no run '{}' in {}", run_id, db));
-  const RunConfig cfg = config_from_json(nlohmann::json::parse(row->config_json));
-  torch::manual_seed(static_cast<uint64_t>(cfg.seed));
-  auto method = make_method(cfg);
-  FusedAdamW opt(*method, cfg.train, torch::kCPU);
-  TrainProgress prog;
-  const std::filesystem::path ckpt = std::filesystem::path(row->run_dir) / "ckpt" / "last.pt";
-  if (!load_checkpoint(ckpt, prog, *method, opt))
-    throw DataError(fmt::format("{}: no checkpoint (random-init runs have no reconstruction)", ckpt.string()));
-  method->eval();
+  const TrainedRun run = load_trained_run(db, run_id);
+  const RunConfig& cfg = run.config;
+  auto& method = run.method;
 
   const EvalImages ev = load_eval_images(cfg, kSplitSeed);
   const int64_t n = std::min<int64_t>(count, ev.val_images.size(0));
@@ -69,7 +56,7 @@ int figure_main(const std::string& db, const std::string& run_id, const std::str
   img.pixels.assign(grid.data_ptr<uint8_t>(), grid.data_ptr<uint8_t>() + grid.numel());
   write_image(out_png, img);
   fmt::print("wrote {} ({} images: original | masked | reconstruction{}; step {})\n", out_png, n,
-             cols.size() == 4 ? " | reconstructed patches" : "", prog.step);
+             cols.size() == 4 ? " | reconstructed patches" : "", run.step);
   return 0;
 }
 

@@ -173,9 +173,12 @@ int main(int argc, char** argv) {
   show->add_option("run_id", run_id, "run id (config hash)")->required();
   show->add_option("--db", db, "results database");
 
-  auto* exportc = app.add_subcommand("export", "dump the database as CSV or JSON");
+  auto* exportc = app.add_subcommand("export", "dump the database as CSV or JSON, or a run's encoder for timm / MAE");
+  exportc->add_option("run_id", run_id, "run whose encoder to export (--format timm | pth)");
   exportc->add_option("--db", db, "results database");
-  exportc->add_option("--format", format, "csv | json")->required()->check(CLI::IsMember({"csv", "json"}));
+  exportc->add_option("--format", format, "csv | json (database), timm | pth (a run's encoder)")
+      ->required()->check(CLI::IsMember({"csv", "json", "timm", "pth"}));
+  exportc->add_option("-o,--out", out_path, "timm: folder for model.safetensors + config.json; pth: file");
 
   auto* sync = app.add_subcommand("sync", "ingest run journals (e.g. from Slurm tasks) into the database");
   sync->add_option("--db", db, "results database");
@@ -338,6 +341,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*exportc) {
+      if (format == "timm" || format == "pth") return export_model_main(db, run_id, format, out_path);
       Store store(db, Store::Mode::existing);
       export_db(store, format, std::cout);
       return 0;

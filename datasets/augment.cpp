@@ -88,7 +88,8 @@ torch::Tensor crop_resize(const torch::Tensor& images, const torch::Tensor& boxe
 }
 
 namespace {
-constexpr double kMean[3] = {0.485, 0.456, 0.406}, kStd[3] = {0.229, 0.224, 0.225};  // ImageNet
+constexpr const auto& kMean = kImageNetMean;
+constexpr const auto& kStd = kImageNetStd;
 }  // namespace
 
 torch::Tensor normalize_pixels(const torch::Tensor& images) {

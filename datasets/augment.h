@@ -11,6 +11,7 @@
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
 
+#include <array>
 #include <cstdint>
 
 namespace ablate {
@@ -33,6 +34,9 @@ torch::Tensor sample_crop_boxes(int64_t batch, int64_t height, int64_t width, co
 // (B, 3, S, S) float in pixel units; flip (B) bool mirrors the crop horizontally.
 torch::Tensor crop_resize(const torch::Tensor& images, const torch::Tensor& boxes, const torch::Tensor& flip,
                           int64_t out_size);
+// The per-channel statistics every model input is normalised with (ImageNet's, RGB): what an
+// exported encoder expects (`ablate export --format timm` writes them into config.json).
+inline constexpr std::array<double, 3> kImageNetMean{0.485, 0.456, 0.406}, kImageNetStd{0.229, 0.224, 0.225};
 // (B, 3, H, W) pixel values 0..255 (uint8 or float) -> float (x / 255 - mean) / std, ImageNet stats.
 torch::Tensor normalize_pixels(const torch::Tensor& images);
 // The inverse: normalised (B, 3, H, W) float -> pixel values 0..255 (float, not clamped).

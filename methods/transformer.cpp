@@ -19,13 +19,13 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias, const torch::Ten
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
 
-LayerNormImpl::LayerNormImpl(int64_t dim, const torch::TensorOptions& options) {
+LayerNormImpl::LayerNormImpl(int64_t dim, const torch::TensorOptions& options, double eps_) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}, options));
   bias = register_parameter("bias", torch::zeros({dim}, options));
 }
 
 torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
-  return torch::layer_norm(x, {weight.size(0)}, weight, bias, 1e-6);
+  return torch::layer_norm(x, {weight.size(0)}, weight, bias, eps);
 }
 
 MlpImpl::MlpImpl(int64_t dim, int64_t hidden, const torch::TensorOptions& options) {
@@ -76,14 +76,14 @@ torch::Tensor drop_path(const torch::Tensor& x, double rate, bool training) {
 }
 
 BlockImpl::BlockImpl(int64_t dim, int64_t heads, int64_t mlp_hidden, int64_t branches, bool qkv_bias,
-                     double drop_path_rate_, const torch::TensorOptions& options)
+                     double drop_path_rate_, const torch::TensorOptions& options, double norm_eps)
     : drop_path_rate(drop_path_rate_) {
   ABLATE_CHECK(branches >= 1, "a block needs at least one branch");
   for (int64_t b = 0; b < branches; ++b) {
     auto name = [b](const char* base) { return b == 0 ? std::string(base) : fmt::format("{}_{}", base, b); };
-    norm1.push_back(register_module(name("norm1"), LayerNorm(dim, options)));
+    norm1.push_back(register_module(name("norm1"), LayerNorm(dim, options, norm_eps)));
     attn.push_back(register_module(name("attn"), Attention(dim, heads, qkv_bias, options)));
-    norm2.push_back(register_module(name("norm2"), LayerNorm(dim, options)));
+    norm2.push_back(register_module(name("norm2"), LayerNorm(dim, options, norm_eps)));
     mlp.push_back(register_module(name("mlp"), Mlp(dim, mlp_hidden, options)));
   }
 }

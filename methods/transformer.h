@@ -5,7 +5,8 @@
 // The layers are our own small modules instead of torch::nn::Linear/LayerNorm because those always
 // allocate on the CPU: ours create their parameters with given TensorOptions, so a whole ViT-2B can
 // be built on the `meta` device (shapes only, no memory) to count its parameters. Initialisation
-// follows MAE: xavier_uniform weights, zero biases, LayerNorm weight 1 / bias 0 (eps 1e-6).
+// follows MAE: xavier_uniform weights, zero biases, LayerNorm weight 1 / bias 0 (eps 1e-6 as in MAE's
+// model factories and timm; MAE's MaskedAutoencoderViT class default, 1e-5, is the `eps` argument).
 // Attention uses at::scaled_dot_product_attention (flash / memory-efficient kernels on CUDA).
 #pragma once
 
@@ -29,9 +30,10 @@ TORCH_MODULE(Linear);
 
 class LayerNormImpl : public torch::nn::Module {
  public:
-  LayerNormImpl(int64_t dim, const torch::TensorOptions& options);
+  LayerNormImpl(int64_t dim, const torch::TensorOptions& options, double eps = 1e-6);
   torch::Tensor forward(const torch::Tensor& x);  // (..., dim)
   torch::Tensor weight, bias;
+  double eps;
 };
 TORCH_MODULE(LayerNorm);
 
@@ -74,7 +76,7 @@ torch::Tensor drop_path(const torch::Tensor& x, double rate, bool training);
 class BlockImpl : public torch::nn::Module {
  public:
   BlockImpl(int64_t dim, int64_t heads, int64_t mlp_hidden, int64_t branches, bool qkv_bias,
-            double drop_path_rate, const torch::TensorOptions& options);
+            double drop_path_rate, const torch::TensorOptions& options, double norm_eps = 1e-6);
   torch::Tensor forward(const torch::Tensor& x);  // (B, N, dim)
   std::vector<LayerNorm> norm1, norm2;
   std::vector<Attention> attn;

@@ -98,26 +98,29 @@ VisionTransformerImpl::VisionTransformerImpl(const VitOptions& o, const torch::T
     torch::NoGradGuard no_grad;
     cls_token.normal_(0.0, 0.02);
   }
-  pos_embed = register_buffer("pos_embed", sincos_pos_embed_2d(o.dim, o.grid()).unsqueeze(0).to(to));
+  auto pos = sincos_pos_embed_2d(o.dim, o.grid());  // (L, D)
+  if (o.cls_pos_embed) pos = torch::cat({torch::zeros({1, o.dim}), pos}, 0);
+  pos_embed = register_buffer("pos_embed", pos.unsqueeze(0).to(to));
   auto list = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.depth; ++i) {
     const double rate = o.depth > 1 ? o.drop_path * double(i) / double(o.depth - 1) : 0.0;
-    blocks.push_back(Block(o.dim, o.heads, o.mlp_hidden, o.branches, o.qkv_bias, rate, to));
+    blocks.push_back(Block(o.dim, o.heads, o.mlp_hidden, o.branches, o.qkv_bias, rate, to, o.norm_eps));
     list->push_back(blocks.back());
   }
-  norm = register_module("norm", LayerNorm(o.dim, to));
+  norm = register_module("norm", LayerNorm(o.dim, to, o.norm_eps));
 }
 
 torch::Tensor VisionTransformerImpl::embed(const torch::Tensor& images, const torch::Tensor& gsd_scale) {
   auto x = patch_embed(images);  // (B, L, D)
-  if (!gsd_scale.defined()) return x + pos_embed;
+  if (!gsd_scale.defined()) return x + (options_.cls_pos_embed ? pos_embed.slice(1, 1) : pos_embed);
   return x + sincos_pos_embed_2d_scaled(options_.dim, options_.grid(), gsd_scale).to(x.dtype());
 }
 
 torch::Tensor VisionTransformerImpl::encode(const torch::Tensor& tokens, const torch::Tensor& ids_keep,
                                             std::vector<torch::Tensor>* block_outputs) {
   auto x = ids_keep.defined() ? gather_tokens(tokens, ids_keep) : tokens;  // (B, N_vis, D)
-  x = torch::cat({cls_token.expand({x.size(0), -1, -1}).to(x.dtype()), x}, 1);  // (B, 1 + N_vis, D)
+  auto cls = options_.cls_pos_embed ? cls_token + pos_embed.slice(1, 0, 1) : cls_token;  // (1, 1, D)
+  x = torch::cat({cls.expand({x.size(0), -1, -1}).to(x.dtype()), x}, 1);  // (B, 1 + N_vis, D)
   for (auto& block : blocks) {
     x = block(x);
     if (block_outputs) block_outputs->push_back(x);

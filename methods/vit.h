@@ -24,6 +24,11 @@ struct VitOptions {
   int64_t dim = 192, depth = 12, heads = 3, branches = 1, mlp_hidden = 768;
   bool qkv_bias = true;
   double drop_path = 0.0;  // stochastic depth, linearly increasing to this rate over the blocks
+  // Weights from elsewhere (methods/pretrained.h): LayerNorm eps (MAE's MaskedAutoencoderViT class
+  // default is 1e-5, its factories and timm use 1e-6), and a position row for the CLS token as in
+  // timm / MAE files (pos_embed (1, 1 + L, D), row 0 added to the CLS token; all zeros in MAE).
+  double norm_eps = 1e-6;
+  bool cls_pos_embed = false;
 
   int64_t grid() const { return img_size / patch; }  // patches per side
   int64_t num_patches() const { return grid() * grid(); }
@@ -79,7 +84,7 @@ class VisionTransformerImpl : public torch::nn::Module {
 
   PatchEmbed patch_embed{nullptr};
   torch::Tensor cls_token;  // (1, 1, D)
-  torch::Tensor pos_embed;  // buffer (1, L, D)
+  torch::Tensor pos_embed;  // buffer (1, L, D), or (1, 1 + L, D) with options().cls_pos_embed
   std::vector<Block> blocks;  // registered as the ModuleList "blocks" (names blocks.<i>.*)
   LayerNorm norm{nullptr};
 
