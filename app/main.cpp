@@ -73,11 +73,22 @@ int plan_main(const Experiment& exp, bool json) {
                     }()},
                    {"config", config_to_json(r.config)}});
   }
+  // External checkpoint rows (`weights:`): evaluated only, nothing to pre-train.
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& w : exp.weights) {
+    nlohmann::json tasks = nlohmann::json::array();
+    for (const EvalTask& t : eval_tasks_of(w)) {
+      tasks.push_back(t.key_json());
+      tasks.back()["id"] = t.id;
+    }
+    files.push_back({{"name", w.name}, {"file", w.path}, {"sha256", w.sha256}, {"layout", w.layout},
+                     {"axes", w.axes}, {"evals", tasks}});
+  }
   if (json) {
-    std::cout << nlohmann::json{{"experiment", exp.name}, {"scale", exp.scale}, {"runs", out},
-                                {"total_train_flops", total_flops}, {"total_gpu_hours_h100_est", total_gpu_h}}
-                     .dump(2)
-              << "\n";
+    nlohmann::json plan{{"experiment", exp.name}, {"scale", exp.scale}, {"runs", out},
+                        {"total_train_flops", total_flops}, {"total_gpu_hours_h100_est", total_gpu_h}};
+    if (!files.empty()) plan["weights"] = files;
+    std::cout << plan.dump(2) << "\n";
     return 0;
   }
   fmt::print("{} ({} scale): {} runs\n", exp.name, exp.scale, exp.runs.size());
@@ -86,6 +97,10 @@ int plan_main(const Experiment& exp, bool json) {
                r["id"].get<std::string>(), r["params"].get<double>() / 1e6,
                r["train_flops_per_image"].get<double>() / 1e9, r["gpu_hours_h100_est"].get<double>(),
                r["gpus"].get<int>(), r["peak_mem_gib_est"].get<double>(), r["axes"].dump());
+  for (const auto& f : files)
+    fmt::print("  {}  checkpoint {} ({}, sha256 {}), {} evaluation(s)  {}\n", f["name"].get<std::string>(),
+               f["file"].get<std::string>(), f["layout"].get<std::string>(), f["sha256"].get<std::string>().substr(0, 12),
+               f["evals"].size(), f["axes"].dump());
   fmt::print("total: {:.3g} train FLOPs, {:.3f} H100 GPU-hours (estimate at 40% MFU; 0 where the corpus "
              "size is only known at run time)\n",
              total_flops, total_gpu_h);
@@ -366,6 +381,7 @@ int main(int argc, char** argv) {
       req.tables = exp.tables;
       req.claims = exp.claims;
       for (const auto& r : exp.runs) req.runs.push_back(ReportRun{r.id, r.axes});
+      for (const auto& w : exp.weights) req.runs.push_back(ReportRun{w.label(), w.axes});
       if (!format.empty()) req.formats = {format};
       if (!out_path.empty()) req.out_dir = out_path;
       for (const auto& f : figures) req.figures.push_back(FigureFile{f, "reconstructions: original | masked | reconstruction | reconstructed patches"});

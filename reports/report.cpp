@@ -23,7 +23,8 @@ std::string default_out_dir(const ReportRequest& req) {
 }
 
 // The experiment's runs: the planned ones (with the planner's axes, "not run" when the database
-// has no row yet) or, without a plan, every run the database files under the experiment.
+// has no row yet; external checkpoint rows, planned as "file:<sha256>", from their evaluation
+// records) or, without a plan, every run the database files under the experiment.
 std::vector<RunRecord> experiment_runs(const ResultsDb& db, const ReportRequest& req,
                                        std::vector<std::string>& notes) {
   if (req.runs.empty()) return db.runs(req.experiment);
@@ -37,6 +38,9 @@ std::vector<RunRecord> experiment_runs(const ResultsDb& db, const ReportRequest&
     RunRecord r;
     if (it != stored.end()) {
       r = it->second;
+    } else if (std::optional<RunRecord> file = db.weights_record(p.id)) {  // an external checkpoint row
+      r = std::move(*file);
+      r.experiment = req.experiment;
     } else {
       r.id = p.id;
       r.experiment = req.experiment;
