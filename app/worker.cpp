@@ -290,22 +290,22 @@ int eval_worker_main(const std::filesystem::path& eval_dir) {
     journal.env("device", device.str());
     journal.env("weights", task.weights.label());
 
+    RunConfig eval_cfg = task.config;  // an external file sets its own input size
+    VisionTransformer encoder{nullptr};
     if (task.weights.kind == "file") {
-      RunConfig file_cfg = cfg;
-      VisionTransformer encoder = load_external_weights(task, file_cfg, journal);
+      encoder = load_external_weights(task, eval_cfg, journal);
       encoder->to(device);
-      evaluate(file_cfg, encoder, eval_dir, journal, device);
-      journal.finish("done", "", 0);
-      return 0;
+    } else {
+      torch::manual_seed(static_cast<uint64_t>(cfg.seed));  // the run's initialisation, as pre-training had it
+      auto method = make_method(cfg);
+      method->to(device);
+      if (!cfg.eval.random_init) {
+        const auto ckpt = std::filesystem::path(task.weights.path) / "ckpt" / "last.pt";
+        journal.env("weights_step", std::to_string(load_checkpoint_weights(ckpt, *method)));
+      }
+      encoder = method->encoder();  // shares the module
     }
-    torch::manual_seed(static_cast<uint64_t>(cfg.seed));  // the run's initialisation, as pre-training had it
-    auto method = make_method(cfg);
-    method->to(device);
-    if (!cfg.eval.random_init) {
-      const auto ckpt = std::filesystem::path(task.weights.path) / "ckpt" / "last.pt";
-      journal.env("weights_step", std::to_string(load_checkpoint_weights(ckpt, *method)));
-    }
-    evaluate(cfg, method->encoder(), eval_dir, journal, device);
+    evaluate(eval_cfg, encoder, eval_dir, journal, device);
     journal.finish("done", "", 0);
     return 0;
   } catch (const std::exception& e) {
