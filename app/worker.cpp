@@ -93,12 +93,14 @@ void evaluate(const RunConfig& cfg, VisionTransformer& encoder, const std::files
   journal.env("eval_val_images", std::to_string(ev.val_images.size(0)));
 
   encoder->eval();
-  const EmbedFn embed = [&](const torch::Tensor& x) { return encoder->forward_features(x); };
+  const EmbedFn embed = [&](const torch::Tensor& x) { return encoder->forward_features(x, cfg.eval.knn_gsd); };
   const std::string wh = weights_hash(encoder);
+  const ScaleProtocol scaling = scale_protocol(cfg.eval);
+  const std::string scaling_key = scaling.text() + (cfg.eval.knn_gsd ? ";gsd" : "");
   auto features = [&](const char* split, const torch::Tensor& images, double scale) {
-    const FeatureCacheKey key{wh, ev.split_hash + split, scale, cfg.model.img_size};
+    const FeatureCacheKey key{wh, ev.split_hash + split, scale, cfg.model.img_size, scaling_key};
     return cached_features(cache_dir, split, key, [&] {
-      return extract_features(embed, images, scale, cfg.model.img_size, device);
+      return extract_features(embed, images, scale, cfg.model.img_size, device, 256, scaling);
     });
   };
   for (const auto& protocol : cfg.eval.protocols) {

@@ -87,25 +87,21 @@ torch::Tensor crop_resize(const torch::Tensor& images, const torch::Tensor& boxe
                             .align_corners(false));  // (B, 3, S, S)
 }
 
-namespace {
-constexpr const auto& kMean = kImageNetMean;
-constexpr const auto& kStd = kImageNetStd;
-}  // namespace
-
-torch::Tensor normalize_pixels(const torch::Tensor& images) {
+torch::Tensor normalize_pixels(const torch::Tensor& images, const PixelStats& stats) {
   ABLATE_CHECK(images.dim() == 4 && images.size(1) == 3, "images {}", c10::str(images.sizes()));
   const torch::Tensor x = images.to(torch::kFloat32);
   // Scalar arithmetic per channel: no constant tensor has to be copied to the device.
   std::vector<torch::Tensor> channels;
   for (int64_t c = 0; c < 3; ++c)
-    channels.push_back(x.select(1, c) * (1.0 / (255.0 * kStd[c])) - kMean[c] / kStd[c]);
+    channels.push_back(x.select(1, c) * (1.0 / (255.0 * stats.std[c])) - stats.mean[c] / stats.std[c]);
   return torch::stack(channels, 1);
 }
 
 torch::Tensor denormalize_pixels(const torch::Tensor& images) {
   ABLATE_CHECK(images.dim() == 4 && images.size(1) == 3, "images {}", c10::str(images.sizes()));
   std::vector<torch::Tensor> channels;
-  for (int64_t c = 0; c < 3; ++c) channels.push_back((images.select(1, c) * kStd[c] + kMean[c]) * 255.0);
+  const PixelStats& s = kImageNetStats;
+  for (int64_t c = 0; c < 3; ++c) channels.push_back((images.select(1, c) * s.std[c] + s.mean[c]) * 255.0);
   return torch::stack(channels, 1);
 }
 
@@ -133,6 +129,18 @@ torch::Tensor resize_area(const torch::Tensor& images, double scale, int64_t out
                               .mode(torch::kBilinear)
                               .align_corners(false));
   return x;  // (B, 3, out_size, out_size)
+}
+
+torch::Tensor resize_side(const torch::Tensor& images, int64_t side) {
+  ABLATE_CHECK(side > 0 && images.dim() == 4, "side {} images {}", side, c10::str(images.sizes()));
+  const torch::Tensor x = images.to(torch::kFloat32);  // (B, 3, H, W)
+  if (x.size(2) == side && x.size(3) == side) return x;
+  if (side <= x.size(2) && side <= x.size(3))
+    return F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions({side, side}));
+  return F::interpolate(x, F::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{side, side})
+                               .mode(torch::kBilinear)
+                               .align_corners(false));  // (B, 3, side, side)
 }
 
 }  // namespace ablate

@@ -34,11 +34,17 @@ torch::Tensor sample_crop_boxes(int64_t batch, int64_t height, int64_t width, co
 // (B, 3, S, S) float in pixel units; flip (B) bool mirrors the crop horizontally.
 torch::Tensor crop_resize(const torch::Tensor& images, const torch::Tensor& boxes, const torch::Tensor& flip,
                           int64_t out_size);
-// The per-channel statistics every model input is normalised with (ImageNet's, RGB): what an
-// exported encoder expects (`ablate export --format timm` writes them into config.json).
-inline constexpr std::array<double, 3> kImageNetMean{0.485, 0.456, 0.406}, kImageNetStd{0.229, 0.224, 0.225};
-// (B, 3, H, W) pixel values 0..255 (uint8 or float) -> float (x / 255 - mean) / std, ImageNet stats.
-torch::Tensor normalize_pixels(const torch::Tensor& images);
+// Per-channel mean and standard deviation of pixel values scaled to [0, 1].
+struct PixelStats {
+  std::array<double, 3> mean, std;
+};
+// ImageNet's (RGB): what every model input is normalised with unless the evaluation asks otherwise,
+// and what an exported encoder expects (`ablate export --format timm` writes them into config.json).
+inline constexpr PixelStats kImageNetStats{{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}};
+
+// (B, 3, H, W) pixel values 0..255 (uint8 or float) -> float (x / 255 - mean) / std, ImageNet
+// statistics unless others are given.
+torch::Tensor normalize_pixels(const torch::Tensor& images, const PixelStats& stats = kImageNetStats);
 // The inverse: normalised (B, 3, H, W) float -> pixel values 0..255 (float, not clamped).
 torch::Tensor denormalize_pixels(const torch::Tensor& images);
 // The full training view: sampled crop + flip + normalisation. (B, 3, H, W) uint8 -> (B, 3, S, S) float.
@@ -50,5 +56,11 @@ torch::Tensor augment_batch(const torch::Tensor& images, const AugmentOptions& o
 // resize to out_size x out_size (skipped when already that size). Float in pixel units, not
 // normalised.
 torch::Tensor resize_area(const torch::Tensor& images, double scale, int64_t out_size);
+
+// Scale-MAE's evaluation input at a reduced scale (eval/knn.py): (B, 3, H, W) resized to
+// side x side, box-averaged when smaller (F.interpolate mode "area", i.e. adaptive average
+// pooling), bilinearly when larger (Scale-MAE's area mode would repeat pixels), unchanged when
+// equal. Float in pixel units.
+torch::Tensor resize_side(const torch::Tensor& images, int64_t side);
 
 }  // namespace ablate

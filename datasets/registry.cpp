@@ -9,6 +9,7 @@
 #include <cctype>
 #include <fstream>
 #include <map>
+#include <tuple>
 
 #include "harness/check.h"
 
@@ -155,6 +156,15 @@ std::vector<DatasetSpec> dataset_registry() {
                         {}, /*expected_count=*/1005, {0.4, 0.6}, /*native_size=*/600, /*gsd_m=*/0.5));
   // Pre-training corpora: unlabelled for MAE pre-training, sizes vary per image; no counts checked
   // (subsets are common and legitimate).
+  // Scale-MAE's statistics (mae/dataloaders/<name>.py, PIXEL_MEANS / PIXEL_STD).
+  const std::vector<std::tuple<std::string, std::vector<double>, std::vector<double>>> stats = {
+      {"eurosat", {0.34436897, 0.38029233, 0.40777751}, {0.20368513, 0.13663637, 0.11484352}},
+      {"ucmerced", {0.4842, 0.4901, 0.4505}, {0.2180, 0.2021, 0.1958}},
+      {"resisc45", {0.368, 0.381, 0.3436}, {0.2035, 0.1854, 0.1849}},
+      {"whu_rs19", {0.42647115, 0.44830369, 0.40256118}, {0.24203978, 0.21878441, 0.22890343}}};
+  for (DatasetSpec& spec : r)
+    for (const auto& [name, mean, std] : stats)
+      if (spec.name == name) std::tie(spec.pixel_mean, spec.pixel_std) = std::tie(mean, std);
   r.push_back(corpus("millionaid", "millionaid", "MillionAID (Long et al. 2021, ~1M images)"));
   r.push_back(
       corpus("opticalrs13m", "opticalrs13m", "OpticalRS-13M (SelectiveMAE, Wang et al. 2024, ~13M images)"));

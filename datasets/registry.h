@@ -34,6 +34,9 @@ struct DatasetSpec {
   std::vector<double> train_ratios;   // evaluation protocol; the first is the default
   int native_size = 0;                // typical image side in pixels (0: varies)
   double gsd_m = 0.0;                 // typical ground sample distance in metres (0: varies)
+  // Per-channel RGB mean and std of pixel values / 255 as in Scale-MAE's dataloaders (89280d8),
+  // which its KNN evaluation normalises with (eval.knn_norm: dataset); empty when unknown.
+  std::vector<double> pixel_mean, pixel_std;
 };
 
 // Every registered dataset, benchmarks first.

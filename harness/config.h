@@ -75,6 +75,16 @@ struct MethodConfig {
   std::string pool = "cls";       // encoder feature for L_cc: "cls" | "mean"
   bool proj_head = true;          // MLP projection head before L_cc
   double w_re = 1.0, w_cc = 1.0, w_cp = 1.0;  // loss weights
+  // Cross-Scale MAE, where the public code (aicip/Cross-Scale-MAE f991ab7) fixes what the paper
+  // leaves open; the defaults are the public code's (README "official code differs" table).
+  std::string cc_denominator = "negatives";  // NT-Xent denominator: "negatives" (public code:
+                                             // -log(pos / sum neg)) | "all" (SimCLR: pos + neg)
+  bool cs_final_norm = false;        // encoder's final norm before L_cc and the decoder (public: off)
+  std::string cp_tokens = "all";     // L_cp over "all" L decoder tokens (public) | "masked" ones
+  std::string cp_head = "bn";        // predictor: "bn" Linear-BatchNorm1d(L)-ReLU-Linear | "gelu" MLP
+  std::string re_reduction = "sum";  // L_re of the two views: "sum" (public) | "mean"
+  std::string view_masks = "independent";  // masks of the two views: "independent" | "shared"
+  bool square_crop = false;          // second view square (true) or aspect 3/4..4/3 (public)
 };
 
 struct DataConfig {
@@ -123,6 +133,11 @@ struct EvalConfig {
   double ft_lr = 5e-4;                           // fine-tuning base lr
   double ft_train_ratio = 0.0;                   // fine-tune train ratio (0 = dataset default)
   bool random_init = false;                      // evaluate the untrained encoder (baseline row)
+  // Multi-scale KNN (Scale-MAE eval/knn.py): "encode" the area-downsampled image at its reduced
+  // size (fewer tokens) | "upsample" it back to model.img_size first (ablate before issue 14).
+  std::string knn_resize = "encode";
+  bool knn_gsd = false;                // Scale-MAE --eval_gsd: positions scaled by img_size / size
+  std::string knn_norm = "imagenet";   // KNN input statistics: "imagenet" | "dataset" (Scale-MAE)
 };
 
 struct ResourcesConfig {
@@ -198,6 +213,13 @@ void visit_fields(MethodConfig& c, V&& v) {
   v("w_re", c.w_re, FieldSpec{.doc = "weight of L_re", .min = 0});
   v("w_cc", c.w_cc, FieldSpec{.doc = "weight of L_cc", .min = 0});
   v("w_cp", c.w_cp, FieldSpec{.doc = "weight of L_cp", .min = 0});
+  v("cc_denominator", c.cc_denominator, FieldSpec{.doc = "NT-Xent denominator: negatives only (public code) or all", .choices = {"negatives", "all"}, .id_omits_default = true});
+  v("cs_final_norm", c.cs_final_norm, FieldSpec{.doc = "encoder final norm before L_cc and decoder (public code: off)", .id_omits_default = true});
+  v("cp_tokens", c.cp_tokens, FieldSpec{.doc = "decoder tokens L_cp predicts", .choices = {"all", "masked"}, .id_omits_default = true});
+  v("cp_head", c.cp_head, FieldSpec{.doc = "L_cp predictor: BatchNorm1d(L) MLP (public code) or GELU MLP", .choices = {"bn", "gelu"}, .id_omits_default = true});
+  v("re_reduction", c.re_reduction, FieldSpec{.doc = "L_re over the two views", .choices = {"sum", "mean"}, .id_omits_default = true});
+  v("view_masks", c.view_masks, FieldSpec{.doc = "masks of the two views", .choices = {"independent", "shared"}, .id_omits_default = true});
+  v("square_crop", c.square_crop, FieldSpec{.doc = "square second view instead of aspect 3/4..4/3", .id_omits_default = true});
 }
 
 template <class V>
@@ -250,6 +272,9 @@ void visit_fields(EvalConfig& c, V&& v) {
   v("ft_lr", c.ft_lr, FieldSpec{.doc = "fine-tuning base lr", .min = 0, .min_open = true});
   v("ft_train_ratio", c.ft_train_ratio, FieldSpec{.doc = "fine-tune train ratio (0 = dataset default)", .min = 0, .max = 1});
   v("random_init", c.random_init, FieldSpec{.doc = "evaluate the untrained encoder instead"});
+  v("knn_resize", c.knn_resize, FieldSpec{.doc = "reduced KNN scales: encode at that size (Scale-MAE) or upsample to img_size", .choices = {"encode", "upsample"}, .id_omits_default = true});
+  v("knn_gsd", c.knn_gsd, FieldSpec{.doc = "GSD-scaled positions at reduced KNN scales (Scale-MAE --eval_gsd)", .id_omits_default = true});
+  v("knn_norm", c.knn_norm, FieldSpec{.doc = "KNN input normalisation statistics", .choices = {"imagenet", "dataset"}, .id_omits_default = true});
 }
 
 template <class V>

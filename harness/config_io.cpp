@@ -4,6 +4,7 @@
 #include "harness/config_io.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <set>
 #include <type_traits>
@@ -451,12 +452,28 @@ void validate(const RunConfig& c, const FlatConfig& sources) {
       fail({"method.multiscale", me.loss_cc ? "method.loss_cc" : "method.loss_cp"},
            "loss_cc and loss_cp compare the two views: they need multiscale: true");
     if (!me.loss_re && !me.loss_cc && !me.loss_cp) fail({"method.loss_re"}, "every crossscale loss is off");
+    if (me.multiscale && me.loss_cp && me.cp_tokens == "masked" && me.view_masks != "shared")
+      fail({"method.cp_tokens", "method.view_masks"}, "predicting the masked tokens needs one mask for both views",
+           "set method.view_masks: shared, or method.cp_tokens: all");
+    if (me.multiscale && me.loss_cp && me.cp_tokens == "all" && m.decoder != "mae")
+      fail({"method.cp_tokens", "model.decoder"}, "the cross decoder has no token for every patch",
+           "set model.decoder: mae, or method.cp_tokens: masked with method.view_masks: shared");
+    if (me.multiscale && me.loss_cp && me.cp_head == "bn" && me.cp_tokens != "all")
+      fail({"method.cp_head", "method.cp_tokens"}, "the BatchNorm1d predictor normalises all L token positions",
+           "set method.cp_tokens: all, or method.cp_head: gelu");
   }
 
   if (c.eval.protocols.empty()) fail({"eval.protocols"}, "needs at least one protocol");
   std::set<std::string> unique(c.eval.protocols.begin(), c.eval.protocols.end());
   if (unique.size() != c.eval.protocols.size()) fail({"eval.protocols"}, "lists a protocol twice");
   if (c.eval.scales.empty()) fail({"eval.scales"}, "needs at least one scale", "e.g. [1.0]");
+  // Scale-MAE's protocol encodes a reduced image at its own size: it must hold one patch.
+  for (double scale : c.eval.scales)
+    if (c.eval.knn_resize == "encode" && std::llround(scale * m.img_size) < m.patch_size)
+      fail({"eval.scales", "eval.knn_resize"},
+           fmt::format("scale {} of img_size {} is {} px, less than one {} px patch", scale, m.img_size,
+                       std::llround(scale * m.img_size), m.patch_size),
+           "raise the scale, or set eval.knn_resize: upsample");
 }
 
 RunConfig config_from_yaml(const YAML::Node& resolved, const std::string& file) {

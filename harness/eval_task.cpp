@@ -14,7 +14,7 @@ namespace {
 // The eval.* fields each protocol reads besides dataset, scale and train ratio: only these enter a
 // task's identity, so changing the probe lr never re-runs a KNN evaluation.
 const std::vector<std::string>& protocol_fields(const std::string& protocol) {
-  static const std::vector<std::string> knn = {"knn_k", "knn_t", "max_train", "max_val"};
+  static const std::vector<std::string> knn = {"knn_k", "knn_t", "max_train", "max_val", "knn_resize", "knn_gsd", "knn_norm"};
   static const std::vector<std::string> linprobe = {"probe_epochs", "probe_lr", "max_train", "max_val"};
   static const std::vector<std::string> finetune = {"ft_epochs", "ft_lr", "max_train", "max_val"};
   if (protocol == "knn") return knn;
@@ -66,8 +66,12 @@ EvalTask make_eval_task(const WeightsSource& weights, const EvalConfig& eval, co
   t.scale = scale;
   t.train_ratio = protocol == "finetune" ? eval.ft_train_ratio : 0.0;
   const nlohmann::json all = eval_config_json(eval);
+  const nlohmann::json defaults = eval_config_json(EvalConfig{});
+  static const std::vector<FieldInfo> fields = config_fields();
   t.settings = nlohmann::json::object();
-  for (const std::string& f : protocol_fields(protocol)) t.settings[f] = all.at(f);
+  // Fields added after evaluations were recorded are left out at their default (as in run ids).
+  for (const std::string& f : protocol_fields(protocol))
+    if (!find_field(fields, "eval." + f)->spec.id_omits_default || all.at(f) != defaults.at(f)) t.settings[f] = all.at(f);
   t.config = eval;
   t.config.protocols = {protocol};
   t.config.scales = {scale};

@@ -1,35 +1,45 @@
 // Cross-Scale MAE step (see cross_scale.h).
 #include "methods/cross_scale.h"
 
-#include <cmath>
+#include <ATen/Context.h>
 
+#include "datasets/augment.h"
 #include "harness/check.h"
 #include "methods/losses.h"
 #include "methods/pch/torch_pch.h"
 
 namespace ablate {
 
-ScaleView random_scale_view(const torch::Tensor& images, double area_min, double area_max, bool shared) {
-  const int64_t B = images.size(0);
-  auto o = images.options().dtype(torch::kFloat32);
-  auto u = torch::rand({shared ? 1 : B, 3}, o).expand({B, 3});  // area, x, y draws
-  auto side = torch::sqrt(area_min + (area_max - area_min) * u.select(1, 0));  // (B)
-  // In affine_grid's [-1, 1] coordinates the crop spans centre +- side, so the centre may move
-  // by up to 1 - side in each direction.
-  auto cx = (2.0 * u.select(1, 1) - 1.0) * (1.0 - side);
-  auto cy = (2.0 * u.select(1, 2) - 1.0) * (1.0 - side);
-  auto zero = torch::zeros_like(side);
-  auto theta = torch::stack({torch::stack({side, zero, cx}, 1), torch::stack({zero, side, cy}, 1)}, 1);
-  auto grid = torch::nn::functional::affine_grid(theta, images.sizes(), /*align_corners=*/false);
-  auto crops = torch::nn::functional::grid_sample(
-      images.to(torch::kFloat32), grid,
-      torch::nn::functional::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder).align_corners(false));
-  return {crops.to(images.dtype()), side};
+ScaleView random_scale_view(const torch::Tensor& images, double area_min, double area_max, bool shared,
+                            bool square) {
+  const int64_t B = images.size(0), H = images.size(2), W = images.size(3);
+  AugmentOptions o;
+  o.scale_min = area_min;
+  o.scale_max = area_max;
+  if (square) o.ratio_min = o.ratio_max = 1.0;
+  at::Generator gen = at::globalContext().defaultGenerator(images.device());
+  auto boxes = sample_crop_boxes(shared ? 1 : B, H, W, o, gen, images.device()).expand({B, 4});
+  auto no_flip = torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).device(images.device()));
+  auto crops = crop_resize(images, boxes, no_flip, H);  // (B, 3, H, H)
+  auto side = torch::sqrt(boxes.select(1, 2) * boxes.select(1, 3) / double(H * W));
+  return {crops.to(images.dtype()), boxes, side};
+}
+
+CrossPredictorImpl::CrossPredictorImpl(int64_t dim, int64_t tokens, int64_t hidden,
+                                       const torch::TensorOptions& options) {
+  fc1 = register_module("0", Linear(dim, hidden, true, options));
+  norm = register_module("1", torch::nn::BatchNorm1d(tokens));
+  fc2 = register_module("3", Linear(hidden, dim, true, options));
+}
+
+torch::Tensor CrossPredictorImpl::forward(const torch::Tensor& x) {
+  return fc2(torch::relu(norm(fc1(x))));  // (B, L, d) -> (B, L, hidden) -> (B, L, d)
 }
 
 CrossScaleMae::CrossScaleMae(const RunConfig& config)
     : MaskedAutoencoder(config), gsd_pos_(config.model.gsd_pos) {
   const MethodConfig& m = config.method;
+  final_norm_ = m.cs_final_norm;
   if (m.scale_min > m.scale_max)
     throw ConfigError("", "method.scale_min",
                       fmt::format("{} is above method.scale_max {}", m.scale_min, m.scale_max));
@@ -37,9 +47,22 @@ CrossScaleMae::CrossScaleMae(const RunConfig& config)
   if (!m.loss_re && !cc && !cp)
     throw ConfigError("", "method.loss_re", "crossscale with no loss term enabled",
                       "enable loss_re, or multiscale with loss_cc / loss_cp");
+  if (cp && m.cp_tokens == "masked" && m.view_masks != "shared")
+    throw ConfigError("", "method.cp_tokens", "predicting the masked tokens needs one mask for both views",
+                      "set method.view_masks: shared, or method.cp_tokens: all");
+  if (cp && m.cp_tokens == "all" && config.model.decoder != "mae")
+    throw ConfigError("", "method.cp_tokens", "the cross decoder has no token for every patch",
+                      "set model.decoder: mae, or method.cp_tokens: masked with view_masks: shared");
   const int64_t D = encoder_->options().dim, d = config.model.dec_dim;
   if (cc && m.proj_head) projector = register_module("projector", Mlp(D, 4 * D, torch::TensorOptions()));
-  if (cp) predictor = register_module("predictor", Mlp(d, 4 * d, torch::TensorOptions()));
+  if (cp && m.cp_head == "bn" && m.cp_tokens != "all")  // its BatchNorm's channels are the L positions
+    throw ConfigError("", "method.cp_head", "the BatchNorm1d predictor normalises all L token positions",
+                      "set method.cp_tokens: all, or method.cp_head: gelu");
+  if (cp && m.cp_head == "bn") {
+    bn_predictor = register_module("predictor", CrossPredictor(d, patches_, 4 * d, torch::TensorOptions()));
+  } else if (cp) {
+    predictor = register_module("predictor", Mlp(d, 4 * d, torch::TensorOptions()));
+  }
 }
 
 MaskPlan CrossScaleMae::plan(const torch::Tensor& images, const torch::Tensor&, const torch::Tensor&) {
@@ -49,6 +72,14 @@ MaskPlan CrossScaleMae::plan(const torch::Tensor& images, const torch::Tensor&, 
 torch::Tensor CrossScaleMae::pooled(const torch::Tensor& latent) {
   auto f = method_.pool == "cls" ? latent.select(1, 0) : latent.slice(1, 1).mean(1);
   return projector ? projector(f) : f;
+}
+
+torch::Tensor CrossScaleMae::cross_prediction(const ViewOutput& orig, const ViewOutput& low) {
+  const bool all = method_.cp_tokens == "all";
+  const auto& source = all ? low.decoded.all_hidden : low.decoded.hidden;   // (B, N, d)
+  const auto& target = all ? orig.decoded.all_hidden : orig.decoded.hidden;  // (B, N, d)
+  auto pred = bn_predictor ? bn_predictor(source) : predictor(source);
+  return method_.dec_negatives ? token_infonce(pred, target, method_.temperature) : token_mse(pred, target);
 }
 
 LossTerms CrossScaleMae::forward(const StepInputs& in) {
@@ -65,20 +96,27 @@ LossTerms CrossScaleMae::forward(const StepInputs& in) {
   if (!m.multiscale) {
     add("loss_re", m.w_re, orig.loss_re);
   } else {
-    const ScaleView view = random_scale_view(in.images, m.scale_min, m.scale_max, m.shared_crop);
+    const ScaleView view = random_scale_view(in.images, m.scale_min, m.scale_max, m.shared_crop, m.square_crop);
     auto crop_tokens = encoder_->embed(view.images, gsd_pos_ ? view.side : torch::Tensor());
-    const ViewOutput low = run_view(view.images, crop_tokens, mp);
-    if (m.loss_re) add("loss_re", m.w_re, 0.5 * (orig.loss_re + low.loss_re));
+    const MaskPlan low_plan = m.view_masks == "shared" ? mp : plan(view.images, crop_tokens, in.psts_weights);
+    const ViewOutput low = run_view(view.images, crop_tokens, low_plan);
+    if (m.loss_re) {
+      auto both = orig.loss_re + low.loss_re;
+      add("loss_re", m.w_re, m.re_reduction == "sum" ? both : 0.5 * both);
+    }
     if (m.loss_cc) {
       auto a = pooled(orig.latent), b = pooled(low.latent);
-      add("loss_cc", m.w_cc, m.enc_negatives ? nt_xent(a, b, m.temperature) : cosine_loss(a, b));
+      const auto denominator =
+          m.cc_denominator == "all" ? NtXentDenominator::all : NtXentDenominator::negatives;
+      add("loss_cc", m.w_cc, m.enc_negatives ? nt_xent(a, b, m.temperature, denominator) : cosine_loss(a, b));
     }
-    if (m.loss_cp) {
-      auto pred = predictor(low.decoded.hidden);
-      const auto& target = orig.decoded.hidden;
-      add("loss_cp", m.w_cp,
-          m.dec_negatives ? token_infonce(pred, target, m.temperature) : token_mse(pred, target));
-    }
+    if (m.loss_cp) add("loss_cp", m.w_cp, cross_prediction(orig, low));
+  }
+  if (!final_norm_) {
+    // The optimizer steps every parameter (methods/optim.h); the unused final norm gets an exact
+    // zero gradient here and so keeps its initial value, as in the public code where it gets none.
+    const auto& norm = encoder_->norm;
+    per_sample = per_sample + 0.0 * (norm->weight.sum() + norm->bias.sum());
   }
   out.total = per_sample.mean();
   out.per_sample = per_sample;

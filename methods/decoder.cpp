@@ -41,8 +41,9 @@ DecoderOutput MaeDecoderImpl::forward(const torch::Tensor& latent, const std::ve
   auto grid = gather_tokens(torch::cat({x.slice(1, 1), masks}, 1), ids_restore);  // (B, L, d)
   x = torch::cat({x.slice(1, 0, 1), grid}, 1) + pos_embed;                        // (B, 1 + L, d)
   for (auto& block : blocks) x = block(x);
-  auto hidden = gather_tokens(norm(x).slice(1, 1), ids_rec);  // (B, N_rec, d)
-  return {pred(hidden), hidden};
+  auto all_hidden = norm(x).slice(1, 1);               // (B, L, d)
+  auto hidden = gather_tokens(all_hidden, ids_rec);  // (B, N_rec, d)
+  return {pred(hidden), hidden, all_hidden};
 }
 
 CrossDecoderImpl::CrossDecoderImpl(const VitOptions& enc, const ModelConfig& m, LayerNorm encoder_norm,
@@ -95,7 +96,7 @@ DecoderOutput CrossDecoderImpl::forward(const torch::Tensor& latent,
     x = blocks[i](x, memory);
   }
   auto hidden = norm(x);
-  return {pred(hidden), hidden};
+  return {pred(hidden), hidden, {}};  // no token for the patches it does not reconstruct
 }
 
 std::shared_ptr<DecoderImpl> make_decoder(const ModelConfig& model, VisionTransformer& encoder,

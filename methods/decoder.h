@@ -28,6 +28,9 @@ namespace ablate {
 struct DecoderOutput {
   torch::Tensor pred;    // (B, N_rec, p*p*3) predicted (normalised) pixels
   torch::Tensor hidden;  // (B, N_rec, d) decoder tokens after its final norm (cross-prediction)
+  // (B, L, d) every patch position's decoder token after the final norm, grid order (MAE decoder
+  // only: the cross decoder has no token for a patch it does not reconstruct; undefined there).
+  torch::Tensor all_hidden;
 };
 
 class DecoderImpl : public torch::nn::Module {

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "datasets/augment.h"
+#include "datasets/registry.h"
 #include "harness/check.h"
 
 namespace ablate {
@@ -29,15 +30,49 @@ CudaBf16Autocast::~CudaBf16Autocast() {
   at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
 }
 
+std::string ScaleProtocol::text() const {
+  return fmt::format("{};mean={:.9g},{:.9g},{:.9g};std={:.9g},{:.9g},{:.9g}",
+                     encode_at_scale ? "encode" : "upsample", stats.mean[0], stats.mean[1],
+                     stats.mean[2], stats.std[0], stats.std[1], stats.std[2]);
+}
+
+ScaleProtocol scale_protocol(const EvalConfig& eval) {
+  ScaleProtocol p;
+  p.encode_at_scale = eval.knn_resize == "encode";
+  if (eval.knn_norm == "dataset") {
+    const DatasetSpec spec = dataset_spec(eval.dataset);
+    if (spec.pixel_mean.size() != 3 || spec.pixel_std.size() != 3)
+      throw ConfigError("", "eval.knn_norm",
+                        fmt::format("no pixel statistics are known for dataset '{}'", eval.dataset),
+                        "use eval.knn_norm: imagenet");
+    for (int c = 0; c < 3; ++c) {
+      p.stats.mean[c] = spec.pixel_mean[c];
+      p.stats.std[c] = spec.pixel_std[c];
+    }
+  }
+  return p;
+}
+
+torch::Tensor scaled_input(const torch::Tensor& images, double scale, int64_t input_size,
+                           const ScaleProtocol& protocol) {
+  ABLATE_CHECK(scale > 0 && scale <= 1, "scale {}", scale);
+  const torch::Tensor resized =
+      protocol.encode_at_scale && scale < 1
+          ? resize_side(images, std::max<int64_t>(1, std::llround(scale * double(input_size))))
+          : resize_area(images, scale, input_size);
+  return normalize_pixels(resized, protocol.stats);  // (B, 3, M, M)
+}
+
 torch::Tensor extract_features(const EmbedFn& embed, const torch::Tensor& images, double scale,
-                               int64_t input_size, torch::Device device, int64_t batch) {
+                               int64_t input_size, torch::Device device, int64_t batch,
+                               const ScaleProtocol& protocol) {
   ABLATE_CHECK(batch > 0 && images.size(0) > 0, "batch {} images {}", batch,
                c10::str(images.sizes()));
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
   for (int64_t begin = 0; begin < images.size(0); begin += batch) {
-    const torch::Tensor input = normalize_pixels(resize_area(
-        images.slice(0, begin, begin + batch).to(device), scale, input_size));  // (b, 3, M, M)
+    const torch::Tensor input =
+        scaled_input(images.slice(0, begin, begin + batch).to(device), scale, input_size, protocol);
     torch::Tensor feats;                                                        // (b, D)
     {
       CudaBf16Autocast autocast(device);
@@ -51,8 +86,8 @@ torch::Tensor extract_features(const EmbedFn& embed, const torch::Tensor& images
 }
 
 std::string FeatureCacheKey::text() const {
-  return fmt::format("checkpoint={};split={};scale={:.17g};input={}", checkpoint_hash, split_hash,
-                     scale, input_size);
+  return fmt::format("checkpoint={};split={};scale={:.17g};input={};protocol={}", checkpoint_hash,
+                     split_hash, scale, input_size, protocol);
 }
 
 std::filesystem::path feature_cache_file(const std::filesystem::path& run_dir,

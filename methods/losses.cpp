@@ -1,6 +1,9 @@
 // Pre-training losses (see losses.h), computed in float32.
 #include "methods/losses.h"
 
+#include <cmath>
+#include <limits>
+
 #include "harness/check.h"
 #include "methods/masking.h"
 #include "methods/pch/torch_pch.h"
@@ -30,7 +33,8 @@ torch::Tensor reconstruction_loss(const torch::Tensor& pred, const torch::Tensor
   return (pred.to(torch::kFloat32) - target.to(torch::kFloat32)).pow(2).mean({1, 2});
 }
 
-torch::Tensor nt_xent(const torch::Tensor& a, const torch::Tensor& b, double temperature) {
+torch::Tensor nt_xent(const torch::Tensor& a, const torch::Tensor& b, double temperature,
+                      NtXentDenominator denominator) {
   const int64_t N = a.size(0);
   auto z = unit(torch::cat({a, b}, 0));                    // (2N, D)
   auto logits = torch::mm(z, z.t()) / temperature;          // (2N, 2N)
@@ -38,8 +42,17 @@ torch::Tensor nt_xent(const torch::Tensor& a, const torch::Tensor& b, double tem
   logits = logits.masked_fill(self, -std::numeric_limits<float>::infinity());
   auto idx = torch::arange(2 * N, torch::TensorOptions().dtype(torch::kInt64).device(z.device()));
   auto partner = torch::remainder(idx + N, 2 * N);
-  auto ce = F::cross_entropy(logits, partner, F::CrossEntropyFuncOptions().reduction(torch::kNone));
-  return 0.5 * (ce.slice(0, 0, N) + ce.slice(0, N));
+  torch::Tensor per_view;  // (2N)
+  if (denominator == NtXentDenominator::all) {
+    per_view = F::cross_entropy(logits, partner, F::CrossEntropyFuncOptions().reduction(torch::kNone));
+  } else {
+    ABLATE_CHECK(N >= 2, "NT-Xent over negatives only needs at least 2 samples, got {}", N);
+    auto pos = logits.gather(1, partner.unsqueeze(1)).squeeze(1);  // (2N)
+    auto negatives = logits.scatter(1, partner.unsqueeze(1), -std::numeric_limits<float>::infinity());
+    // log(sum_neg exp(s / tau) + 1e-8) without overflow at small tau: logaddexp with log(eps).
+    per_view = torch::logaddexp(torch::logsumexp(negatives, 1), torch::full_like(pos, std::log(1e-8))) - pos;
+  }
+  return 0.5 * (per_view.slice(0, 0, N) + per_view.slice(0, N));
 }
 
 torch::Tensor cosine_loss(const torch::Tensor& a, const torch::Tensor& b) {

@@ -4,8 +4,10 @@
 //
 //  * reconstruction: MAE's MSE on the predicted patches, target pixels normalised per patch
 //    (mean, unbiased variance + 1e-6, exactly MAE's norm_pix_loss) when norm_pix.
-//  * nt_xent: SimCLR's NT-Xent / InfoNCE over 2N views: each view's positive is its partner, the
-//    other 2N - 2 views are negatives, cosine similarity / tau; per sample the mean of its two views.
+//  * nt_xent: NT-Xent over 2N views: each view's positive is its partner, the other 2N - 2 views
+//    are negatives, cosine similarity / tau; per sample the mean of its two views. The denominator
+//    is SimCLR's (positive + negatives: a cross-entropy, >= 0) or Cross-Scale MAE's public
+//    util/contrast_loss.py (negatives only, + 1e-8: -log(pos / (sum neg + eps)), can be negative).
 //  * cosine (negative-free, BYOL): 2 - 2 cos(a, b) = || a/|a| - b/|b| ||^2.
 //  * token_mse / token_infonce: cross-prediction between token sequences aligned by position
 //    (B, N, d): MSE over positives only, or InfoNCE whose negatives for sample b at position n are
@@ -23,8 +25,10 @@ torch::Tensor patch_targets(const torch::Tensor& images, int64_t patch, const to
                             bool norm_pix);
 // pred, target (B, N, P) -> (B,) mean squared error per sample.
 torch::Tensor reconstruction_loss(const torch::Tensor& pred, const torch::Tensor& target);
-// a, b (N, D) paired views -> (N,).
-torch::Tensor nt_xent(const torch::Tensor& a, const torch::Tensor& b, double temperature);
+enum class NtXentDenominator { all, negatives };
+// a, b (N, D) paired views -> (N,). The mean over samples is the public code's loss value.
+torch::Tensor nt_xent(const torch::Tensor& a, const torch::Tensor& b, double temperature,
+                      NtXentDenominator denominator = NtXentDenominator::all);
 // a, b (N, D) -> (N,).
 torch::Tensor cosine_loss(const torch::Tensor& a, const torch::Tensor& b);
 // pred, target (B, N, d) -> (B,): mean over positions and channels of the squared error.

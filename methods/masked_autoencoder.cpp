@@ -20,7 +20,8 @@ MaskedAutoencoder::ViewOutput MaskedAutoencoder::run_view(const torch::Tensor& i
   std::vector<torch::Tensor> blocks;
   ViewOutput out;
   out.latent = encoder_->encode(tokens, plan.split.ids_keep,
-                                decoder_->wants_block_outputs() ? &blocks : nullptr);
+                                decoder_->wants_block_outputs() || !final_norm_ ? &blocks : nullptr);
+  if (!final_norm_) out.latent = blocks.back();
   out.decoded = decoder_->forward(out.latent, blocks, plan.split.ids_restore, plan.ids_rec);
   auto target = patch_targets(images, encoder_->options().patch, plan.ids_rec, method_.norm_pix_loss);
   out.loss_re = reconstruction_loss(out.decoded.pred, target);

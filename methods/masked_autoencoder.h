@@ -37,7 +37,9 @@ class MaskedAutoencoder : public PretrainMethod {
                         const torch::Tensor& psts_weights) = 0;
 
   struct ViewOutput {
-    torch::Tensor latent;  // (B, 1 + N_vis, D) encoder output
+    // (B, 1 + N_vis, D) encoder output: after the final norm, or the last block's output when
+    // final_norm_ is off (Cross-Scale MAE's public code computes the norm and discards it).
+    torch::Tensor latent;
     DecoderOutput decoded;
     torch::Tensor loss_re;  // (B,) reconstruction MSE
   };
@@ -46,6 +48,7 @@ class MaskedAutoencoder : public PretrainMethod {
   MaskPlan random_plan(int64_t batch, torch::Device device) const;
 
   MethodConfig method_;
+  bool final_norm_ = true;  // the encoder's final norm applied to what the decoder sees
   int64_t patches_, n_keep_, n_rec_;
   VisionTransformer encoder_{nullptr};
   std::shared_ptr<DecoderImpl> decoder_;

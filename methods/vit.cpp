@@ -111,9 +111,14 @@ VisionTransformerImpl::VisionTransformerImpl(const VitOptions& o, const torch::T
 }
 
 torch::Tensor VisionTransformerImpl::embed(const torch::Tensor& images, const torch::Tensor& gsd_scale) {
-  auto x = patch_embed(images);  // (B, L, D)
-  if (!gsd_scale.defined()) return x + (options_.cls_pos_embed ? pos_embed.slice(1, 1) : pos_embed);
-  return x + sincos_pos_embed_2d_scaled(options_.dim, options_.grid(), gsd_scale).to(x.dtype());
+  ABLATE_CHECK(images.dim() == 4 && images.size(2) == images.size(3) && images.size(2) >= options_.patch,
+               "the encoder takes square images of at least one patch, got {}", c10::str(images.sizes()));
+  auto x = patch_embed(images);  // (B, g^2, D)
+  const int64_t grid = images.size(2) / options_.patch;
+  if (gsd_scale.defined())
+    return x + sincos_pos_embed_2d_scaled(options_.dim, grid, gsd_scale).to(x.dtype());
+  if (grid == options_.grid()) return x + (options_.cls_pos_embed ? pos_embed.slice(1, 1) : pos_embed);
+  return x + sincos_pos_embed_2d(options_.dim, grid).to(x.device(), x.dtype()).unsqueeze(0);
 }
 
 torch::Tensor VisionTransformerImpl::encode(const torch::Tensor& tokens, const torch::Tensor& ids_keep,
@@ -134,8 +139,12 @@ torch::Tensor VisionTransformerImpl::forward_encoder(const torch::Tensor& images
   return encode(embed(images), ids_keep, block_outputs);
 }
 
-torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images) {
-  return forward_encoder(images, {}).select(1, 0);  // (B, D)
+torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images, bool gsd_relative) {
+  torch::Tensor gsd;
+  if (gsd_relative && images.size(2) != options_.img_size)
+    gsd = torch::full({images.size(0)}, double(options_.img_size) / double(images.size(2)),
+                      images.options().dtype(torch::kFloat32));
+  return encode(embed(images, gsd), {}).select(1, 0);  // (B, D)
 }
 
 }  // namespace ablate

@@ -64,8 +64,10 @@ class VisionTransformerImpl : public torch::nn::Module {
   explicit VisionTransformerImpl(const VitOptions& options,
                                  const torch::TensorOptions& tensor_options = {});
 
-  // Patch embedding + position embedding, no CLS: (B, 3, H, W) -> (B, L, D). `gsd_scale` (B),
-  // when defined, scales the positions per sample (Scale-MAE).
+  // Patch embedding + position embedding, no CLS: (B, 3, H, H) -> (B, g^2, D), g = H / patch
+  // (rounded down, as the strided conv does). Any square size: another grid than the built one
+  // gets its sin-cos embedding recomputed for g x g, as Scale-MAE's encoder does at a reduced
+  // evaluation scale. `gsd_scale` (B), when defined, scales the positions per sample (Scale-MAE).
   torch::Tensor embed(const torch::Tensor& images, const torch::Tensor& gsd_scale = {});
   // Encoder on embedded tokens (B, L, D): keeps ids_keep (B, N_vis) (undefined = all), prepends
   // CLS (position 0), runs the blocks and the final norm -> (B, 1 + N_vis, D). When
@@ -76,8 +78,10 @@ class VisionTransformerImpl : public torch::nn::Module {
   // embed + encode.
   torch::Tensor forward_encoder(const torch::Tensor& images, const torch::Tensor& ids_keep,
                                 std::vector<torch::Tensor>* block_outputs = nullptr);
-  // CLS token after the final norm, nothing masked: (B, 3, H, W) -> (B, D). KNN / probes use this.
-  torch::Tensor forward_features(const torch::Tensor& images);
+  // CLS token after the final norm, nothing masked: (B, 3, H, H) -> (B, D). KNN / probes use this.
+  // Any square size (see embed); with `gsd_relative` the positions of an H other than img_size are
+  // scaled by img_size / H (Scale-MAE's knn --eval_gsd: a smaller image has a coarser GSD).
+  torch::Tensor forward_features(const torch::Tensor& images, bool gsd_relative = false);
   torch::Tensor forward(const torch::Tensor& images) { return forward_features(images); }
 
   const VitOptions& options() const { return options_; }

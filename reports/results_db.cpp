@@ -56,7 +56,7 @@ ResultsDb::ResultsDb(const std::string& path)
   if (schema_version_ != 1) return;  // 2 on: ids are today's; 0: not written by ablate's store
   SqlQuery q = db_.query("SELECT id, config_json FROM runs WHERE id = substr(config_hash, 1, 12)"
                          " ORDER BY status = 'done' DESC, created_at, id",
-                         "reading schema 1 run ids");
+                         "mapping schema 1 run ids");
   while (q.next()) {
     try {
       stored_id_.emplace(config_hash(config_from_json(nlohmann::json::parse(q.text(1)))), q.text(0));

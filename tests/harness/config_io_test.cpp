@@ -122,6 +122,10 @@ TEST_CASE("cross-field validation names the field", "[config_io]") {
       {"method: {psts: true}", "method.psts", "part of selectivemae"},
       {"model: {dec_self_attn: true}", "model.dec_self_attn", "cross decoder"},
       {"method: {name: crossscale, multiscale: false}", "method.multiscale", "need multiscale"},
+      {"method: {name: crossscale, cp_tokens: masked}", "method.cp_tokens", "one mask for both views"},
+      {"model: {decoder: cross}\nmethod: {name: crossscale}", "model.decoder", "no token for every patch"},
+      {"method: {name: crossscale, cp_tokens: masked, view_masks: shared}", "method.cp_tokens", "all L token positions"},
+      {"eval: {scales: [0.1, 1.0]}", "eval.scales", "less than one 8 px patch"},  // 0.1 * 64 = 6 px
       {"eval: {protocols: []}", "eval.protocols", "at least one"},
       {"eval: {protocols: [knn, knn]}", "eval.protocols", "twice"},
       // floor(0.875 * 2) = 1: epoch 0 only scores, so no epoch would be pruned.
@@ -143,8 +147,11 @@ TEST_CASE("cross-field validation names the field", "[config_io]") {
   CHECK_NOTHROW(from_text("model: {decoder: cross}\nmethod: {name: selectivemae, recon_ratio: 0.25, psts: true}"));
   CHECK_NOTHROW(from_text("model: {img_size: 16, patch_size: 8}\nmethod: {mask_ratio: 0.5}"));
   CHECK_NOTHROW(from_text("method: {name: crossscale, multiscale: false, loss_cc: false, loss_cp: false}"));
+  CHECK_NOTHROW(from_text("method: {name: crossscale, cp_tokens: masked, view_masks: shared, cp_head: gelu}"));
+  CHECK_NOTHROW(from_text("eval: {scales: [0.1, 1.0], knn_resize: upsample}"));
   // InfoBatch loads for every method once some epoch can be pruned (floor(0.875 * 3) = 2: epoch 1).
-  for (const char* m : {"name: mae", "name: crossscale", "name: selectivemae, recon_ratio: 0.25, psts: true"}) {
+  for (const char* m : {"name: mae", "name: crossscale, cp_tokens: masked, view_masks: shared, cp_head: gelu",
+                        "name: selectivemae, recon_ratio: 0.25, psts: true"}) {
     INFO(m);
     const RunConfig c = from_text(std::string("model: {decoder: cross}\nmethod: {infobatch: true, ") + m +
                                   "}\ntrain: {epochs: 3}");
@@ -178,6 +185,8 @@ TEST_CASE("config hash: stable under key order, sensitive to values", "[config_i
   // and without the eval section (evaluations are records of their own).
   nlohmann::json id_json = config_to_json(a);
   id_json["resources"].erase("gpu_mem_gb");
+  for (const char* k : {"cc_denominator", "cs_final_norm", "cp_tokens", "cp_head", "re_reduction", "view_masks", "square_crop"})
+    id_json["method"].erase(k);
   id_json.erase("eval");
   CHECK(config_id_json(a) == canonical_dump(id_json));
   CHECK(config_hash(a) == sha256_hex(config_id_json(a)).substr(0, 12));

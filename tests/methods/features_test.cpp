@@ -1,6 +1,6 @@
-// Scaled feature extraction against direct LibTorch references (identity at scale 1, 2x2 average
-// pooling + bilinear upsampling at scale 0.5), ImageNet normalisation by hand, the CUDA bf16 path,
-// and the feature cache.
+// Scaled feature extraction against direct LibTorch references (identity at scale 1; at scale 0.5
+// 2x2 average pooling, encoded at that size (Scale-MAE) or upsampled bilinearly back), ImageNet
+// normalisation by hand, the CUDA bf16 path, and the feature cache.
 #include "methods/features.h"
 
 #include "methods/pch/torch_pch.h"
@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "harness/check.h"
 #include "tests/support/catch.h"
 
 using namespace ablate;
@@ -66,7 +67,7 @@ TEST_CASE("scale 1 at the native size is normalisation and direct embedding", "[
   CHECK(torch::allclose(feats, embed(imagenet(images)), 1e-4, 1e-3));
 }
 
-TEST_CASE("scale 0.5 is 2x2 average pooling then bilinear upsampling", "[features]") {
+TEST_CASE("scale 0.5 is 2x2 average pooling, encoded at that size or upsampled back", "[features]") {
   const torch::Tensor images = random_images(4, 16, 2);
   const torch::Tensor pooled =
       torch::avg_pool2d(images.to(torch::kFloat32), {2, 2});  // (4, 3, 8, 8)
@@ -75,22 +76,55 @@ TEST_CASE("scale 0.5 is 2x2 average pooling then bilinear upsampling", "[feature
       images.index({0, 1, torch::indexing::Slice(6, 8), torch::indexing::Slice(10, 12)});
   CHECK(std::abs(pooled[0][1][3][5].item<double>() -
                  block.to(torch::kFloat64).mean().item<double>()) < 1e-4);
+  // Scale-MAE (the default): the encoder sees the 8 x 8 image.
+  CHECK(torch::allclose(extract_features(flat, images, 0.5, 16, torch::kCPU, 3),
+                        imagenet(pooled).flatten(1), 1e-5, 1e-5));
+  const LinearEmbed embed8(8);
+  CHECK(torch::allclose(extract_features(embed8, images, 0.5, 16, torch::kCPU, 4), embed8(imagenet(pooled)),
+                        1e-3, 1e-3));
+  // eval.knn_resize: upsample resizes it back to the input side.
+  ScaleProtocol upsample;
+  upsample.encode_at_scale = false;
   const torch::Tensor expect = imagenet(bilinear(pooled, 16));
-  CHECK(torch::allclose(extract_features(flat, images, 0.5, 16, torch::kCPU, 3), expect.flatten(1),
+  CHECK(torch::allclose(extract_features(flat, images, 0.5, 16, torch::kCPU, 3, upsample), expect.flatten(1),
                         1e-5, 1e-5));
   const LinearEmbed embed(16);
-  CHECK(torch::allclose(extract_features(embed, images, 0.5, 16, torch::kCPU, 4), embed(expect),
+  CHECK(torch::allclose(extract_features(embed, images, 0.5, 16, torch::kCPU, 4, upsample), embed(expect),
                         1e-3, 1e-3));
 }
 
 TEST_CASE("downsampling to a non-divisor side averages the covered pixels", "[features]") {
-  // 0.25 of 10 rounds to 3 (2.5 -> 3): area interpolation, then bilinear to the input side 12.
+  // The reduced side is round(scale * input side): 0.25 of 12 is 3. Area interpolation from the
+  // native 10 px, then encoded at 3 px, or resized bilinearly to 12 under knn_resize: upsample
+  // (which takes round(0.25 * 10) = 3 of the native side).
   const torch::Tensor images = random_images(2, 10, 4);
   const torch::Tensor area = F::interpolate(
       images.to(torch::kFloat32),
       F::InterpolateFuncOptions().size(std::vector<int64_t>{3, 3}).mode(torch::kArea));
   CHECK(torch::allclose(extract_features(flat, images, 0.25, 12, torch::kCPU, 2),
+                        imagenet(area).flatten(1), 1e-5, 1e-5));
+  ScaleProtocol upsample;
+  upsample.encode_at_scale = false;
+  CHECK(torch::allclose(extract_features(flat, images, 0.25, 12, torch::kCPU, 2, upsample),
                         imagenet(bilinear(area, 12)).flatten(1), 1e-5, 1e-5));
+}
+
+TEST_CASE("dataset statistics come from the registry; unknown ones are a config error", "[features]") {
+  EvalConfig eval;
+  CHECK(scale_protocol(eval).stats.mean[0] == 0.485);  // ImageNet by default
+  eval.knn_norm = "dataset";
+  eval.dataset = "ucmerced";
+  const ScaleProtocol p = scale_protocol(eval);
+  CHECK(p.stats.mean[0] == 0.4842);  // Scale-MAE's mae/dataloaders/ucmerced.py
+  CHECK(p.stats.std[2] == 0.1958);
+  CHECK(p.text() != scale_protocol(EvalConfig{}).text());
+  const torch::Tensor images = random_images(2, 8, 5);
+  const torch::Tensor by_hand = (images.to(torch::kFloat32) / 255.0 -
+                                 torch::tensor({0.4842, 0.4901, 0.4505}).view({1, 3, 1, 1})) /
+                                torch::tensor({0.2180, 0.2021, 0.1958}).view({1, 3, 1, 1});
+  CHECK(torch::allclose(scaled_input(images, 1.0, 8, p), by_hand, 1e-5, 1e-5));
+  eval.dataset = "aid";
+  CHECK_THROWS_AS(scale_protocol(eval), ConfigError);
 }
 
 TEST_CASE("feature cache reuses matching entries and recomputes on a key change", "[features]") {
@@ -102,7 +136,7 @@ TEST_CASE("feature cache reuses matching entries and recomputes on a key change"
     ++computed;
     return torch::full({4, 2}, static_cast<float>(computed));
   };
-  const FeatureCacheKey key{"ckpt-a", "split-x", 0.25, 64};
+  const FeatureCacheKey key{"ckpt-a", "split-x", 0.25, 64, ScaleProtocol{}.text()};
   const torch::Tensor first = cached_features(dir, "val", key, compute);
   CHECK(std::filesystem::exists(dir / "features" / "val_0.25.pt"));
   CHECK(feature_cache_file(dir, "val", 0.25) == dir / "features" / "val_0.25.pt");
@@ -114,10 +148,17 @@ TEST_CASE("feature cache reuses matching entries and recomputes on a key change"
   const torch::Tensor fresh = cached_features(dir, "val", other, compute);
   CHECK(computed == 2);
   CHECK(fresh[0][0].item<float>() == 2.0f);
+  // Another scale protocol (eval.knn_resize / knn_norm / knn_gsd) is another entry.
+  FeatureCacheKey upsampled = other;
+  upsampled.protocol = ScaleProtocol{false}.text();
+  cached_features(dir, "val", upsampled, compute);
+  CHECK(computed == 3);
+  cached_features(dir, "val", other, compute);
+  CHECK(computed == 4);
   // A torn file is recomputed rather than trusted.
   { std::ofstream(dir / "features" / "val_0.25.pt", std::ios::trunc) << "garbage"; }
   cached_features(dir, "val", other, compute);
-  CHECK(computed == 3);
+  CHECK(computed == 5);
   std::filesystem::remove_all(dir);
 }
 

@@ -37,6 +37,10 @@ TEST_CASE("NT-Xent against the closed form", "[losses]") {
   const double expect = std::log(2.0 + std::exp(1.0 / t)) - 1.0 / t;
   CHECK(l[0].item<float>() == Approx(expect));
   CHECK(l[1].item<float>() == Approx(expect));
+  // Cross-Scale MAE's public form leaves the positive out of the denominator (and adds 1e-8).
+  auto official = nt_xent(a, a * 3.0, t, NtXentDenominator::negatives);
+  CHECK(official[0].item<float>() == Approx(std::log(2.0 + 1e-8) - 1.0 / t));
+  CHECK(official[1].item<float>() == Approx(std::log(2.0 + 1e-8) - 1.0 / t));
   // Views at 60 degrees, samples at 90 degrees: a0 = (1, 0), b0 = (cos 60, sin 60), a1 = (0, 1),
   // b1 = (-sin 60, cos 60). Every anchor's positive is at cos 60 = 0.5. Negatives: a0 sees a1 (0)
   // and b1 (-sin 60); b0 sees a1 (sin 60) and b1 (0); a1 sees a0 (0) and b0 (sin 60); b1 sees a0

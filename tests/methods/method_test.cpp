@@ -118,7 +118,19 @@ TEST_CASE("forward + backward of every method: finite loss, gradient on every pa
     c.method.proj_head = false;
     c.model.decoder = "cross";
     c.method.recon_ratio = 0.25;
+    c.method.cp_tokens = "masked";  // the cross decoder has tokens for the reconstructed patches only
+    c.method.view_masks = "shared";
+    c.method.cp_head = "gelu";
+    c.method.cs_final_norm = true;
     variants.emplace_back("crossscale cosine cross-decoder", c);
+  }
+  {
+    RunConfig c = micro("crossscale");
+    c.method.cc_denominator = "all";
+    c.method.re_reduction = "mean";
+    c.method.square_crop = true;
+    c.method.cs_final_norm = true;
+    variants.emplace_back("crossscale simclr mean shared-norm", c);
   }
   {
     RunConfig c = micro("crossscale");
@@ -139,11 +151,17 @@ TEST_CASE("forward + backward of every method: finite loss, gradient on every pa
     CHECK(lt.per_sample.mean().item<double>() == Approx(lt.total.item<double>()).epsilon(1e-5));
     CHECK_FALSE(lt.terms.empty());
     lt.total.backward();
+    // Cross-Scale MAE's public code discards the encoder's final norm (method.cs_final_norm off):
+    // it gets an exact zero gradient, every other parameter a nonzero one.
+    const bool norm_unused = cfg.method.name == "crossscale" && !cfg.method.cs_final_norm;
     for (const auto& p : method->named_parameters()) {
       INFO(p.key());
       REQUIRE(p.value().grad().defined());
       CHECK(torch::isfinite(p.value().grad()).all().item<bool>());
-      CHECK(p.value().grad().abs().sum().item<double>() > 0.0);
+      if (norm_unused && p.key().rfind("encoder.norm.", 0) == 0)
+        CHECK(p.value().grad().abs().sum().item<double>() == 0.0);
+      else
+        CHECK(p.value().grad().abs().sum().item<double>() > 0.0);
     }
   }
 }
@@ -161,6 +179,24 @@ TEST_CASE("crossscale reports the enabled terms, weighted", "[method]") {
   const double expect = lt.terms[0].second.item<double>() + 0.5 * lt.terms[1].second.item<double>() +
                         2.0 * lt.terms[2].second.item<double>();
   CHECK(lt.total.item<double>() == Approx(expect).epsilon(1e-5));
+}
+
+TEST_CASE("crossscale L_re sums the two views (public code) or averages them", "[method]") {
+  RunConfig c = micro("crossscale");
+  c.method.loss_cc = false;
+  c.method.loss_cp = false;
+  auto run = [&](const char* reduction, bool with_crop) {
+    RunConfig v = c;
+    v.method.re_reduction = reduction;
+    v.method.multiscale = with_crop;
+    torch::manual_seed(0);
+    auto method = make_method(v);
+    torch::manual_seed(1);  // same images, masks and crop for every variant
+    return method->forward(StepInputs{torch::randn({4, 3, 64, 64}), {}}).total.item<double>();
+  };
+  const double sum = run("sum", true), mean = run("mean", true), single = run("sum", false);
+  CHECK(sum == Approx(2.0 * mean).epsilon(1e-6));
+  CHECK(sum > single);  // the original view's term plus the crop's
 }
 
 TEST_CASE("reconstruction figure and SelectiveMAE's HOG-chosen visible set", "[method]") {
