@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "methods/safetensors.h"
 #include "methods/vit.h"
 #include "tests/support/catch.h"
 #include "tests/support/golden.h"
@@ -145,4 +146,25 @@ TEST_CASE("torch checkpoint: broken files are DataErrors naming the file", "[tor
   // torch.save before 1.6: a bare pickle stream, no zip.
   std::ofstream(dir / "legacy.pth", std::ios::binary) << std::string("\x80\x02\x8a\x0a", 4) << std::string(64, 'x');
   CHECK(data_error_of([&] { read_torch_checkpoint(dir / "legacy.pth"); }).find("legacy") != std::string::npos);
+}
+
+TEST_CASE("torch checkpoint: views into shared storages, parameters and protocol 4 read as torch wrote them",
+          "[torch_checkpoint]") {
+  // Fixtures written by Python torch (tests/data/torch_save/make.py): offsets, strides, an
+  // nn.Parameter, bf16 / int64 / bool / 0-d tensors, a nested dict beside the state dict.
+  const std::filesystem::path dir = std::filesystem::path(ABLATE_TEST_SOURCE_DIR) / "tests" / "data" / "torch_save";
+  const auto want = read_safetensors(dir / "views.safetensors").tensors;
+  for (const char* file : {"views_p2.pth", "views_p4.pth"}) {
+    INFO(file);
+    const TorchCheckpoint ck = read_torch_checkpoint(dir / file);
+    CHECK(ck.state_dict_key == "state_dict");
+    CHECK(ck.other_entries == std::vector<std::string>{"meta"});
+    REQUIRE(ck.state_dict.size() == want.size());
+    for (const auto& [name, t] : want) {
+      INFO(name);
+      REQUIRE(ck.state_dict.count(name));
+      CHECK(ck.state_dict.at(name).scalar_type() == t.scalar_type());
+      CHECK(torch::equal(ck.state_dict.at(name), t));
+    }
+  }
 }
