@@ -349,8 +349,9 @@ std::vector<FlatConfig> Loader::eval_entries(const YAML::Node& n) const {
 
 // The sha256 of a weights file's bytes; ConfigError at `at` when it cannot be read.
 std::string weights_sha256(const std::filesystem::path& file, const std::string& at, const std::string& key) {
+  std::error_code ec;  // an unreadable path is a config error, not a filesystem_error
   std::ifstream in(file, std::ios::binary);
-  if (!std::filesystem::is_regular_file(file) || !in)
+  if (!std::filesystem::is_regular_file(file, ec) || !in)
     throw ConfigError(at, key, fmt::format("weights file '{}' not found", file.string()),
                       "relative paths are read from the experiment file's folder");
   Sha256 h;
@@ -388,7 +389,8 @@ std::vector<ExternalWeights> Loader::external_weights(const YAML::Node& n, const
       if (other.name == w.name) throw ConfigError(where(entry["name"]), section + ".name", fmt::format("'{}' is given twice", w.name));
     std::filesystem::path file = scalar(entry["file"], section + ".file");
     if (file.is_relative()) file = std::filesystem::path(file_).parent_path() / file;
-    w.path = std::filesystem::absolute(file).lexically_normal().string();  // independent of a worker's cwd
+    std::error_code ec;
+    w.path = std::filesystem::absolute(file, ec).lexically_normal().string();  // independent of a worker's cwd
     w.sha256 = weights_sha256(w.path, where(entry["file"]), section + ".file");
     w.layout = entry["layout"] ? scalar(entry["layout"], section + ".layout") : "mae";
     if (std::find(layouts.begin(), layouts.end(), w.layout) == layouts.end())
