@@ -47,7 +47,7 @@ int export_model_main(const std::string& db, const std::string& run_id, const st
   const TrainedRun run = load_trained_run(db, run_id);
   auto& vit = *run.method->encoder();
   if (format == "timm") {
-    export_timm(vit, out, std::to_array(kImageNetStats.mean), std::to_array(kImageNetStats.std));
+    export_timm(vit, out, kImageNetStats.mean, kImageNetStats.std);
     fmt::print("wrote {}/model.safetensors and config.json ({} encoder, step {}): "
                "timm.create_model('local-dir:{}', pretrained=True)\n",
                out, timm_architecture(vit.options()), run.step, out);

@@ -49,6 +49,16 @@ struct PlanOptions {
   bool json = false;
 };
 
+// Evaluation tasks as plan JSON: each task's identity plus its id.
+nlohmann::json tasks_json(const std::vector<EvalTask>& tasks) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const EvalTask& t : tasks) {
+    out.push_back(t.key_json());
+    out.back()["id"] = t.id;
+  }
+  return out;
+}
+
 nlohmann::json run_json(const PlannedRun& r, const RunCost& cost) {
   const ModelConfig& m = r.config.model;
   const auto encoder = encoder_params(vit_size(m.size), m.patch_size, m.qkv_bias);
@@ -62,14 +72,7 @@ nlohmann::json run_json(const PlannedRun& r, const RunCost& cost) {
           {"gpus", r.config.resources.gpus},
           {"gpu_hours_h100_est", cost.gpu_hours},
           {"peak_mem_gib_est", planned_peak_gib(r.config)},
-          {"evals", [&] {
-             nlohmann::json tasks = nlohmann::json::array();
-             for (const EvalTask& t : eval_tasks_of(r)) {
-               tasks.push_back(t.key_json());
-               tasks.back()["id"] = t.id;
-             }
-             return tasks;
-           }()},
+          {"evals", tasks_json(eval_tasks_of(r))},
           {"config", config_to_json(r.config)}};
 }
 
@@ -83,11 +86,16 @@ int plan_main(const PlanOptions& opt) {
     total.gpu_hours += cost.gpu_hours;
     runs.push_back(run_json(r, cost));
   }
+  // External checkpoint rows (`weights:`): evaluated only, nothing to pre-train.
+  nlohmann::json files = nlohmann::json::array();
+  for (const ExternalWeights& w : exp.weights)
+    files.push_back({{"name", w.name}, {"file", w.path}, {"sha256", w.sha256}, {"layout", w.layout},
+                     {"axes", w.axes}, {"evals", tasks_json(eval_tasks_of(w))}});
   if (opt.json) {
-    std::cout << nlohmann::json{{"experiment", exp.name}, {"scale", exp.scale}, {"runs", runs},
-                                {"total_train_flops", total.flops}, {"total_gpu_hours_h100_est", total.gpu_hours}}
-                     .dump(2)
-              << "\n";
+    nlohmann::json plan{{"experiment", exp.name}, {"scale", exp.scale}, {"runs", runs},
+                        {"total_train_flops", total.flops}, {"total_gpu_hours_h100_est", total.gpu_hours}};
+    if (!files.empty()) plan["weights"] = files;
+    std::cout << plan.dump(2) << "\n";
     return 0;
   }
   if (exp.scale.empty()) fmt::print("{}: {} runs\n", exp.name, exp.runs.size());
@@ -97,6 +105,10 @@ int plan_main(const PlanOptions& opt) {
                r["id"].get<std::string>(), r["params"].get<double>() / 1e6,
                r["train_flops_per_image"].get<double>() / 1e9, r["gpu_hours_h100_est"].get<double>(),
                r["gpus"].get<int>(), r["peak_mem_gib_est"].get<double>(), r["axes"].dump());
+  for (const auto& f : files)
+    fmt::print("  {}  checkpoint {} ({}, sha256 {}), {} evaluation(s)  {}\n", f["name"].get<std::string>(),
+               f["file"].get<std::string>(), f["layout"].get<std::string>(),
+               f["sha256"].get<std::string>().substr(0, 12), f["evals"].size(), f["axes"].dump());
   fmt::print("total: {:.3g} train FLOPs, {:.3f} H100 GPU-hours (estimate at {:.0f}% MFU; 0 where the corpus "
              "size is only known at run time)\n",
              total.flops, total.gpu_hours, kAssumedMfu * 100);

@@ -47,10 +47,11 @@
 #include "methods/knn.h"
 #include "methods/linear_probe.h"
 #include "methods/method.h"
-#include "pch/torch_pch.h"
+#include "methods/pretrained.h"
 #include "methods/stop_signal.h"
 #include "methods/trainer.h"
 #include "methods/vit.h"
+#include "pch/torch_pch.h"
 
 namespace ablate {
 namespace {
@@ -253,6 +254,43 @@ int worker_main(const std::filesystem::path& run_dir) {
   }
 }
 
+namespace {
+
+// The encoder of an external checkpoint row (harness/experiment.h ExternalWeights): the file read
+// with the row's options, into the declared architecture when the experiment file gives `model`
+// (a file that does not fit fails listing the keys), else the one its shapes imply; cfg.model.img_size
+// becomes the file's input size, at which features are extracted. The file must still be the one
+// planned: its sha256 is the evaluation's identity.
+VisionTransformer load_external_weights(const EvalJob& task, RunConfig& cfg, JournalWriter& journal) {
+  const nlohmann::json& o = task.weights_options;
+  PretrainedOptions po;
+  po.heads = o.value("heads", 0);
+  po.norm_eps = o.value("norm_eps", 1e-6);
+  if (o.value("model_declared", false)) {
+    VitOptions declared = VitOptions::from(cfg.model);
+    if (po.heads > 0) declared.heads = po.heads;
+    declared.norm_eps = po.norm_eps;
+    po.architecture = declared;
+  }
+  PretrainedEncoder pe = load_pretrained_encoder(task.weights.path, po);
+  if (pe.sha256 != task.weights.key)
+    throw DataError(fmt::format("{}: the file changed since it was planned (sha256 {}, planned {})", task.weights.path,
+                                pe.sha256, task.weights.key));
+  const VitOptions& arch = pe.vit->options();
+  cfg.model.img_size = static_cast<int>(arch.img_size);
+  cfg.model.patch_size = static_cast<int>(arch.patch);
+  journal.env("weights_file", task.weights.path);
+  journal.env("weights_sha256", pe.sha256);
+  journal.env("weights_layout", o.value("layout", ""));
+  journal.env("weights_architecture", fmt::format("dim {}, depth {}, heads {}, branches {}, patch {}, img {}, mlp {}, qkv_bias {}, "
+                                                  "norm_eps {}", arch.dim, arch.depth, arch.heads, arch.branches, arch.patch,
+                                                  arch.img_size, arch.mlp_hidden, arch.qkv_bias, arch.norm_eps));
+  journal.env("weights_ignored_entries", std::to_string(pe.ignored.size()));
+  return pe.vit;
+}
+
+}  // namespace
+
 int eval_worker_main(const std::filesystem::path& eval_dir) {
   install_stop_handlers();
   JournalWriter journal(eval_dir);
@@ -266,17 +304,22 @@ int eval_worker_main(const std::filesystem::path& eval_dir) {
     journal.env("device", device.str());
     journal.env("weights", task.weights.label());
 
-    torch::manual_seed(static_cast<uint64_t>(cfg.seed));  // the run's initialisation, as pre-training had it
-    auto method = make_method(cfg);
-    method->to(device);
-    if (task.weights.kind != "run")
-      throw ConfigError(eval_dir.string(), "weights", fmt::format("weights source '{}' has no reader yet", task.weights.label()),
-                        "external checkpoint files need the checkpoint reader (methods/torch_checkpoint)");
-    if (!cfg.eval.random_init) {
-      const auto ckpt = std::filesystem::path(task.weights.path) / "ckpt" / "last.pt";
-      journal.env("weights_step", std::to_string(load_checkpoint_weights(ckpt, *method)));
+    RunConfig eval_cfg = task.config;  // an external file sets its own input size
+    VisionTransformer encoder{nullptr};
+    if (task.weights.kind == "file") {
+      encoder = load_external_weights(task, eval_cfg, journal);
+      encoder->to(device);
+    } else {
+      torch::manual_seed(static_cast<uint64_t>(cfg.seed));  // the run's initialisation, as pre-training had it
+      auto method = make_method(cfg);
+      method->to(device);
+      if (!cfg.eval.random_init) {
+        const auto ckpt = std::filesystem::path(task.weights.path) / "ckpt" / "last.pt";
+        journal.env("weights_step", std::to_string(load_checkpoint_weights(ckpt, *method)));
+      }
+      encoder = method->encoder();  // shares the module
     }
-    evaluate(cfg, method->encoder(), eval_dir, journal, device);
+    evaluate(eval_cfg, encoder, eval_dir, journal, device);
     journal.finish("done", "", 0);
     return 0;
   } catch (const std::exception& e) {

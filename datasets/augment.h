@@ -35,8 +35,10 @@ torch::Tensor crop_resize(const torch::Tensor& images, const torch::Tensor& boxe
                           int64_t out_size);
 // Per-channel mean and standard deviation of pixel values scaled to [0, 1].
 struct PixelStats {
-  double mean[3], std[3];
+  std::array<double, 3> mean, std;
 };
+// ImageNet's (RGB): what every model input is normalised with unless the evaluation asks otherwise,
+// and what an exported encoder expects (`ablate export --format timm` writes them into config.json).
 inline constexpr PixelStats kImageNetStats{{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}};
 
 // (B, 3, H, W) pixel values 0..255 (uint8 or float) -> float (x / 255 - mean) / std, ImageNet

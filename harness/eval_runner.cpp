@@ -32,11 +32,16 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
 constexpr auto kStopGrace = std::chrono::seconds(10);  // SIGTERM -> SIGKILL when stopping
 
-// A task due to run: its record and the config of the run whose weights it reads.
+// A task due to run: its record and where its weights come from, a run of the experiment or an
+// external checkpoint row (exactly one of the two).
 struct DueEval {
   EvalTask task;
   const PlannedRun* run = nullptr;
+  const ExternalWeights* external = nullptr;
   RunStatus seen = RunStatus::queued;  // its status when chosen
+
+  // "run <id>" or "checkpoint <name>", for progress notes.
+  std::string source() const { return run ? "run " + run->id : "checkpoint " + external->name; }
 };
 
 struct ActiveEval {
@@ -109,6 +114,8 @@ class EvalLoop {
     std::vector<DueEval> all;
     for (const PlannedRun& r : exp_.runs)
       for (EvalTask& t : eval_tasks_of(r)) all.push_back({std::move(t), &r});
+    for (const ExternalWeights& w : exp_.weights)
+      for (EvalTask& t : eval_tasks_of(w)) all.push_back({std::move(t), nullptr, &w});
     st_.store.upsert_eval_tasks([&] {
       std::vector<EvalTask> tasks;
       for (const DueEval& d : all) tasks.push_back(d.task);
@@ -120,7 +127,7 @@ class EvalLoop {
     for (DueEval& d : all) {
       const RunStatus seen = status_of_eval(*st_.store.eval_task(d.task.id));
       if (!wants_execution(seen, rerun_)) continue;
-      if (status_of(*st_.store.run(d.run->id)) != RunStatus::done) {
+      if (d.run && status_of(*st_.store.run(d.run->id)) != RunStatus::done) {
         ++res_.waiting;
         continue;
       }
@@ -156,9 +163,12 @@ class EvalLoop {
       st_.progress.note(fmt::format("evaluation {} was taken by another runner: skipped", d.task.id));
       return false;
     }
-    const std::string run_dir = st_.store.run(d.run->id)->run_dir;
-    EvalJob job{d.task.id, d.task.weights, d.run->config};
-    job.weights.path = run_dir.empty() ? (st_.runs_root / d.run->id).string() : run_dir;
+    EvalJob job{d.task.id, d.task.weights, d.run ? d.run->config : d.external->config,
+                d.run ? nlohmann::json() : weights_options(*d.external)};
+    if (d.run) {
+      const std::string run_dir = st_.store.run(d.run->id)->run_dir;
+      job.weights.path = run_dir.empty() ? (st_.runs_root / d.run->id).string() : run_dir;
+    }
     job.config.eval = d.task.config;
     ActiveEval a{std::move(d), *attempt, -1, dir, gpu, Clock::now()};
     try {
@@ -172,8 +182,8 @@ class EvalLoop {
     }
     st_.store.set_eval_worker_pid(a.due.task.id, a.attempt, a.pid);
     ++res_.run;
-    st_.progress.note(fmt::format("evaluation {} ({} {} at {} of run {}) started{}", a.due.task.id, a.due.task.protocol,
-                                  a.due.task.dataset, a.due.task.point(), a.due.run->id, gpu.empty() ? "" : " on GPU " + gpu));
+    st_.progress.note(fmt::format("evaluation {} ({} {} at {} of {}) started{}", a.due.task.id, a.due.task.protocol,
+                                  a.due.task.dataset, a.due.task.point(), a.due.source(), gpu.empty() ? "" : " on GPU " + gpu));
     active_.push_back(std::move(a));
     return true;
   }
@@ -212,12 +222,16 @@ class EvalLoop {
   }
 
   void count_final() {
+    std::vector<EvalTask> tasks;
     for (const PlannedRun& r : exp_.runs)
-      for (const EvalTask& t : eval_tasks_of(r)) {
-        const RunStatus s = status_of_eval(*st_.store.eval_task(t.id));
-        res_.done += s == RunStatus::done;
-        res_.failed += s == RunStatus::failed;
-      }
+      for (EvalTask& t : eval_tasks_of(r)) tasks.push_back(std::move(t));
+    for (const ExternalWeights& w : exp_.weights)
+      for (EvalTask& t : eval_tasks_of(w)) tasks.push_back(std::move(t));
+    for (const EvalTask& t : tasks) {
+      const RunStatus s = status_of_eval(*st_.store.eval_task(t.id));
+      res_.done += s == RunStatus::done;
+      res_.failed += s == RunStatus::failed;
+    }
   }
 
   const Experiment& exp_;

@@ -3,7 +3,8 @@
 // (`<ablate_exe> worker --eval <runs_root>/evals/<eval id>`), one per GPU of --gpus or --jobs at a
 // time on the CPU, so several evaluations of one checkpoint run at once. An evaluation runs once its
 // run is done; one whose run failed or diverged stays queued. Adding an evaluation to the file and
-// running again therefore evaluates the existing checkpoints only.
+// running again therefore evaluates the existing checkpoints only. The evaluations of the
+// experiment's external checkpoint rows (`weights:`, harness/experiment.h) wait for nothing.
 //
 // Each task has the run lifecycle (queued -> running -> done/failed, lost when its runner vanished)
 // in the eval_tasks table, claimed with an attempt number; the worker reports only through its

@@ -23,6 +23,8 @@ const std::vector<std::string>& protocol_fields(const std::string& protocol) {
   return finetune;
 }
 
+std::string task_id(const EvalTask& t) { return sha256_hex(canonical_dump(t.key_json())).substr(0, 12); }
+
 }  // namespace
 
 nlohmann::json eval_config_json(const EvalConfig& eval) {
@@ -36,9 +38,11 @@ EvalConfig eval_config_from_json(const nlohmann::json& eval) {
 }
 
 nlohmann::json eval_job_json(const EvalJob& job) {
-  return {{"id", job.id},
-          {"weights", {{"kind", job.weights.kind}, {"key", job.weights.key}, {"path", job.weights.path}}},
-          {"config", config_to_json(job.config)}};
+  nlohmann::json j = {{"id", job.id},
+                      {"weights", {{"kind", job.weights.kind}, {"key", job.weights.key}, {"path", job.weights.path}}},
+                      {"config", config_to_json(job.config)}};
+  if (!job.weights_options.is_null()) j["weights_options"] = job.weights_options;
+  return j;
 }
 
 EvalJob eval_job_from_json(const nlohmann::json& j) {
@@ -47,7 +51,7 @@ EvalJob eval_job_from_json(const nlohmann::json& j) {
     return EvalJob{j.at("id").get<std::string>(),
                    WeightsSource{w.at("kind").get<std::string>(), w.at("key").get<std::string>(),
                                  w.at("path").get<std::string>()},
-                   config_from_json(j.at("config"))};
+                   config_from_json(j.at("config")), j.value("weights_options", nlohmann::json())};
   } catch (const nlohmann::json::exception& e) {
     throw ConfigError("<json>", "eval job", e.what());
   }
@@ -71,7 +75,7 @@ EvalTask make_eval_task(const WeightsSource& weights, const EvalConfig& eval, co
   t.config = eval;
   t.config.protocols = {protocol};
   t.config.scales = {scale};
-  t.id = sha256_hex(canonical_dump(t.key_json())).substr(0, 12);
+  t.id = task_id(t);
   return t;
 }
 
@@ -105,6 +109,27 @@ std::vector<EvalTask> expand_eval_tasks(const WeightsSource& weights, const std:
 
 std::vector<EvalTask> eval_tasks_of(const PlannedRun& run) {
   return expand_eval_tasks(WeightsSource{"run", run.id, ""}, run.evals);
+}
+
+std::vector<EvalTask> eval_tasks_of(const ExternalWeights& weights) {
+  std::vector<EvalTask> tasks = expand_eval_tasks(WeightsSource{"file", weights.sha256, weights.path}, weights.evals);
+  for (EvalTask& t : tasks) {
+    t.settings["weights_heads"] = weights.heads;
+    t.settings["weights_norm_eps"] = weights.norm_eps;
+    if (weights.model_declared) {
+      const nlohmann::json model = config_to_json(weights.config).at("model");
+      for (const char* key : {"size", "img_size", "patch_size", "qkv_bias"}) t.settings["weights_model"][key] = model.at(key);
+    }
+    t.id = task_id(t);
+  }
+  return tasks;
+}
+
+nlohmann::json weights_options(const ExternalWeights& weights) {
+  return {{"heads", weights.heads},
+          {"norm_eps", weights.norm_eps},
+          {"layout", weights.layout},
+          {"model_declared", weights.model_declared}};
 }
 
 }  // namespace ablate

@@ -20,10 +20,12 @@
 namespace ablate {
 
 struct PlannedRun;
+struct ExternalWeights;
 
-// Where an evaluation's encoder weights come from. Today always a run of this database (its final
-// checkpoint, or its seeded initialisation for eval.random_init runs); an external checkpoint file
-// is the second kind (kind "file", key = its sha256), which the checkpoint reader will fill in.
+// Where an evaluation's encoder weights come from: a run of this database (its final checkpoint,
+// or its seeded initialisation for eval.random_init runs), or an external checkpoint file listed
+// under an experiment's `weights:` (kind "file", key = its sha256, so the file's bytes, not its
+// name, are part of the evaluation's identity).
 struct WeightsSource {
   std::string kind = "run";  // "run" | "file"
   std::string key;           // run id, or the file's sha256
@@ -56,6 +58,8 @@ struct EvalJob {
   std::string id;
   WeightsSource weights;
   RunConfig config;
+  // "file" weights only (weights_options()): how the worker reads the file; null for a run.
+  nlohmann::json weights_options;
 };
 nlohmann::json eval_job_json(const EvalJob& job);
 // DataError-free inverse: ConfigError (where "<json>") on a malformed job.
@@ -74,5 +78,13 @@ std::vector<EvalTask> expand_eval_tasks(const WeightsSource& weights, const std:
 
 // expand_eval_tasks for a planned run of this database (its PlannedRun::evals).
 std::vector<EvalTask> eval_tasks_of(const PlannedRun& run);
+
+// The evaluations of an external checkpoint row: its evals of WeightsSource{"file", sha256, path},
+// with how the file is read in each task's settings (heads and LayerNorm eps change the features; a
+// declared model decides whether the file loads at all).
+std::vector<EvalTask> eval_tasks_of(const ExternalWeights& weights);
+// What the evaluation worker needs to read such a file: {"heads", "norm_eps", "layout",
+// "model_declared"} (methods/pretrained.h; model_declared: the file must fit config.model).
+nlohmann::json weights_options(const ExternalWeights& weights);
 
 }  // namespace ablate

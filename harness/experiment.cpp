@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -25,6 +26,7 @@
 #include "harness/check.h"
 #include "harness/config_io.h"
 #include "harness/expr.h"
+#include "harness/hash.h"
 #include "harness/memory_estimate.h"
 
 namespace ablate {
@@ -137,6 +139,8 @@ class Loader {
   Matrix matrix(const YAML::Node& n) const;
   std::vector<DerivedKey> derived(const YAML::Node& n) const;
   std::vector<FlatConfig> eval_entries(const YAML::Node& n) const;
+  std::vector<ExternalWeights> external_weights(const YAML::Node& n, const FlatConfig& base,
+                                                const std::vector<FlatConfig>& evals) const;
   // Resolves identifiers against `config` read with field types (read once, on first use).
   ExprResolver resolver(const FlatConfig& config) const;
   YAML::Node to_node(const Value& v, const DerivedKey& d) const;
@@ -343,6 +347,90 @@ std::vector<FlatConfig> Loader::eval_entries(const YAML::Node& n) const {
   return entries;
 }
 
+// The sha256 of a weights file's bytes; ConfigError at `at` when it cannot be read.
+std::string weights_sha256(const std::filesystem::path& file, const std::string& at, const std::string& key) {
+  std::error_code ec;  // an unreadable path is a config error, not a filesystem_error
+  std::ifstream in(file, std::ios::binary);
+  if (!std::filesystem::is_regular_file(file, ec) || !in)
+    throw ConfigError(at, key, fmt::format("weights file '{}' not found", file.string()),
+                      "relative paths are read from the experiment file's folder");
+  Sha256 h;
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    h.update(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  return h.final_hex();
+}
+
+// `weights:` - external checkpoints as rows beside the runs. Each entry's config is `base` (start,
+// scale profile, command line) with its `model` keys; its evaluations are the file's `evals:`
+// entries read over that config, as for a run.
+std::vector<ExternalWeights> Loader::external_weights(const YAML::Node& n, const FlatConfig& base,
+                                                      const std::vector<FlatConfig>& evals) const {
+  if (!n.IsSequence() || n.size() == 0)
+    throw ConfigError(where(n), "weights", "expected a non-empty list of checkpoint files",
+                      "e.g. [{name: released, file: mae_pretrain_vit_base.pth, layout: mae}]");
+  static const std::vector<std::string> layouts = {"mae", "selectivemae", "crossmae", "crossscale", "timm"};
+  std::vector<ExternalWeights> out;
+  for (size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node entry = n[i];
+    const std::string section = fmt::format("weights[{}]", i);
+    if (!entry.IsMap()) throw ConfigError(where(entry), section, "expected a mapping {name, file, layout, ...}");
+    check_keys(entry, section, {"name", "file", "layout", "model", "heads", "norm_eps", "axes"});
+    for (const char* required : {"name", "file"})
+      if (!entry[required]) throw ConfigError(where(entry), section + "." + required, "missing required key");
+    ExternalWeights w;
+    w.name = scalar(entry["name"], section + ".name");
+    if (w.name.empty() || w.name == "ours")
+      throw ConfigError(where(entry["name"]), section + ".name", fmt::format("'{}' cannot name a checkpoint row", w.name),
+                        "\"ours\" is the label of the experiment's own runs");
+    for (const ExternalWeights& other : out)
+      if (other.name == w.name) throw ConfigError(where(entry["name"]), section + ".name", fmt::format("'{}' is given twice", w.name));
+    std::filesystem::path file = scalar(entry["file"], section + ".file");
+    if (file.is_relative()) file = std::filesystem::path(file_).parent_path() / file;
+    std::error_code ec;
+    w.path = std::filesystem::absolute(file, ec).lexically_normal().string();  // independent of a worker's cwd
+    w.sha256 = weights_sha256(w.path, where(entry["file"]), section + ".file");
+    w.layout = entry["layout"] ? scalar(entry["layout"], section + ".layout") : "mae";
+    if (std::find(layouts.begin(), layouts.end(), w.layout) == layouts.end())
+      throw ConfigError(where(entry["layout"]), section + ".layout", fmt::format("unknown layout '{}'", w.layout),
+                        choices_hint(w.layout, layouts));
+    try {
+      if (entry["heads"]) w.heads = entry["heads"].as<int>();
+      if (entry["norm_eps"]) w.norm_eps = entry["norm_eps"].as<double>();
+    } catch (const YAML::Exception&) {
+      throw ConfigError(where(entry), section, "heads must be a whole number and norm_eps a number");
+    }
+    if (w.heads < 0 || !(w.norm_eps > 0))
+      throw ConfigError(where(entry), section, "heads must be >= 0 (0: inferred) and norm_eps > 0");
+    FlatConfig config = base;
+    if (entry["model"]) {
+      FlatConfig model;
+      flatten_config(entry["model"], file_, model, "model");
+      overlay(config, model);
+      w.model_declared = true;
+    }
+    w.config = read_config(config);
+    if (w.config.model.img_size % w.config.model.patch_size != 0)
+      throw ConfigError(where(entry), section + ".model", "model.img_size must be a multiple of model.patch_size");
+    if (evals.empty()) w.evals = {w.config.eval};
+    for (const FlatConfig& e : evals) {
+      FlatConfig with_entry = config;
+      overlay(with_entry, e);
+      w.evals.push_back(read_config(with_entry).eval);
+    }
+    w.axes = nlohmann::json::object();
+    if (entry["axes"]) {
+      w.axes = yaml_to_json(entry["axes"], file_);
+      if (!w.axes.is_object()) throw ConfigError(where(entry["axes"]), section + ".axes", "expected a mapping of axis keys to values");
+    }
+    w.axes["weights"] = w.name;
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
 Experiment Loader::load(const std::string& text, const std::string& scale, const std::vector<std::string>& overrides) {
   if (size_t bad = invalid_utf8_at(text); bad != std::string::npos) {
     size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
@@ -354,7 +442,7 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
   if (!root.IsMap())
     throw ConfigError(root.Mark().is_null() ? file_ + ":1:1" : where(root), "", "an experiment file must be a mapping",
                       "keys: name, description, base, matrix, ...");
-  check_keys(root, "", {"name", "description", "paper", "base", "matrix", "derived", "scales", "default_scale", "tables", "claims", "compare", "evals"});
+  check_keys(root, "", {"name", "description", "paper", "base", "matrix", "derived", "scales", "default_scale", "tables", "claims", "compare", "evals", "weights"});
 
   Experiment ex;
   ex.file = file_;
@@ -511,6 +599,13 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
       }
       ex.runs.push_back(std::move(run));
     }
+  }
+  if (root["weights"]) {
+    FlatConfig base = start;
+    overlay(base, command_line);
+    ex.weights = external_weights(root["weights"], base, evals);
+    for (PlannedRun& r : ex.runs) r.axes["weights"] = "ours";
+    ex.axis_keys.push_back("weights");  // tables and claims may address the rows by it
   }
   return ex;
 }

@@ -247,7 +247,7 @@ int submit_evals(Store& store, const Experiment& experiment, const RunnerOptions
       if (!attempt) continue;
       fs::remove_all(dir);
       fs::create_directories(dir);
-      EvalJob job{t.id, t.weights, r.config};
+      EvalJob job{t.id, t.weights, r.config, {}};
       job.weights.path = run.run_dir.empty() ? (runs_root / r.id).string() : run.run_dir;
       job.config.eval = t.config;
       write_file_atomically(dir / "eval.json", canonical_dump(eval_job_json(job)) + "\n");

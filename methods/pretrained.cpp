@@ -220,7 +220,13 @@ PretrainedEncoder load_pretrained_encoder(const std::filesystem::path& file, con
   auto tensors = normalise_names(safetensors ? read_safetensors(file).tensors : read_torch_state_dict(file), file);
   PretrainedEncoder out;
   out.sha256 = file_sha256(file);
-  out.vit = VisionTransformer(infer_options(tensors, options, file));
+  VitOptions arch = infer_options(tensors, options, file);
+  if (options.architecture) {
+    const bool cls_pos_embed = arch.cls_pos_embed;
+    arch = *options.architecture;
+    arch.cls_pos_embed = cls_pos_embed;
+  }
+  out.vit = VisionTransformer(arch);
   copy_into(*out.vit, tensors, file, out.ignored);
   out.vit->eval();
   return out;

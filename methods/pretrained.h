@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,11 @@ struct PretrainedOptions {
   // LayerNorm eps the weights were trained with: 1e-6 in MAE's factories (mae_vit_base_patch16...)
   // and timm; MAE's MaskedAutoencoderViT class default (a custom size) is 1e-5.
   double norm_eps = 1e-6;
+  // The architecture the file must have (e.g. VitOptions::from a declared model config, heads and
+  // norm_eps as above); unset: read from the shapes. The file's CLS position row is a layout
+  // detail, taken from the file either way. A file that does not fit is a DataError listing the
+  // missing, unexpected and mis-shaped keys.
+  std::optional<VitOptions> architecture;
 };
 
 struct PretrainedEncoder {

@@ -37,6 +37,9 @@ std::vector<RunRecord> report_runs(const ResultsDb& db, const std::string& exper
     RunRecord r;
     if (it != stored.end()) {
       r = it->second;
+    } else if (std::optional<RunRecord> file = db.weights_record(p.id)) {  // an external checkpoint row
+      r = std::move(*file);
+      r.experiment = experiment;
     } else {
       r.id = p.id;
       r.experiment = experiment;

@@ -56,7 +56,8 @@ ResultsDb::ResultsDb(const std::string& path)
   has_env_ = env.i64(0) == 1;
   SqlQuery version = db_.query("PRAGMA user_version", "reading the schema version");
   version.next();
-  if (version.i64(0) != 1) return;  // 2 on: ids are today's; 0: not written by ablate's store
+  schema_version_ = version.i64(0);
+  if (schema_version_ != 1) return;  // 2 on: ids are today's; 0: not written by ablate's store
   SqlQuery q = db_.query("SELECT id, config_json FROM runs WHERE id = substr(config_hash, 1, 12)"
                          " ORDER BY status = 'done' DESC, created_at, id",
                          "mapping schema 1 run ids");
@@ -135,19 +136,46 @@ const std::vector<std::pair<std::int64_t, double>>& ResultsDb::series(
   return series_cache_.emplace(key, std::move(s)).first->second;
 }
 
+namespace {
+bool is_weights_label(const std::string& id) { return id.rfind("file:", 0) == 0; }
+}  // namespace
+
 const std::vector<EvalRecord>& ResultsDb::evals(const std::string& run_id) const {
   auto it = eval_cache_.find(run_id);
   if (it != eval_cache_.end()) return it->second;
-  SqlQuery q = db_.query("SELECT protocol, dataset, scale, metric, value FROM evals WHERE run_id = ?1"
-                         " ORDER BY protocol, dataset, scale, metric",
-                         "reading evaluation results");
-  q.bind(stored_id(run_id));
   std::vector<EvalRecord> rows;
+  if (is_weights_label(run_id) && schema_version_ < 2) return eval_cache_.emplace(run_id, std::move(rows)).first->second;
+  SqlQuery q = is_weights_label(run_id)
+                   ? db_.query("SELECT t.protocol, t.dataset, t.point, m.metric, m.value FROM eval_metrics m"
+                               " JOIN eval_tasks t ON t.id = m.eval_id WHERE t.weights = ?1"
+                               " ORDER BY t.protocol, t.dataset, t.point, m.metric",
+                               "reading a checkpoint file's evaluation results")
+                   : db_.query("SELECT protocol, dataset, scale, metric, value FROM evals WHERE run_id = ?1"
+                               " ORDER BY protocol, dataset, scale, metric",
+                               "reading evaluation results");
+  q.bind(is_weights_label(run_id) ? run_id : stored_id(run_id));
   while (q.next()) {
     if (q.is_null(4)) continue;
     rows.push_back({q.text(0), q.text(1), q.text(3), q.real(2), q.real(4)});
   }
   return eval_cache_.emplace(run_id, std::move(rows)).first->second;
+}
+
+std::optional<RunRecord> ResultsDb::weights_record(const std::string& label) const {
+  if (schema_version_ < 2) return std::nullopt;
+  SqlQuery q = db_.query("SELECT status, COALESCE(exit_reason, ''), host, gpu FROM eval_tasks WHERE weights = ?1"
+                         " ORDER BY CASE status WHEN 'done' THEN 0 WHEN 'failed' THEN 1 WHEN 'lost' THEN 2"
+                         " WHEN 'running' THEN 3 ELSE 4 END, id",
+                         "reading a checkpoint file's evaluations");
+  q.bind(label);
+  if (!q.next()) return std::nullopt;
+  RunRecord r;
+  r.id = label;
+  r.status = q.text(0);
+  r.exit_reason = q.text(1);
+  r.host = q.text(2);
+  r.gpu = q.text(3);
+  return r;
 }
 
 std::optional<double> ResultsDb::value(const std::string& run_id,

@@ -53,7 +53,13 @@ class ResultsDb {
   // The (step, value) series of a logged metric, ordered by step.
   const std::vector<std::pair<std::int64_t, double>>& series(const std::string& run_id,
                                                              const std::string& name) const;
+  // A run's evaluation results; for an external checkpoint row (id "file:<sha256>", the weights
+  // label of harness/eval_task.h) those of every evaluation of that file.
   const std::vector<EvalRecord>& evals(const std::string& run_id) const;
+  // An external checkpoint row as a run record (id = its label, "file:<sha256>"): done when any of
+  // its evaluations is done, else the status of the first failed, lost, running or queued one (with
+  // its exit reason); nothing when the database has no evaluation of the file.
+  std::optional<RunRecord> weights_record(const std::string& label) const;
   // The run's number for a source, or nothing when the run did not log it.
   std::optional<double> value(const std::string& run_id, const MetricSource& source) const;
   // A provenance value of the `env` table (e.g. "device", "gpu", "cpu"), or nothing when the run
@@ -69,6 +75,7 @@ class ResultsDb {
   std::string path_;
   SqliteDb db_;
   std::map<std::string, std::string> stored_id_;  // schema 1 only: id now -> id stored
+  std::int64_t schema_version_ = 0;  // PRAGMA user_version: eval_tasks exist from 2 on
   mutable std::map<std::pair<std::string, std::string>, std::vector<std::pair<std::int64_t, double>>>
       series_cache_;
   mutable std::map<std::string, std::vector<EvalRecord>> eval_cache_;

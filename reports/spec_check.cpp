@@ -26,10 +26,15 @@ std::string eval_source_text(const EvalResultKey& k) {
 
 class SectionChecker {
  public:
+  // The rows a report can show: the planned runs and the external checkpoint rows (`weights:`).
   explicit SectionChecker(const Experiment& exp) : exp_(exp) {
-    for (const PlannedRun& r : exp.runs)
-      for (const EvalResultKey& k : eval_results(r.evals))
+    auto add_row = [&](const nlohmann::json& axes, const std::vector<EvalConfig>& evals) {
+      rows_.push_back(&axes);
+      for (const EvalResultKey& k : eval_results(evals))
         if (std::find(recorded_.begin(), recorded_.end(), k) == recorded_.end()) recorded_.push_back(k);
+    };
+    for (const PlannedRun& r : exp.runs) add_row(r.axes, r.evals);
+    for (const ExternalWeights& w : exp.weights) add_row(w.axes, w.evals);
   }
 
   // The parsers' errors name the file and a key path: moved to the line and column of that path.
@@ -106,8 +111,9 @@ class SectionChecker {
       axis(key_path, it.key());
       std::vector<std::string> values;
       bool planned = false;
-      for (const PlannedRun& r : exp_.runs) {
-        const nlohmann::json& v = r.axes.at(it.key());
+      for (const nlohmann::json* axes : rows_) {
+        if (!axes->contains(it.key())) continue;  // a checkpoint row without that axis
+        const nlohmann::json& v = axes->at(it.key());
         planned = planned || v == it.value();
         const std::string label = axis_value_label(v);
         if (std::find(values.begin(), values.end(), label) == values.end()) values.push_back(label);
@@ -120,7 +126,7 @@ class SectionChecker {
   }
 
   bool selects_a_run(const nlohmann::json& sel) const {
-    return std::any_of(exp_.runs.begin(), exp_.runs.end(), [&](const PlannedRun& r) { return matches(r.axes, sel); });
+    return std::any_of(rows_.begin(), rows_.end(), [&](const nlohmann::json* axes) { return matches(*axes, sel); });
   }
 
   void source(const std::string& path, const MetricSource& s) const {
@@ -135,6 +141,7 @@ class SectionChecker {
   }
 
   const Experiment& exp_;
+  std::vector<const nlohmann::json*> rows_;  // axes of every row (runs, then checkpoint files)
   std::vector<EvalResultKey> recorded_;  // over all planned runs, first-seen order
 };
 
