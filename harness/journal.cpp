@@ -230,7 +230,9 @@ bool apply_eval_record(Store& store, std::string_view id, const nlohmann::json& 
     res.finish = std::move(f);
   } else if (type == "open") {
     store.set_eval_worker(id, j.at("host").get<std::string>(), j.at("pid").get<int64_t>());
-  } else if (type != "env") {
+  } else if (type == "env") {
+    store.put_eval_env(id, j.at("key").get<std::string>(), j.at("value").get<std::string>());
+  } else {
     return false;
   }
   return true;

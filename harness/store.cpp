@@ -159,6 +159,12 @@ CREATE TABLE run_id_map(
   old_id TEXT PRIMARY KEY,
   new_id TEXT NOT NULL
 );
+CREATE TABLE eval_env(
+  eval_id TEXT NOT NULL REFERENCES eval_tasks(id) ON DELETE CASCADE,
+  key     TEXT NOT NULL,
+  value   TEXT NOT NULL,
+  PRIMARY KEY(eval_id, key)
+) WITHOUT ROWID;
 ALTER TABLE evals RENAME TO evals_v1;
 CREATE VIEW evals(run_id, protocol, dataset, scale, metric, value) AS
   SELECT t.run_id, t.protocol, t.dataset, t.point, m.metric, m.value
@@ -714,6 +720,14 @@ void Store::put_env(std::string_view id, std::string_view key, std::string_view 
         "ON CONFLICT(run_id, key) DO UPDATE SET value=excluded.value",
         "storing an environment entry")
       .bind(id, key, value)
+      .run();
+}
+
+void Store::put_eval_env(std::string_view eval_id, std::string_view key, std::string_view value) {
+  query("INSERT INTO eval_env(eval_id, key, value) VALUES(?, ?, ?) "
+        "ON CONFLICT(eval_id, key) DO UPDATE SET value=excluded.value",
+        "storing an evaluation's environment entry")
+      .bind(eval_id, key, value)
       .run();
 }
 

@@ -182,6 +182,9 @@ class Store {
   JournalOffset eval_journal_offset(std::string_view eval_id);
   void set_eval_journal_offset(std::string_view eval_id, JournalOffset at);
   void put_env(std::string_view id, std::string_view key, std::string_view value);
+  // What an evaluation worker recorded of its inputs and machine (the eval shards and their
+  // source fingerprint, the weights file and its sha256, the device): table eval_env.
+  void put_eval_env(std::string_view eval_id, std::string_view key, std::string_view value);
   void put_artifact(std::string_view id, const ArtifactRow& a);
   void set_progress(std::string_view id, int64_t step, int64_t total_steps);
   void set_worker(std::string_view id, std::string_view worker_host, int64_t worker_pid);

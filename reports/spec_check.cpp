@@ -91,7 +91,9 @@ class SectionChecker {
     throw ConfigError(exp_.where(path), path, problem, hint);
   }
 
+  // A matrix axis, or the seed: every run has one, a matrix axis or not (reports/cells.h).
   void axis(const std::string& path, const std::string& key) const {
+    if (key == kSeedAxis) return;
     if (std::find(exp_.axis_keys.begin(), exp_.axis_keys.end(), key) == exp_.axis_keys.end())
       fail(path, fmt::format("'{}' is not an axis of the experiment's matrix", key),
            choices_hint(key, exp_.axis_keys));
@@ -118,7 +120,7 @@ class SectionChecker {
         const std::string label = axis_value_label(v);
         if (std::find(values.begin(), values.end(), label) == values.end()) values.push_back(label);
       }
-      if (!planned)
+      if (!planned && !values.empty())  // values empty: the seed of a file without a seeds axis
         fail(key_path, fmt::format("no planned run has {} = {}", it.key(), it.value().dump()),
              "planned values: " + fmt::format("{}", fmt::join(values, ", ")));
     }

@@ -51,7 +51,10 @@ for r in a b; do
   src=$(cd "$TMP/root_$r/millionaid" && pwd -P)
   [ "$(manifest "$dir" source)" = "$src" ] || fail "root_$r: the pack was made from $(manifest "$dir" source), not $src"
   [ "$(env_of "$r" pretrain_source)" = "$src" ] || fail "root_$r: recorded source is $(env_of "$r" pretrain_source)"
-  [ -n "$(env_of "$r" eval_shards_fingerprint)" ] || fail "run on root_$r records no eval shards fingerprint"
+  # Evaluations are records of their own: each records what it read in eval_env.
+  [ -n "$(q "SELECT e.value FROM eval_env e JOIN eval_tasks t ON t.id = e.eval_id
+             WHERE t.run_id = '${ID[$r]}' AND e.key = 'eval_shards_fingerprint'")" ] ||
+    fail "the evaluation of the run on root_$r records no eval shards fingerprint"
   echo "root_$r: run ${ID[$r]} read $dir (source fingerprint ${fp:0:16}...)"
 done
 [ "$(env_of a pretrain_shards)" != "$(env_of b pretrain_shards)" ] || fail "both roots were read from one cache folder"
