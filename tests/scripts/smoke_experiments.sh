@@ -61,8 +61,9 @@ runs_before=$(qn "SELECT count(*) FROM runs")
 grep -q "no borderline cell: nothing re-run" "$TMP/cmp_same.md" || { cat "$TMP/cmp_same.md"; fail "a copy of itself had borderline cells"; }
 [ "$(qn 'SELECT count(*) FROM runs')" = "$runs_before" ] || fail "compare against a copy of itself ran something"
 nfr="json_extract(e.axes_json, '\$.\"method.psts_order\"') = json('[\"near\",\"far\",\"random\"]')"
-sqlite3 "$BASE" "UPDATE evals SET value = value + 0.2 WHERE protocol = 'knn' AND metric = 'top1' AND scale = 1.0 AND run_id =
-  (SELECT r.id FROM runs r JOIN experiments e ON e.run_id = r.id WHERE e.name = 'psts_order' AND r.seed = 0 AND $nfr)"
+sqlite3 "$BASE" "UPDATE eval_metrics SET value = value + 0.2 WHERE metric = 'top1' AND eval_id IN
+  (SELECT t.id FROM eval_tasks t WHERE t.protocol = 'knn' AND t.point = 1.0 AND t.run_id =
+    (SELECT r.id FROM runs r JOIN experiments e ON e.run_id = r.id WHERE e.name = 'psts_order' AND r.seed = 0 AND $nfr))"
 base_sum=$(sha256sum < "$BASE")
 "$ABLATE" compare --db "$NEW" --against "$BASE" "$CMP_FILE" --rerun-borderline 1 --jobs "$JOBS" > "$TMP/cmp_rerun.md" \
   || { cat "$TMP/cmp_rerun.md"; fail "a borderline cell re-run turned into a regression"; }
