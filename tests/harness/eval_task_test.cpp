@@ -160,7 +160,7 @@ TEST_CASE("eval records: claim, journal results, finish; results addressed throu
 TEST_CASE("schema 1 databases migrate: new run ids, eval rows become records", "[eval_task]") {
   TempDir tmp("eval_task");
   const std::filesystem::path committed =
-      std::filesystem::path(ABLATE_TEST_SOURCE_DIR) / "results" / "quickstart_smoke_cpu.sqlite";
+      std::filesystem::path(ABLATE_TEST_SOURCE_DIR) / "tests" / "data" / "quickstart_schema1.sqlite";
   REQUIRE(std::filesystem::exists(committed));
   const std::filesystem::path db = tmp / "old.sqlite";
   std::filesystem::copy_file(committed, db);

@@ -20,7 +20,8 @@ TEST_CASE("schema 1 databases: planned run ids find their runs, before and after
   const Experiment ex = load_experiment((src / "experiments" / "quickstart.yaml").string(), "smoke", {});
   const MetricSource knn = MetricSource::parse("eval:knn:eurosat:1.0:top1", "test");
   const MetricSource loss = MetricSource::parse("metric:loss:last", "test");
-  const std::string committed = (src / "results" / "quickstart_smoke_cpu.sqlite").string();
+  // The quickstart database as committed before evaluations became records (schema 1).
+  const std::string committed = (src / "tests" / "data" / "quickstart_schema1.sqlite").string();
 
   std::vector<double> before;
   {
