@@ -40,6 +40,10 @@ CrossScaleMae::CrossScaleMae(const RunConfig& config)
     : MaskedAutoencoder(config), gsd_pos_(config.model.gsd_pos) {
   const MethodConfig& m = config.method;
   final_norm_ = m.cs_final_norm;
+  // The public code discards the encoder's final norm: frozen at its initial identity, as under
+  // CrossMAE feature mapping (methods/masked_autoencoder.cpp), so the optimizer never steps it.
+  if (!final_norm_)
+    for (auto& p : encoder_->norm->parameters()) p.set_requires_grad(false);
   if (m.scale_min > m.scale_max)
     throw ConfigError("", "method.scale_min",
                       fmt::format("{} is above method.scale_max {}", m.scale_min, m.scale_max));
@@ -111,12 +115,6 @@ LossTerms CrossScaleMae::forward(const StepInputs& in) {
       add("loss_cc", m.w_cc, m.enc_negatives ? nt_xent(a, b, m.temperature, denominator) : cosine_loss(a, b));
     }
     if (m.loss_cp) add("loss_cp", m.w_cp, cross_prediction(orig, low));
-  }
-  if (!final_norm_) {
-    // The optimizer steps every parameter (methods/optim.h); the unused final norm gets an exact
-    // zero gradient here and so keeps its initial value, as in the public code where it gets none.
-    const auto& norm = encoder_->norm;
-    per_sample = per_sample + 0.0 * (norm->weight.sum() + norm->bias.sum());
   }
   out.total = per_sample.mean();
   out.per_sample = per_sample;
