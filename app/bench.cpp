@@ -64,9 +64,9 @@ struct BenchLoaderOptions {
 };
 
 RunConfig bench_config(const BenchOptions& o) {
-  RunConfig c = bench_preset(o.method, o.model, o.img_size, o.batch);
+  RunConfig c = bench_preset(*parse_choice<MethodKind>(o.method), o.model, o.img_size, o.batch);
   c.train.cuda_graph = !o.no_graph;
-  c.train.precision = o.precision;
+  c.train.precision = *parse_choice<Precision>(o.precision);
   return c;
 }
 
@@ -194,10 +194,10 @@ int bench_main(const BenchOptions& o) {
     const int64_t L = (o.img_size / cfg.model.patch_size) * (o.img_size / cfg.model.patch_size);
     const int64_t keep = visible_count(L, cfg.method.mask_ratio);
     const int64_t rec = recon_count(L, cfg.method.mask_ratio, cfg.method.recon_ratio);
-    const HogMode mode = parse_hog_mode(cfg.method.hog_mode);
+    const HogMode mode = cfg.method.hog_mode;
     for (int i = 0; i < 12; ++i) {
       const double ms = time_ms(device, [&] {
-        if (o.method == "mae") {
+        if (cfg.method.name == MethodKind::mae) {
           random_masking(o.batch, L, cfg.method.mask_ratio, device);
         } else {
           const auto logits = hog_selection_logits(hog_patch_scores(x, cfg.model.patch_size, mode), mode);
@@ -274,7 +274,8 @@ int bench_loader_main(const BenchLoaderOptions& o) {
 void add_bench_command(CLI::App& app, Commands& commands) {
   auto opt = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "train-step throughput (median over timed steps)");
-  cmd->add_option("--method", opt->method, "mae | selectivemae | crossmae | crossscale");
+  cmd->add_option("--method", opt->method, "mae | selectivemae | crossmae | crossscale")
+      ->check(CLI::IsMember(choice_words<MethodKind>()));
   cmd->add_option("--model", opt->model, "named size");
   cmd->add_option("--batch", opt->batch, "batch size");
   cmd->add_option("--steps", opt->steps, "timed steps (>= 50 for reported numbers)");
@@ -282,7 +283,7 @@ void add_bench_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--img", opt->img_size, "input size");
   cmd->add_option("--input", opt->input, "synthetic | shards")->check(CLI::IsMember({"synthetic", "shards"}));
   cmd->add_option("--shards", opt->shards, "packed shard folder for --input shards");
-  cmd->add_option("--precision", opt->precision, "auto | fp32 | bf16");
+  cmd->add_option("--precision", opt->precision, "auto | fp32 | bf16")->check(CLI::IsMember(choice_words<Precision>()));
   cmd->add_option("--db", opt->db, "also record the result in this database");
   cmd->add_option("--json-out", opt->json_out, "write the result as JSON here");
   cmd->add_flag("--no-graph", opt->no_graph, "run the step eagerly (no CUDA graph)");

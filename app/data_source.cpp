@@ -106,7 +106,7 @@ ShardBatchSource::ShardBatchSource(const RunConfig& cfg, const std::string& shar
   shards_ = open_shards(dir);
   provenance_ = ShardProvenance::of(*shards_);
   std::vector<int64_t> train;
-  if (cfg.data.split == "all") {
+  if (cfg.data.split == PretrainSplit::all) {
     train.resize(shards_->size());
     std::iota(train.begin(), train.end(), int64_t{0});
     split_hash_ = "all:" + shards_->fingerprint();

@@ -48,7 +48,7 @@ int figure_main(const FigureOptions& fo) {
   }
   const int64_t p = cfg.model.patch_size;
   std::vector<torch::Tensor> cols{to_pixels(xn), to_pixels(xn * pixel_mask(shown, p)), to_pixels(recon)};
-  if (cfg.model.decoder == "cross") {
+  if (cfg.model.decoder == DecoderKind::cross) {
     // Reconstructed patches at full brightness, the rest dimmed.
     const auto m = pixel_mask(selected, p);
     cols.push_back(to_pixels(xn * m + (xn - 2.0) * (1 - m) * 0.5));

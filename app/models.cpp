@@ -30,7 +30,7 @@ int models_main(const ModelsOptions& opt) {
     cfg.model.size = s.name;
     cfg.model.img_size = opt.img_size;
     cfg.model.patch_size = opt.patch_size;
-    cfg.model.decoder = opt.decoder;
+    cfg.model.decoder = *parse_choice<DecoderKind>(opt.decoder);
     cfg.model.qkv_bias = s.branches == 1;  // the parallel-scaled family has no qkv bias
     cfg.method.mask_ratio = opt.mask_ratio;
     cfg.method.recon_ratio = opt.recon_ratio;
@@ -76,7 +76,7 @@ void add_models_command(CLI::App& app, Commands& commands) {
   cmd->add_option("--img", opt->img_size, "input size in pixels");
   cmd->add_option("--patch", opt->patch_size, "patch size");
   cmd->add_option("--mask", opt->mask_ratio, "mask ratio");
-  cmd->add_option("--decoder", opt->decoder, "mae | cross")->check(CLI::IsMember({"mae", "cross"}));
+  cmd->add_option("--decoder", opt->decoder, "mae | cross")->check(CLI::IsMember(choice_words<DecoderKind>()));
   cmd->add_option("--recon", opt->recon_ratio, "reconstruction ratio (cross decoder)");
   commands.push_back({cmd, [opt] { return models_main(*opt); }});
 }

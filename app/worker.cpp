@@ -114,29 +114,29 @@ void evaluate(const RunConfig& cfg, VisionTransformer& encoder, const std::files
       return extract_features(embed, images, scale, cfg.model.img_size, device, 256, scaling);
     });
   };
-  for (const auto& protocol : cfg.eval.protocols) {
-    if (protocol == "knn") {
+  for (Protocol protocol : cfg.eval.protocols) {
+    if (protocol == Protocol::knn) {
       for (double scale : cfg.eval.scales) {
         const auto tr = features("train", ev.train_images, scale);
         const auto va = features("val", ev.val_images, scale);
         const auto acc = knn_accuracy(tr, ev.train_labels, va, ev.val_labels, ev.num_classes, cfg.eval.knn_k,
                                       cfg.eval.knn_t);
-        journal.eval("knn", cfg.eval.dataset, scale, "top1", acc.top1);
-        journal.eval("knn", cfg.eval.dataset, scale, "top5", acc.top5);
+        journal.eval(name_of(protocol), cfg.eval.dataset, scale, "top1", acc.top1);
+        journal.eval(name_of(protocol), cfg.eval.dataset, scale, "top5", acc.top5);
       }
-    } else if (protocol == "linprobe") {
+    } else if (protocol == Protocol::linprobe) {
       const auto tr = features("train", ev.train_images, 1.0);
       const auto va = features("val", ev.val_images, 1.0);
       const auto acc = linear_probe(tr, ev.train_labels, va, ev.val_labels, ev.num_classes, cfg.eval,
                                     device, static_cast<uint64_t>(cfg.seed));
-      journal.eval("linprobe", cfg.eval.dataset, 1.0, "top1", acc.val.top1);
-      journal.eval("linprobe", cfg.eval.dataset, 1.0, "top5", acc.val.top5);
+      journal.eval(name_of(protocol), cfg.eval.dataset, 1.0, "top1", acc.val.top1);
+      journal.eval(name_of(protocol), cfg.eval.dataset, 1.0, "top5", acc.val.top5);
     }
   }
   // Fine-tuning changes the encoder, so it runs after the frozen-encoder protocols, whatever their
   // order in the config. Its split uses eval.ft_train_ratio when set (the papers' AID 20/50%,
   // RESISC 10/20% protocols), else the split above.
-  if (std::find(cfg.eval.protocols.begin(), cfg.eval.protocols.end(), "finetune") != cfg.eval.protocols.end()) {
+  if (std::find(cfg.eval.protocols.begin(), cfg.eval.protocols.end(), Protocol::finetune) != cfg.eval.protocols.end()) {
     const EvalImages ft = cfg.eval.ft_train_ratio > 0 ? load_eval_images(cfg, kEvalSplitSeed, cfg.eval.ft_train_ratio) : ev;
     FinetuneOptions fo;
     fo.input_size = cfg.model.img_size;
@@ -145,8 +145,8 @@ void evaluate(const RunConfig& cfg, VisionTransformer& encoder, const std::files
                               LabelledImages{ft.val_images, ft.val_labels}, cfg.eval, fo, device,
                               static_cast<uint64_t>(cfg.seed));
     journal.env("finetune_train_images", std::to_string(ft.train_images.size(0)));
-    journal.eval("finetune", cfg.eval.dataset, 1.0, "top1", res.val.top1);
-    journal.eval("finetune", cfg.eval.dataset, 1.0, "top5", res.val.top5);
+    journal.eval(name_of(Protocol::finetune), cfg.eval.dataset, 1.0, "top1", res.val.top1);
+    journal.eval(name_of(Protocol::finetune), cfg.eval.dataset, 1.0, "top5", res.val.top5);
   }
 }
 

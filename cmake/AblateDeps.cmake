@@ -10,6 +10,9 @@ find_package(Threads REQUIRED)
 find_package(fmt REQUIRED)
 find_package(yaml-cpp REQUIRED)
 find_package(nlohmann_json 3.9 REQUIRED)
+# Config choices are enums written as their words (harness/config.h name_of); nlohmann's default
+# would write an enum as its integer, silently. From 3.11 this makes that a compile error.
+add_compile_definitions(JSON_DISABLE_ENUM_SERIALIZATION=1)
 find_package(CLI11 QUIET CONFIG)
 if(NOT CLI11_FOUND)
   find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)

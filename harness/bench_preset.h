@@ -12,6 +12,6 @@
 
 namespace ablate {
 
-RunConfig bench_preset(const std::string& method, const std::string& model, int img_size, int batch);
+RunConfig bench_preset(MethodKind method, const std::string& model, int img_size, int batch);
 
 }  // namespace ablate

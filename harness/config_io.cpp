@@ -18,6 +18,21 @@
 namespace ablate {
 namespace {
 
+template <class T>
+struct ChoiceList : std::false_type {};
+template <Choice E>
+struct ChoiceList<std::vector<E>> : std::true_type {
+  using Element = E;
+};
+
+// The spec of a field as the readers see it: a choice field's words are its enum's.
+template <class T>
+FieldSpec with_choices(FieldSpec spec) {
+  if constexpr (Choice<T>) spec.choices = choice_words<T>();
+  else if constexpr (ChoiceList<T>::value) spec.choices = choice_words<typename ChoiceList<T>::Element>();
+  return spec;
+}
+
 // Calls f(dotted_key, field&, spec) for every leaf of `c` in canonical order. The top-level `seed`
 // is the one field outside the sections, so it is described here.
 template <class F>
@@ -25,7 +40,7 @@ void for_each_field(RunConfig& c, F&& f) {
   f(std::string("seed"), c.seed, FieldSpec{.doc = "seed of every RNG the run owns, e.g. 0", .min = 0, .max = 2147483647});
   visit_sections(c, [&](const char* section, auto& s) {
     visit_fields(s, [&](const char* name, auto& field, const FieldSpec& spec) {
-      f(std::string(section) + "." + name, field, spec);
+      f(std::string(section) + "." + name, field, with_choices<std::decay_t<decltype(field)>>(spec));
     });
   });
 }
@@ -35,8 +50,8 @@ constexpr FieldType type_of() {
   if constexpr (std::is_same_v<T, int>) return FieldType::Int;
   else if constexpr (std::is_same_v<T, double>) return FieldType::Double;
   else if constexpr (std::is_same_v<T, bool>) return FieldType::Bool;
-  else if constexpr (std::is_same_v<T, std::string>) return FieldType::String;
-  else if constexpr (std::is_same_v<T, std::vector<std::string>>) return FieldType::StringList;
+  else if constexpr (std::is_same_v<T, std::string> || Choice<T>) return FieldType::String;
+  else if constexpr (std::is_same_v<T, std::vector<std::string>> || ChoiceList<T>::value) return FieldType::StringList;
   else {
     static_assert(std::is_same_v<T, std::vector<double>>, "config field of an unsupported type");
     return FieldType::DoubleList;
@@ -172,6 +187,14 @@ void read_value(const SourcedValue& sv, const std::string& key, const FieldSpec&
   check_choice(out, key, spec, sv.where);
 }
 
+// A choice is read as its word (checked against spec.choices, the enum's words) and parsed.
+template <Choice E>
+void read_value(const SourcedValue& sv, const std::string& key, const FieldSpec& spec, E& out) {
+  std::string word;
+  read_value(sv, key, spec, word);
+  out = *parse_choice<E>(word);
+}
+
 template <class T>
 void read_list(const SourcedValue& sv, const std::string& key, const FieldSpec& spec, std::vector<T>& out) {
   constexpr FieldType type = type_of<std::vector<T>>();
@@ -188,6 +211,10 @@ void read_value(const SourcedValue& sv, const std::string& key, const FieldSpec&
   read_list(sv, key, spec, out);
 }
 void read_value(const SourcedValue& sv, const std::string& key, const FieldSpec& spec, std::vector<double>& out) {
+  read_list(sv, key, spec, out);
+}
+template <Choice E>
+void read_value(const SourcedValue& sv, const std::string& key, const FieldSpec& spec, std::vector<E>& out) {
   read_list(sv, key, spec, out);
 }
 
@@ -215,6 +242,12 @@ void read_json(const nlohmann::json& j, const std::string& key, const FieldSpec&
   out = j.get<std::string>();
   check_choice(out, key, spec, "<json>");
 }
+template <Choice E>
+void read_json(const nlohmann::json& j, const std::string& key, const FieldSpec& spec, E& out) {
+  std::string word;
+  read_json(j, key, spec, word);
+  out = *parse_choice<E>(word);
+}
 template <class T>
 void read_json(const nlohmann::json& j, const std::string& key, const FieldSpec& spec, std::vector<T>& out) {
   if (!j.is_array()) throw ConfigError("<json>", key, "expected a list", "got " + j.dump());
@@ -223,6 +256,21 @@ void read_json(const nlohmann::json& j, const std::string& key, const FieldSpec&
     T element{};
     read_json(item, key, spec, element);
     out.push_back(element);
+  }
+}
+
+// ---- one field as JSON: choices as their words ----
+
+template <class T>
+nlohmann::json json_of(const T& field) {
+  if constexpr (Choice<T>) {
+    return name_of(field);
+  } else if constexpr (ChoiceList<T>::value) {
+    nlohmann::json words = nlohmann::json::array();
+    for (auto e : field) words.push_back(name_of(e));
+    return words;
+  } else {
+    return field;
   }
 }
 
@@ -389,16 +437,21 @@ RunConfig read_config(const FlatConfig& flat) {
   return c;
 }
 
-void validate(const RunConfig& c, const FlatConfig& sources) {
-  // Reports at the first of `keys` that was written somewhere, so the error points at a line.
-  auto fail = [&](std::initializer_list<const char*> keys, const std::string& problem, const std::string& hint = "") {
+namespace {
+
+// Throws the ConfigError of a failed cross-field check at the first of `keys` that was written
+// somewhere (sources), so the error points at a line.
+struct Fail {
+  const FlatConfig& sources;
+  [[noreturn]] void operator()(std::initializer_list<const char*> keys, const std::string& problem,
+                               const std::string& hint = "") const {
     for (const char* k : keys)
       if (auto it = sources.find(k); it != sources.end()) throw ConfigError(it->second.where, k, problem, hint);
     throw ConfigError("", *keys.begin(), problem, hint);
-  };
-  const ModelConfig& m = c.model;
-  const MethodConfig& me = c.method;
+  }
+};
 
+void check_model(const ModelConfig& m, const Fail& fail) {
   if (!find_vit_size(m.size)) {
     std::vector<std::string> names;
     for (const VitSize& s : vit_sizes()) names.push_back(s.name);
@@ -408,14 +461,10 @@ void validate(const RunConfig& c, const FlatConfig& sources) {
     fail({"model.patch_size", "model.img_size"}, fmt::format("img_size {} is not a multiple of patch_size {}", m.img_size, m.patch_size));
   if (m.dec_dim % m.dec_heads != 0)
     fail({"model.dec_heads", "model.dec_dim"}, fmt::format("dec_dim {} is not divisible by dec_heads {}", m.dec_dim, m.dec_heads));
-  // InfoBatch that can prune no epoch would only reshuffle the data: refused rather than run as a no-op.
-  if (me.infobatch && infobatch_stop_epoch(c) < 2)
-    fail({"method.infobatch_stop", "train.epochs", "method.infobatch"},
-         fmt::format("InfoBatch prunes no epoch: epoch 0 only scores the samples and pruning stops at epoch "
-                     "floor({} * {}) = {}", me.infobatch_stop, c.train.epochs, infobatch_stop_epoch(c)),
-         "pruned epochs are 1 .. floor(infobatch_stop * epochs) - 1: raise train.epochs or "
-         "method.infobatch_stop, or set method.infobatch: false");
+}
 
+// The visible, masked and reconstructed token counts the ratios give on this patch grid.
+void check_token_counts(const ModelConfig& m, const MethodConfig& me, const Fail& fail) {
   const TokenCounts n = token_counts(m, me);
   if (n.visible < 1)
     fail({"method.mask_ratio"}, fmt::format("no patch stays visible: int({} * (1 - {})) = 0", n.patches, me.mask_ratio),
@@ -430,10 +479,22 @@ void validate(const RunConfig& c, const FlatConfig& sources) {
   if (me.recon_ratio > 0 && (n.recon < 1 || n.recon > n.masked))
     fail({"method.recon_ratio"}, fmt::format("reconstructs {} of {} masked patches", n.recon, n.masked),
          "int(L * recon_ratio) must be between 1 and the masked count");
+}
 
-  std::vector<std::string> order = me.psts_order;
+// Schedules and ranges that span fields: InfoBatch's pruned epochs, PSTS stages, warm-up, crops,
+// and the batch's split over data-parallel ranks.
+void check_schedule(const RunConfig& c, const Fail& fail) {
+  const MethodConfig& me = c.method;
+  // InfoBatch that can prune no epoch would only reshuffle the data: refused rather than run as a no-op.
+  if (me.infobatch && infobatch_stop_epoch(c) < 2)
+    fail({"method.infobatch_stop", "train.epochs", "method.infobatch"},
+         fmt::format("InfoBatch prunes no epoch: epoch 0 only scores the samples and pruning stops at epoch "
+                     "floor({} * {}) = {}", me.infobatch_stop, c.train.epochs, infobatch_stop_epoch(c)),
+         "pruned epochs are 1 .. floor(infobatch_stop * epochs) - 1: raise train.epochs or "
+         "method.infobatch_stop, or set method.infobatch: false");
+  std::vector<PstsStage> order = me.psts_order;
   std::sort(order.begin(), order.end());
-  if (order != std::vector<std::string>{"far", "near", "random"})
+  if (order != std::vector<PstsStage>{PstsStage::near, PstsStage::far, PstsStage::random})
     fail({"method.psts_order"}, "must be a permutation of near, far, random (3 entries, each once)");
   if (me.psts_bounds.size() != 4 || !std::is_sorted(me.psts_bounds.begin(), me.psts_bounds.end()))
     fail({"method.psts_bounds"}, "must be 4 non-decreasing fractions of training", "e.g. [0.35, 0.375, 0.725, 0.75]");
@@ -454,52 +515,67 @@ void validate(const RunConfig& c, const FlatConfig& sources) {
     fail({"train.batch", "resources.gpus"},
          fmt::format("batch {} does not split evenly over {} data-parallel ranks (resources.gpus)", c.train.batch, c.resources.gpus),
          "make train.batch a multiple of resources.gpus");
+}
 
-  // Method-specific consistency. CrossMAE and SelectiveMAE reconstruct a subset of patches from
-  // cross-attention queries, so they need the cross decoder; nothing is switched silently.
-  bool cross_method = me.name == "crossmae" || me.name == "selectivemae";
-  if (cross_method && m.decoder != "cross")
-    fail({"model.decoder", "method.name"}, fmt::format("method {} needs the cross-attention decoder", me.name), "set model.decoder: cross");
-  if (me.name == "selectivemae" && me.recon_ratio <= 0)
+// Method-specific consistency. CrossMAE and SelectiveMAE reconstruct a subset of patches from
+// cross-attention queries, so they need the cross decoder; nothing is switched silently.
+void check_method(const ModelConfig& m, const MethodConfig& me, const Fail& fail) {
+  const bool cross_method = me.name == MethodKind::crossmae || me.name == MethodKind::selectivemae;
+  if (cross_method && m.decoder != DecoderKind::cross)
+    fail({"model.decoder", "method.name"}, fmt::format("method {} needs the cross-attention decoder", name_of(me.name)), "set model.decoder: cross");
+  if (me.name == MethodKind::selectivemae && me.recon_ratio <= 0)
     fail({"method.recon_ratio", "method.name"}, "selectivemae reconstructs a selected subset: recon_ratio must be > 0", "e.g. 0.25");
   // The official score is ~0 for every patch (a mean of standardised values): the public code
   // samples from its ~uniform softmax; top-k would rank float rounding residue instead.
-  if (me.hog_mode == "official" && me.hog_select == "topk")
+  if (me.hog_mode == HogMode::official && me.hog_select == HogSelect::topk)
     fail({"method.hog_select", "method.hog_mode"},
          "hog_mode official with hog_select topk ranks rounding noise (every official score is ~0)",
          "the public code samples: set method.hog_select: multinomial (or hog_mode: paper to rank by HOG energy)");
-  if (me.psts && me.name != "selectivemae")
-    fail({"method.psts", "method.name"}, fmt::format("psts is part of selectivemae, not {}", me.name));
-  if ((m.dec_self_attn || m.dec_feature_map) && m.decoder != "cross")
+  if (me.psts && me.name != MethodKind::selectivemae)
+    fail({"method.psts", "method.name"}, fmt::format("psts is part of selectivemae, not {}", name_of(me.name)));
+  if ((m.dec_self_attn || m.dec_feature_map) && m.decoder != DecoderKind::cross)
     fail({m.dec_self_attn ? "model.dec_self_attn" : "model.dec_feature_map", "model.decoder"},
          "dec_self_attn and dec_feature_map belong to the cross decoder", "set model.decoder: cross or turn them off");
-  if (me.name == "crossscale") {
-    if (!me.multiscale && (me.loss_cc || me.loss_cp))
-      fail({"method.multiscale", me.loss_cc ? "method.loss_cc" : "method.loss_cp"},
-           "loss_cc and loss_cp compare the two views: they need multiscale: true");
-    if (!me.loss_re && !me.loss_cc && !me.loss_cp) fail({"method.loss_re"}, "every crossscale loss is off");
-    if (me.multiscale && me.loss_cp && me.cp_tokens == "masked" && me.view_masks != "shared")
-      fail({"method.cp_tokens", "method.view_masks"}, "predicting the masked tokens needs one mask for both views",
-           "set method.view_masks: shared, or method.cp_tokens: all");
-    if (me.multiscale && me.loss_cp && me.cp_tokens == "all" && m.decoder != "mae")
-      fail({"method.cp_tokens", "model.decoder"}, "the cross decoder has no token for every patch",
-           "set model.decoder: mae, or method.cp_tokens: masked with method.view_masks: shared");
-    if (me.multiscale && me.loss_cp && me.cp_head == "bn" && me.cp_tokens != "all")
-      fail({"method.cp_head", "method.cp_tokens"}, "the BatchNorm1d predictor normalises all L token positions",
-           "set method.cp_tokens: all, or method.cp_head: gelu");
-  }
+  if (me.name != MethodKind::crossscale) return;
+  if (!me.multiscale && (me.loss_cc || me.loss_cp))
+    fail({"method.multiscale", me.loss_cc ? "method.loss_cc" : "method.loss_cp"},
+         "loss_cc and loss_cp compare the two views: they need multiscale: true");
+  if (!me.loss_re && !me.loss_cc && !me.loss_cp) fail({"method.loss_re"}, "every crossscale loss is off");
+  if (!me.multiscale || !me.loss_cp) return;
+  if (me.cp_tokens == CpTokens::masked && me.view_masks != ViewMasks::shared)
+    fail({"method.cp_tokens", "method.view_masks"}, "predicting the masked tokens needs one mask for both views",
+         "set method.view_masks: shared, or method.cp_tokens: all");
+  if (me.cp_tokens == CpTokens::all && m.decoder != DecoderKind::mae)
+    fail({"method.cp_tokens", "model.decoder"}, "the cross decoder has no token for every patch",
+         "set model.decoder: mae, or method.cp_tokens: masked with method.view_masks: shared");
+  if (me.cp_head == CpHead::bn && me.cp_tokens != CpTokens::all)
+    fail({"method.cp_head", "method.cp_tokens"}, "the BatchNorm1d predictor normalises all L token positions",
+         "set method.cp_tokens: all, or method.cp_head: gelu");
+}
 
-  if (c.eval.protocols.empty()) fail({"eval.protocols"}, "needs at least one protocol");
-  std::set<std::string> unique(c.eval.protocols.begin(), c.eval.protocols.end());
-  if (unique.size() != c.eval.protocols.size()) fail({"eval.protocols"}, "lists a protocol twice");
-  if (c.eval.scales.empty()) fail({"eval.scales"}, "needs at least one scale", "e.g. [1.0]");
+void check_eval(const EvalConfig& e, const ModelConfig& m, const Fail& fail) {
+  if (e.protocols.empty()) fail({"eval.protocols"}, "needs at least one protocol");
+  const std::set<Protocol> unique(e.protocols.begin(), e.protocols.end());
+  if (unique.size() != e.protocols.size()) fail({"eval.protocols"}, "lists a protocol twice");
+  if (e.scales.empty()) fail({"eval.scales"}, "needs at least one scale", "e.g. [1.0]");
   // Scale-MAE's protocol encodes a reduced image at its own size: it must hold one patch.
-  for (double scale : c.eval.scales)
-    if (c.eval.knn_resize == "encode" && std::llround(scale * m.img_size) < m.patch_size)
+  for (double scale : e.scales)
+    if (e.knn_resize == KnnResize::encode && std::llround(scale * m.img_size) < m.patch_size)
       fail({"eval.scales", "eval.knn_resize"},
            fmt::format("scale {} of img_size {} is {} px, less than one {} px patch", scale, m.img_size,
                        std::llround(scale * m.img_size), m.patch_size),
            "raise the scale, or set eval.knn_resize: upsample");
+}
+
+}  // namespace
+
+void validate(const RunConfig& c, const FlatConfig& sources) {
+  const Fail fail{sources};
+  check_model(c.model, fail);
+  check_token_counts(c.model, c.method, fail);
+  check_schedule(c, fail);
+  check_method(c.model, c.method, fail);
+  check_eval(c.eval, c.model, fail);
 }
 
 RunConfig config_from_yaml(const YAML::Node& resolved, const std::string& file) {
@@ -515,8 +591,8 @@ nlohmann::json config_to_json(const RunConfig& config) {
   RunConfig c = config;  // visit_fields takes non-const references
   for_each_field(c, [&](const std::string& key, auto& field, const FieldSpec&) {
     size_t dot = key.find('.');
-    if (dot == std::string::npos) j[key] = field;
-    else j[key.substr(0, dot)][key.substr(dot + 1)] = field;
+    nlohmann::json& slot = dot == std::string::npos ? j[key] : j[key.substr(0, dot)][key.substr(dot + 1)];
+    slot = json_of(field);
   });
   return j;
 }

@@ -182,7 +182,7 @@ class EvalLoop {
     }
     st_.store.set_eval_worker_pid(a.due.task.id, a.attempt, a.pid);
     ++res_.run;
-    st_.progress.note(fmt::format("evaluation {} ({} {} at {} of {}) started{}", a.due.task.id, a.due.task.protocol,
+    st_.progress.note(fmt::format("evaluation {} ({} {} at {} of {}) started{}", a.due.task.id, name_of(a.due.task.protocol),
                                   a.due.task.dataset, a.due.task.point(), a.due.source(), gpu.empty() ? "" : " on GPU " + gpu));
     active_.push_back(std::move(a));
     return true;

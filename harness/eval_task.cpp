@@ -13,13 +13,12 @@ namespace {
 
 // The eval.* fields each protocol reads besides dataset, scale and train ratio: only these enter a
 // task's identity, so changing the probe lr never re-runs a KNN evaluation.
-const std::vector<std::string>& protocol_fields(const std::string& protocol) {
+const std::vector<std::string>& protocol_fields(Protocol protocol) {
   static const std::vector<std::string> knn = {"knn_k", "knn_t", "max_train", "max_val", "knn_resize", "knn_gsd", "knn_norm"};
   static const std::vector<std::string> linprobe = {"probe_epochs", "probe_lr", "max_train", "max_val"};
   static const std::vector<std::string> finetune = {"ft_epochs", "ft_lr", "ft_drop_path", "max_train", "max_val"};
-  if (protocol == "knn") return knn;
-  if (protocol == "linprobe") return linprobe;
-  ABLATE_CHECK(protocol == "finetune", "unknown evaluation protocol '{}'", protocol);
+  if (protocol == Protocol::knn) return knn;
+  if (protocol == Protocol::linprobe) return linprobe;
   return finetune;
 }
 
@@ -57,14 +56,13 @@ EvalJob eval_job_from_json(const nlohmann::json& j) {
   }
 }
 
-EvalTask make_eval_task(const WeightsSource& weights, const EvalConfig& eval, const std::string& protocol,
-                        double scale) {
+EvalTask make_eval_task(const WeightsSource& weights, const EvalConfig& eval, Protocol protocol, double scale) {
   EvalTask t;
   t.weights = weights;
   t.protocol = protocol;
   t.dataset = eval.dataset;
   t.scale = scale;
-  t.train_ratio = protocol == "finetune" ? eval.ft_train_ratio : 0.0;
+  t.train_ratio = protocol == Protocol::finetune ? eval.ft_train_ratio : 0.0;
   const nlohmann::json all = eval_config_json(eval);
   const nlohmann::json defaults = eval_config_json(EvalConfig{});
   static const std::vector<FieldInfo> fields = config_fields();
@@ -80,13 +78,13 @@ EvalTask make_eval_task(const WeightsSource& weights, const EvalConfig& eval, co
 }
 
 double EvalTask::point() const {
-  if (protocol == "knn") return scale;
-  if (protocol == "finetune" && train_ratio > 0) return train_ratio;
+  if (protocol == Protocol::knn) return scale;
+  if (protocol == Protocol::finetune && train_ratio > 0) return train_ratio;
   return 1.0;
 }
 
 nlohmann::json EvalTask::key_json() const {
-  return {{"weights", weights.label()}, {"protocol", protocol}, {"dataset", dataset},
+  return {{"weights", weights.label()}, {"protocol", name_of(protocol)}, {"dataset", dataset},
           {"scale", scale},             {"train_ratio", train_ratio}, {"settings", settings}};
 }
 
@@ -97,8 +95,8 @@ std::vector<EvalTask> expand_eval_tasks(const WeightsSource& weights, const std:
     if (seen.insert(t.id).second) tasks.push_back(std::move(t));
   };
   for (const EvalConfig& e : evals)
-    for (const std::string& protocol : e.protocols) {
-      if (protocol == "knn") {
+    for (Protocol protocol : e.protocols) {
+      if (protocol == Protocol::knn) {
         for (double scale : e.scales) add(make_eval_task(weights, e, protocol, scale));
       } else {
         add(make_eval_task(weights, e, protocol, 1.0));

@@ -37,7 +37,7 @@ struct WeightsSource {
 struct EvalTask {
   std::string id;             // first 12 hex digits of sha256(key_json())
   WeightsSource weights;
-  std::string protocol;       // "knn" | "linprobe" | "finetune"
+  Protocol protocol = Protocol::knn;
   std::string dataset;        // registry name
   double scale = 1.0;         // KNN input scale (1 for the other protocols)
   double train_ratio = 0.0;   // fine-tune train ratio (0 = the dataset's default split)
@@ -70,8 +70,7 @@ nlohmann::json eval_config_json(const EvalConfig& eval);
 EvalConfig eval_config_from_json(const nlohmann::json& eval);
 
 // The one task of `protocol` at `scale` (KNN; 1 otherwise) that `eval` asks of `weights`.
-EvalTask make_eval_task(const WeightsSource& weights, const EvalConfig& eval, const std::string& protocol,
-                        double scale);
+EvalTask make_eval_task(const WeightsSource& weights, const EvalConfig& eval, Protocol protocol, double scale);
 
 // The tasks that evaluating `weights` with each of `evals` asks for, deduplicated by id, in order.
 std::vector<EvalTask> expand_eval_tasks(const WeightsSource& weights, const std::vector<EvalConfig>& evals);

@@ -46,7 +46,7 @@ MemoryEstimate estimate_peak_memory(const RunConfig& c, int ranks) {
   ABLATE_CHECK(ranks >= 1, "ranks must be positive, got {}", ranks);
   const VitSize& s = vit_size(c.model.size);
   const TokenCounts n = token_counts(c.model, c.method);
-  const bool bf16 = c.train.precision != "fp32";
+  const bool bf16 = c.train.precision != Precision::fp32;
   const double a = bf16 ? 2 : 4;
   const double D = s.dim, H = std::lround(s.dim * s.mlp_ratio), d = c.model.dec_dim;
   const double P = 3.0 * c.model.patch_size * c.model.patch_size;  // values per patch
@@ -57,7 +57,7 @@ MemoryEstimate estimate_peak_memory(const RunConfig& c, int ranks) {
   double enc = a * pixels + s.depth * T * self_block_bytes(D, H, s.heads, s.branches, a) +
                kResidualBytes * D * T;  // final LN input
   double dec = 0, q = 0;
-  if (c.model.decoder == "mae") {
+  if (c.model.decoder == DecoderKind::mae) {
     q = n.patches + 1;  // mask tokens for every patch, plus cls
     dec = a * D * T + c.model.dec_depth * q * self_block_bytes(d, 4 * d, c.model.dec_heads, 1, a);
   } else {
@@ -67,14 +67,14 @@ MemoryEstimate estimate_peak_memory(const RunConfig& c, int ranks) {
     const double per_memory = c.model.dec_feature_map ? 2 * kResidualBytes * D + a * (D + 2 * d) : a * (D + 2 * d);
     dec = c.model.dec_depth * (q * (per_query + self_attn) + T * per_memory);
   }
-  const double pred_rows = c.model.decoder == "mae" ? n.patches : n.recon;
+  const double pred_rows = c.model.decoder == DecoderKind::mae ? n.patches : n.recon;
   dec += (kResidualBytes + a) * d * q + a * P * pred_rows + 3 * 4.0 * P * pred_rows;
   double per_image = enc + dec;
-  if (c.method.name == "crossscale" && c.method.multiscale) per_image *= 2;
+  if (c.method.name == MethodKind::crossscale && c.method.multiscale) per_image *= 2;
 
   // ---- state ----
   int64_t params = encoder_params(s, c.model.patch_size, c.model.qkv_bias) + decoder_params(c.model);
-  if (c.method.name == "crossscale" && c.method.loss_cc && c.method.proj_head)
+  if (c.method.name == MethodKind::crossscale && c.method.loss_cc && c.method.proj_head)
     params += static_cast<int64_t>(D * 4 * D + 4 * D + 4 * D * D + D);  // MLP projection head
   const double per_param = 16 + (bf16 ? 2 : 0);
 

@@ -100,10 +100,10 @@ int64_t decoder_params(const ModelConfig& m) {
   const VitSize& s = vit_size(m.size);
   const int64_t D = s.dim, d = m.dec_dim, out = 3LL * m.patch_size * m.patch_size;
   const int64_t pred = d * out + out, final_norm = 2 * d, mask_token = d;
-  if (m.decoder == "mae") {
+  if (m.decoder == DecoderKind::mae) {
     return D * d + d + mask_token + m.dec_depth * block_params(d, 4 * d, true) + final_norm + pred;
   }
-  ABLATE_CHECK(m.decoder == "cross", "unknown decoder '{}'", m.decoder);
+  // The cross decoder.
   int64_t cross_block = 2 * d + (d * d + d) + (D * 2 * d + 2 * d) + (d * d + d) + 2 * d + (8 * d * d + 5 * d);
   int64_t self_attn = m.dec_self_attn ? 2 * d + 3 * d * d + 3 * d + d * d + d : 0;
   int64_t feature_map = m.dec_feature_map ? int64_t(s.depth) * m.dec_depth + m.dec_depth * 2 * D : 0;
@@ -147,7 +147,7 @@ double train_flops_per_image(const RunConfig& c) {
   double enc = 2 * n.visible * P * D +
                double(s.depth) * s.branches * self_block_flops(T, D, mlp_hidden(s.dim, s.mlp_ratio));
   double dec = 0;
-  if (c.model.decoder == "mae") {
+  if (c.model.decoder == DecoderKind::mae) {
     double td = n.patches + 1;
     dec = 2 * T * D * d + c.model.dec_depth * self_block_flops(td, d, 4 * d) + 2 * n.patches * d * P;
   } else {

@@ -205,6 +205,12 @@ std::filesystem::path prepared_path(const std::filesystem::path& path, Store::Mo
   return path;
 }
 
+// An evaluation protocol read back from the database or a journal.
+Protocol stored_protocol(std::string_view word) {
+  if (const std::optional<Protocol> p = parse_choice<Protocol>(word)) return *p;
+  throw StoreError(SQLITE_MISMATCH, fmt::format("unknown evaluation protocol '{}' in the results", word));
+}
+
 }  // namespace
 
 Store::Store(const std::filesystem::path& path, Mode mode)
@@ -310,8 +316,8 @@ void Store::migrate_eval_records() {
                       "reading version 1 evaluations");
       q.bind(r.id);
       while (q.next()) {
-        const std::string protocol = q.text(0);
-        const double scale = protocol == "knn" ? q.real(2) : 1.0;
+        const Protocol protocol = stored_protocol(q.text(0));
+        const double scale = protocol == Protocol::knn ? q.real(2) : 1.0;
         EvalConfig eval = config.eval;
         eval.dataset = q.text(1);
         const EvalTask t = make_eval_task(weights, eval, protocol, scale);
@@ -320,7 +326,7 @@ void Store::migrate_eval_records() {
               "exit_reason, run_dir) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'done', 1, ?, ?, ?, '', ?) "
               "ON CONFLICT(id) DO NOTHING",
               "migrating an evaluation")
-            .bind(t.id, weights.label(), id, t.protocol, t.dataset, t.scale, t.train_ratio, t.point(),
+            .bind(t.id, weights.label(), id, name_of(t.protocol), t.dataset, t.scale, t.train_ratio, t.point(),
                   canonical_dump(t.settings), canonical_dump(eval_config_json(t.config)),
                   now_s(), r.started_at, r.finished_at, r.run_dir)
             .run();
@@ -476,7 +482,7 @@ void Store::upsert_eval_tasks(const std::vector<EvalTask>& tasks) {
             "inserting an evaluation")
           .bind(e.id, e.weights.label(),
                 e.weights.kind == "run" ? std::optional<std::string>(e.weights.key) : std::nullopt,
-                e.protocol, e.dataset, e.scale, e.train_ratio, e.point(), canonical_dump(e.settings),
+                name_of(e.protocol), e.dataset, e.scale, e.train_ratio, e.point(), canonical_dump(e.settings),
                 canonical_dump(eval_config_json(e.config)), t)
           .run();
   });
@@ -668,8 +674,9 @@ void Store::put_eval(std::string_view id, const EvalRow& e) {
   }
   EvalConfig eval = config_from_json(nlohmann::json::parse(config_json)).eval;
   eval.dataset = e.dataset;
-  const EvalTask t = make_eval_task(WeightsSource{"run", std::string(id), ""}, eval, e.protocol,
-                                    e.protocol == "knn" ? e.scale : 1.0);
+  const Protocol protocol = stored_protocol(e.protocol);
+  const EvalTask t = make_eval_task(WeightsSource{"run", std::string(id), ""}, eval, protocol,
+                                    protocol == Protocol::knn ? e.scale : 1.0);
   upsert_eval_tasks({t});
   query("UPDATE eval_tasks SET status='done', attempts=max(attempts, 1), finished_at=? WHERE id=?",
         "marking an evaluation done")

@@ -51,18 +51,18 @@ CrossScaleMae::CrossScaleMae(const RunConfig& config)
   if (!m.loss_re && !cc && !cp)
     throw ConfigError("", "method.loss_re", "crossscale with no loss term enabled",
                       "enable loss_re, or multiscale with loss_cc / loss_cp");
-  if (cp && m.cp_tokens == "masked" && m.view_masks != "shared")
+  if (cp && m.cp_tokens == CpTokens::masked && m.view_masks != ViewMasks::shared)
     throw ConfigError("", "method.cp_tokens", "predicting the masked tokens needs one mask for both views",
                       "set method.view_masks: shared, or method.cp_tokens: all");
-  if (cp && m.cp_tokens == "all" && config.model.decoder != "mae")
+  if (cp && m.cp_tokens == CpTokens::all && config.model.decoder != DecoderKind::mae)
     throw ConfigError("", "method.cp_tokens", "the cross decoder has no token for every patch",
                       "set model.decoder: mae, or method.cp_tokens: masked with view_masks: shared");
   const int64_t D = encoder_->options().dim, d = config.model.dec_dim;
   if (cc && m.proj_head) projector = register_module("projector", Mlp(D, 4 * D, torch::TensorOptions()));
-  if (cp && m.cp_head == "bn" && m.cp_tokens != "all")  // its BatchNorm's channels are the L positions
+  if (cp && m.cp_head == CpHead::bn && m.cp_tokens != CpTokens::all)  // its BatchNorm's channels are the L positions
     throw ConfigError("", "method.cp_head", "the BatchNorm1d predictor normalises all L token positions",
                       "set method.cp_tokens: all, or method.cp_head: gelu");
-  if (cp && m.cp_head == "bn") {
+  if (cp && m.cp_head == CpHead::bn) {
     bn_predictor = register_module("predictor", CrossPredictor(d, patches_, 4 * d, torch::TensorOptions()));
   } else if (cp) {
     predictor = register_module("predictor", Mlp(d, 4 * d, torch::TensorOptions()));
@@ -74,12 +74,12 @@ MaskPlan CrossScaleMae::plan(const torch::Tensor& images, const torch::Tensor&, 
 }
 
 torch::Tensor CrossScaleMae::pooled(const torch::Tensor& latent) {
-  auto f = method_.pool == "cls" ? latent.select(1, 0) : latent.slice(1, 1).mean(1);
+  auto f = method_.pool == Pool::cls ? latent.select(1, 0) : latent.slice(1, 1).mean(1);
   return projector ? projector(f) : f;
 }
 
 torch::Tensor CrossScaleMae::cross_prediction(const ViewOutput& orig, const ViewOutput& low) {
-  const bool all = method_.cp_tokens == "all";
+  const bool all = method_.cp_tokens == CpTokens::all;
   const auto& source = all ? low.decoded.all_hidden : low.decoded.hidden;   // (B, N, d)
   const auto& target = all ? orig.decoded.all_hidden : orig.decoded.hidden;  // (B, N, d)
   auto pred = bn_predictor ? bn_predictor(source) : predictor(source);
@@ -102,16 +102,16 @@ LossTerms CrossScaleMae::forward(const StepInputs& in) {
   } else {
     const ScaleView view = random_scale_view(in.images, m.scale_min, m.scale_max, m.shared_crop, m.square_crop);
     auto crop_tokens = encoder_->embed(view.images, gsd_pos_ ? view.side : torch::Tensor());
-    const MaskPlan low_plan = m.view_masks == "shared" ? mp : plan(view.images, crop_tokens, in.psts_weights);
+    const MaskPlan low_plan = m.view_masks == ViewMasks::shared ? mp : plan(view.images, crop_tokens, in.psts_weights);
     const ViewOutput low = run_view(view.images, crop_tokens, low_plan);
     if (m.loss_re) {
       auto both = orig.loss_re + low.loss_re;
-      add("loss_re", m.w_re, m.re_reduction == "sum" ? both : 0.5 * both);
+      add("loss_re", m.w_re, m.re_reduction == ReReduction::sum ? both : 0.5 * both);
     }
     if (m.loss_cc) {
       auto a = pooled(orig.latent), b = pooled(low.latent);
       const auto denominator =
-          m.cc_denominator == "all" ? NtXentDenominator::all : NtXentDenominator::negatives;
+          m.cc_denominator == CcDenominator::all ? NtXentDenominator::all : NtXentDenominator::negatives;
       add("loss_cc", m.w_cc, m.enc_negatives ? nt_xent(a, b, m.temperature, denominator) : cosine_loss(a, b));
     }
     if (m.loss_cp) add("loss_cp", m.w_cp, cross_prediction(orig, low));

@@ -91,11 +91,8 @@ DecoderOutput CrossDecoderImpl::forward(const torch::Tensor& latent,
 
 std::shared_ptr<DecoderImpl> make_decoder(const ModelConfig& model, VisionTransformer& encoder,
                                           const torch::TensorOptions& to) {
-  if (model.decoder == "mae") return std::make_shared<MaeDecoderImpl>(encoder->options(), model, to);
-  if (model.decoder == "cross")
-    return std::make_shared<CrossDecoderImpl>(encoder->options(), model, to);
-  throw ConfigError("", "model.decoder", fmt::format("unknown decoder '{}'", model.decoder),
-                    "one of: mae, cross");
+  if (model.decoder == DecoderKind::mae) return std::make_shared<MaeDecoderImpl>(encoder->options(), model, to);
+  return std::make_shared<CrossDecoderImpl>(encoder->options(), model, to);
 }
 
 }  // namespace ablate

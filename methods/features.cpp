@@ -38,8 +38,8 @@ std::string ScaleProtocol::text() const {
 
 ScaleProtocol scale_protocol(const EvalConfig& eval) {
   ScaleProtocol p;
-  p.encode_at_scale = eval.knn_resize == "encode";
-  if (eval.knn_norm == "dataset") {
+  p.encode_at_scale = eval.knn_resize == KnnResize::encode;
+  if (eval.knn_norm == KnnNorm::dataset) {
     const DatasetSpec spec = dataset_spec(eval.dataset);
     if (spec.pixel_mean.size() != 3 || spec.pixel_std.size() != 3)
       throw ConfigError("", "eval.knn_norm",

@@ -10,13 +10,6 @@
 
 namespace ablate {
 
-HogMode parse_hog_mode(const std::string& name) {
-  if (name == "paper") return HogMode::paper;
-  if (name == "official") return HogMode::official;
-  throw ConfigError("", "method.hog_mode", fmt::format("unknown HOG mode '{}'", name),
-                    "one of: paper, official");
-}
-
 torch::Tensor hog_pixel_histograms(const torch::Tensor& images) {
   torch::NoGradGuard no_grad;
   auto x = torch::nn::functional::pad(images.to(torch::kFloat32),

@@ -43,8 +43,6 @@ namespace ablate {
 
 inline constexpr int64_t kHogBins = 9;
 
-enum class HogMode { paper, official };
-HogMode parse_hog_mode(const std::string& name);  // "paper" | "official"
 
 // images (B, C, H, W) float -> (B, 9, H, W): each pixel's magnitude split over its two bins.
 torch::Tensor hog_pixel_histograms(const torch::Tensor& images);

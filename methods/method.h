@@ -42,12 +42,13 @@ class PretrainMethod : public torch::nn::Module {
                                     torch::Tensor* selected_mask) = 0;
 };
 
-// The method of config.method.name, on the CPU (move it with ->to(device)). ConfigError for
-// combinations it cannot run (e.g. selectivemae without the cross decoder).
+// The method of config.method.name, on the CPU (move it with ->to(device)). The config is
+// validated (harness/config_io.h): a combination it cannot run (e.g. selectivemae without the cross
+// decoder) is an internal error here.
 std::shared_ptr<PretrainMethod> make_method(const RunConfig& config);
 
-// lr multiplier of method.lr_rule: "m_over_r" = mask_ratio / r, "r_over_m" = r / mask_ratio,
-// "none" = 1, where r = recon_ratio, or mask_ratio when recon_ratio = 0 (all masked reconstructed).
+// lr multiplier of method.lr_rule: m_over_r = mask_ratio / r, r_over_m = r / mask_ratio,
+// none = 1, where r = recon_ratio, or mask_ratio when recon_ratio = 0 (all masked reconstructed).
 double lr_rule_multiplier(const MethodConfig& method);
 
 }  // namespace ablate

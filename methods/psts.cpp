@@ -11,17 +11,12 @@
 namespace ablate {
 namespace {
 
-int64_t stage_index(const std::string& name) {
-  if (name == "near") return kPstsNear;
-  if (name == "far") return kPstsFar;
-  if (name == "random") return kPstsRandom;
-  ABLATE_CHECK(false, "unknown PSTS stage '{}' (validate() accepts near, far, random)", name);
-  return 0;
-}
+// Index of a stage in PstsWeights and the device weight tensor.
+int64_t stage_index(PstsStage stage) { return static_cast<int64_t>(stage); }
 
 }  // namespace
 
-PstsWeights psts_stage_weights(double progress, const std::vector<std::string>& order,
+PstsWeights psts_stage_weights(double progress, const std::vector<PstsStage>& order,
                                const std::vector<double>& bounds) {
   // validate() has checked both (a permutation of the three stages; 4 non-decreasing bounds).
   ABLATE_CHECK(order.size() == 3 && bounds.size() == 4 && std::is_sorted(bounds.begin(), bounds.end()),
@@ -51,7 +46,7 @@ torch::Tensor psts_draw_stages(const torch::Tensor& weights, int64_t batch) {
   return (u >= cdf.slice(0, 0, 2)).sum(1).clamp_max(2);
 }
 
-torch::Tensor psts_split_counts(const torch::Tensor& weights, const std::vector<std::string>& order, int64_t m) {
+torch::Tensor psts_split_counts(const torch::Tensor& weights, const std::vector<PstsStage>& order, int64_t m) {
   ABLATE_CHECK(order.size() == 3, "PSTS order of {} stages", order.size());
   const int64_t s0 = stage_index(order[0]), s1 = stage_index(order[1]), s2 = stage_index(order[2]);
   auto w = weights.to(torch::kFloat64);
@@ -67,7 +62,7 @@ torch::Tensor psts_split_counts(const torch::Tensor& weights, const std::vector<
 }
 
 PstsSelection psts_fill_split(const torch::Tensor& features, const torch::Tensor& seed_ids, int64_t n_keep,
-                              const torch::Tensor& weights, const std::vector<std::string>& order, int64_t chunks,
+                              const torch::Tensor& weights, const std::vector<PstsStage>& order, int64_t chunks,
                               const PstsRandomKeys& keys) {
   torch::NoGradGuard no_grad;
   const int64_t B = features.size(0), L = features.size(1), S = seed_ids.size(1), n_fill = n_keep - S;

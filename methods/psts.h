@@ -38,16 +38,20 @@
 
 #include <torch/types.h>
 
+#include "harness/config.h"
+
 namespace ablate {
 
 // Probabilities of (near, far, random); index order of the device weight tensor.
 using PstsWeights = std::array<double, 3>;
-inline constexpr int64_t kPstsNear = 0, kPstsFar = 1, kPstsRandom = 2;
+inline constexpr int64_t kPstsNear = static_cast<int64_t>(PstsStage::near);
+inline constexpr int64_t kPstsFar = static_cast<int64_t>(PstsStage::far);
+inline constexpr int64_t kPstsRandom = static_cast<int64_t>(PstsStage::random);
 
-// progress in [0, 1] of training; order a permutation of {"near", "far", "random"}; bounds 4
+// progress in [0, 1] of training; order a permutation of {near, far, random}; bounds 4
 // increasing fractions b0..b3: stage order[0] until b0, linear blend to order[1] until b1,
 // order[1] until b2, blend to order[2] until b3, then order[2].
-PstsWeights psts_stage_weights(double progress, const std::vector<std::string>& order,
+PstsWeights psts_stage_weights(double progress, const std::vector<PstsStage>& order,
                                const std::vector<double>& bounds);
 
 // weights (3,) on the device -> (B,) int64 stage per sample drawn from them (inverse CDF of one
@@ -65,7 +69,7 @@ torch::Tensor psts_fill(const torch::Tensor& features, const torch::Tensor& seed
 // weights such as 0.35f = 0.3499999940 at 7 of 20). The public code's int((1 - c/20) * m) in double
 // drops one below that where the product lands just under an integer (c = 16 with m a multiple of
 // 5, c = 18 with m a multiple of 10: e.g. 0 near and 5 far of 5 at c = 16, here 1 and 4).
-torch::Tensor psts_split_counts(const torch::Tensor& weights, const std::vector<std::string>& order, int64_t m);
+torch::Tensor psts_split_counts(const torch::Tensor& weights, const std::vector<PstsStage>& order, int64_t m);
 
 struct PstsSelection {
   torch::Tensor selected;    // (B, n_keep) int64: the seed, then each round's picks in order
@@ -78,7 +82,7 @@ using PstsRandomKeys = std::function<torch::Tensor(int64_t round, int64_t n)>;
 // The "split" expansion (see above): features (B, L, C) (detached), seed_ids (B, S) -> the
 // selection; the unselected list starts as the other patches in increasing order.
 PstsSelection psts_fill_split(const torch::Tensor& features, const torch::Tensor& seed_ids, int64_t n_keep,
-                              const torch::Tensor& weights, const std::vector<std::string>& order,
+                              const torch::Tensor& weights, const std::vector<PstsStage>& order,
                               int64_t chunks = 2, const PstsRandomKeys& keys = {});
 
 }  // namespace ablate

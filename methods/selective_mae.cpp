@@ -9,8 +9,8 @@ namespace ablate {
 
 SelectiveMae::SelectiveMae(const RunConfig& config)
     : MaskedAutoencoder(config),
-      hog_mode_(parse_hog_mode(config.method.hog_mode)),
-      sample_(config.method.hog_select == "multinomial") {}
+      hog_mode_(config.method.hog_mode),
+      sample_(config.method.hog_select == HogSelect::multinomial) {}
 
 MaskPlan SelectiveMae::plan(const torch::Tensor& images, const torch::Tensor& tokens,
                             const torch::Tensor& psts_weights) {
@@ -25,7 +25,7 @@ MaskPlan SelectiveMae::plan(const torch::Tensor& images, const torch::Tensor& to
       weights = torch::tensor({w[0], w[1], w[2]}, torch::kFloat32).to(images.device());
     }
     auto seed = select_by_logits(logits, n_keep_ / 2, sample_);
-    ids_keep = method_.psts_mix == "split"
+    ids_keep = method_.psts_mix == PstsMix::split
                    ? psts_fill_split(tokens.detach(), seed, n_keep_, weights, method_.psts_order).selected
                    : psts_fill(tokens.detach(), seed, n_keep_, psts_draw_stages(weights, B));
   } else {
@@ -34,10 +34,10 @@ MaskPlan SelectiveMae::plan(const torch::Tensor& images, const torch::Tensor& to
   MaskPlan p;
   p.split = split_from_keep(ids_keep, patches_);
   auto masked = p.split.ids_masked;  // (B, L - N_vis)
-  auto rec_logits = method_.recon_select == "hog" ? torch::gather(logits, 1, masked)
+  auto rec_logits = method_.recon_select == ReconSelect::hog ? torch::gather(logits, 1, masked)
                                                   : torch::rand(masked.sizes(), logits.options());
   p.ids_rec = torch::gather(masked, 1,
-                            select_by_logits(rec_logits, n_rec_, sample_ && method_.recon_select == "hog"));
+                            select_by_logits(rec_logits, n_rec_, sample_ && method_.recon_select == ReconSelect::hog));
   return p;
 }
 

@@ -44,8 +44,8 @@ struct TrainStep::Graph {
 namespace {
 
 bool use_bf16(const TrainConfig& t, torch::Device device) {
-  if (t.precision == "bf16") return true;
-  if (t.precision == "fp32") return false;
+  if (t.precision == Precision::bf16) return true;
+  if (t.precision == Precision::fp32) return false;
   return device.is_cuda();
 }
 

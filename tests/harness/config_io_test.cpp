@@ -32,7 +32,7 @@ TEST_CASE("nested and dotted keys read into RunConfig", "[config_io]") {
   CHECK(c.model.size == "vit_s");
   CHECK(c.model.img_size == 224);
   CHECK(c.method.mask_ratio == 0.85);
-  CHECK(c.method.psts_order == std::vector<std::string>{"far", "near", "random"});
+  CHECK(c.method.psts_order == std::vector<PstsStage>{PstsStage::far, PstsStage::near, PstsStage::random});
   CHECK(c.eval.scales == std::vector<double>{0.5, 1.0});
   CHECK(c.train.epochs == RunConfig{}.train.epochs);  // untouched keys keep defaults
 }
@@ -87,6 +87,48 @@ TEST_CASE("ranges and choices from FieldSpec", "[config_io]") {
   CHECK(e.key == "seed");
   e = yaml_error("train: {epochs: 99999999999}\n");
   CHECK(e.key == "train.epochs");
+}
+
+TEST_CASE("choice fields: words in, enumerators inside, the same words out", "[config_io]") {
+  RunConfig c = from_text(
+      "model: {decoder: cross}\n"
+      "method: {name: selectivemae, recon_ratio: 0.25, hog_mode: official, hog_select: multinomial,\n"
+      "         psts_order: [random, far, near], lr_rule: m_over_r}\n"
+      "train: {precision: bf16}\n"
+      "eval: {protocols: [linprobe, knn], knn_norm: dataset}\n");
+  CHECK(c.model.decoder == DecoderKind::cross);
+  CHECK(c.method.name == MethodKind::selectivemae);
+  CHECK(c.method.hog_mode == HogMode::official);
+  CHECK(c.method.hog_select == HogSelect::multinomial);
+  CHECK(c.method.psts_order == std::vector<PstsStage>{PstsStage::random, PstsStage::far, PstsStage::near});
+  CHECK(c.method.lr_rule == LrRule::m_over_r);
+  CHECK(c.train.precision == Precision::bf16);
+  CHECK(c.eval.protocols == std::vector<Protocol>{Protocol::linprobe, Protocol::knn});
+  CHECK(c.eval.knn_norm == KnnNorm::dataset);
+  // Stored configs and run ids hold the words, as when these fields were strings.
+  const nlohmann::json j = config_to_json(c);
+  CHECK(j.at("model").at("decoder") == "cross");
+  CHECK(j.at("method").at("psts_order") == nlohmann::json{"random", "far", "near"});
+  CHECK(j.at("train").at("precision") == "bf16");
+  CHECK(j.at("eval").at("protocols") == nlohmann::json{"linprobe", "knn"});
+  CHECK(config_to_json(RunConfig{}).at("train").at("precision") == "auto");
+  const RunConfig back = config_from_json(j);
+  CHECK(back.method.psts_order == c.method.psts_order);
+  CHECK(back.eval.protocols == c.eval.protocols);
+  CHECK(config_hash(back) == config_hash(c));
+  // A stored config with an unknown word is refused like a YAML one.
+  nlohmann::json bad = j;
+  bad["method"]["hog_mode"] = "papper";
+  const ConfigError e = error_of([&] { config_from_json(bad); });
+  CHECK(e.key == "method.hog_mode");
+  CHECK(contains(e.hint, "did you mean 'paper'"));
+  // Every enum's words are the field's choices (what `ablate plan --describe` lists).
+  for (const FieldInfo& f : config_fields())
+    if (f.key == "method.cp_head") CHECK(f.spec.choices == std::vector<std::string>{"bn", "gelu"});
+    else if (f.key == "eval.protocols") CHECK(f.spec.choices == choice_words<Protocol>());
+  CHECK(name_of(Precision::automatic) == std::string("auto"));
+  CHECK(parse_choice<Precision>("auto") == Precision::automatic);
+  CHECK_FALSE(parse_choice<Precision>("fp16").has_value());
 }
 
 TEST_CASE("a key given twice is an error at the second one", "[config_io]") {
@@ -248,7 +290,7 @@ TEST_CASE("dotted-path overrides", "[config_io]") {
   apply_override(cfg, "seed=7");
   RunConfig c = config_from_yaml(cfg, "cfg.yaml");
   CHECK(c.train.epochs == 5);
-  CHECK(c.method.psts_order == std::vector<std::string>{"far", "near", "random"});
+  CHECK(c.method.psts_order == std::vector<PstsStage>{PstsStage::far, PstsStage::near, PstsStage::random});
   CHECK(c.method.mask_ratio == 0.6);
   CHECK(c.data.dataset == "ucmerced");
   CHECK(c.seed == 7);

@@ -9,11 +9,11 @@ using namespace ablate;
 TEST_CASE("eval_results: KNN at every scale, probe at 1, fine-tune ratio as the point", "[eval_results]") {
   EvalConfig e;
   e.dataset = "ucmerced";
-  e.protocols = {"knn", "linprobe"};
+  e.protocols = {Protocol::knn, Protocol::linprobe};
   e.scales = {0.25, 1.0};
   EvalConfig ft = e;
   ft.dataset = "eurosat";
-  ft.protocols = {"finetune"};
+  ft.protocols = {Protocol::finetune};
   ft.ft_train_ratio = 0.2;
   const std::vector<EvalResultKey> expected = {
       {"knn", "ucmerced", 0.25, "top1"},     {"knn", "ucmerced", 0.25, "top5"},
@@ -23,7 +23,7 @@ TEST_CASE("eval_results: KNN at every scale, probe at 1, fine-tune ratio as the 
   };
   CHECK(eval_results({e, ft}) == expected);
 
-  e.protocols = {"linprobe"};  // the scales are KNN's only
+  e.protocols = {Protocol::linprobe};  // the scales are KNN's only
   CHECK(eval_results({e, e}) == std::vector<EvalResultKey>{{"linprobe", "ucmerced", 1.0, "top1"},
                                                            {"linprobe", "ucmerced", 1.0, "top5"}});
 }

@@ -57,7 +57,7 @@ TEST_CASE("run ids leave evaluation settings out, except random_init", "[eval_ta
   RunConfig a;
   RunConfig b = a;
   b.eval.dataset = "aid";
-  b.eval.protocols = {"knn", "finetune"};
+  b.eval.protocols = {Protocol::knn, Protocol::finetune};
   b.eval.knn_k = 5;
   CHECK(config_hash(a) == config_hash(b));
   b.eval.random_init = true;  // no pre-training at all: another run
@@ -70,21 +70,21 @@ TEST_CASE("run ids leave evaluation settings out, except random_init", "[eval_ta
 TEST_CASE("eval tasks: one per protocol and point, keyed by what the protocol reads", "[eval_task]") {
   const WeightsSource w{"run", "0123456789ab", ""};
   EvalConfig e;
-  e.protocols = {"knn", "linprobe", "finetune"};
+  e.protocols = {Protocol::knn, Protocol::linprobe, Protocol::finetune};
   e.scales = {0.5, 1.0};
   e.ft_train_ratio = 0.2;
   const std::vector<EvalTask> tasks = expand_eval_tasks(w, {e, e});  // the repeat adds nothing
   REQUIRE(tasks.size() == 4);
-  CHECK(tasks[0].protocol == "knn");
+  CHECK(tasks[0].protocol == Protocol::knn);
   CHECK(tasks[0].point() == 0.5);
   CHECK(tasks[1].point() == 1.0);
-  CHECK(tasks[2].protocol == "linprobe");
-  CHECK(tasks[3].protocol == "finetune");
+  CHECK(tasks[2].protocol == Protocol::linprobe);
+  CHECK(tasks[3].protocol == Protocol::finetune);
   CHECK(tasks[3].point() == 0.2);  // a fine-tune ratio is addressable: eval:finetune:<ds>:0.2:top1
   std::set<std::string> ids;
   for (const EvalTask& t : tasks) {
     CHECK(t.id.size() == 12);
-    CHECK(t.config.protocols == std::vector<std::string>{t.protocol});
+    CHECK(t.config.protocols == std::vector<Protocol>{t.protocol});
     ids.insert(t.id);
   }
   CHECK(ids.size() == 4);

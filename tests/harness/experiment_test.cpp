@@ -45,8 +45,8 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 // Equal up to floating-point rounding (Approx is unusable with the shared Catch2 v2 header).
 bool nearly_equal(double a, double b) { return std::fabs(a - b) <= 1e-12 * std::fabs(b); }
 
-using Order = std::vector<std::string>;
-const Order kNFR{"near", "far", "random"}, kFNR{"far", "near", "random"};
+using Order = std::vector<PstsStage>;
+const Order kNFR{PstsStage::near, PstsStage::far, PstsStage::random}, kFNR{PstsStage::far, PstsStage::near, PstsStage::random};
 
 // A scratch directory for files, removed at the end of the test.
 struct TempDir {
@@ -121,8 +121,8 @@ TEST_CASE("include adds cells; their keys become axes", "[experiment]") {
   CHECK(ex.axis_keys.size() == 6);
   CHECK(ex.axis_keys[2] == "method.name");
   const PlannedRun& extra = ex.runs[4];
-  CHECK(extra.config.method.name == "mae");
-  CHECK(extra.config.model.decoder == "mae");
+  CHECK(extra.config.method.name == MethodKind::mae);
+  CHECK(extra.config.model.decoder == DecoderKind::mae);
   CHECK(extra.config.method.mask_ratio == 0.75);  // not set by the include: base / default
   CHECK(extra.axes.at("method.name") == "mae");
   CHECK(ex.runs[0].axes.at("method.name") == "selectivemae");  // product cells report their value too
@@ -145,11 +145,11 @@ TEST_CASE("when: conditional settings in order", "[experiment]") {
                         "    - {if: \"method.name in ['crossmae', 'selectivemae']\", set: {model.decoder: cross}}\n"
                         "    - {if: \"model.decoder == 'cross'\", set: {model.dec_self_attn: true}}\n");
   REQUIRE(ex.runs.size() == 3);
-  CHECK(ex.runs[0].config.model.decoder == "mae");
+  CHECK(ex.runs[0].config.model.decoder == DecoderKind::mae);
   CHECK_FALSE(ex.runs[0].config.model.dec_self_attn);
-  CHECK(ex.runs[1].config.model.decoder == "cross");
+  CHECK(ex.runs[1].config.model.decoder == DecoderKind::cross);
   CHECK(ex.runs[1].config.model.dec_self_attn);  // the second rule sees the first one's setting
-  CHECK(ex.runs[2].config.model.decoder == "cross");
+  CHECK(ex.runs[2].config.model.decoder == DecoderKind::cross);
   // Without the rule, crossmae is invalid; the error points at the axis value that made it so.
   ConfigError e = parse_error(head);
   CHECK(e.where == "exp.yaml:6:24");

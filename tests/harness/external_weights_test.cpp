@@ -63,7 +63,7 @@ TEST_CASE("an external checkpoint row is evaluated under its file's sha256", "[e
   const EvalTask t = only_task(w);
   CHECK(t.weights.label() == std::string("file:") + kAbcSha256);
   CHECK(t.weights.path == w.path);
-  CHECK(t.protocol == "knn");
+  CHECK(t.protocol == Protocol::knn);
   CHECK(t.dataset == "eurosat");
   CHECK(t.settings.at("weights_heads") == 0);
   CHECK(t.settings.at("weights_norm_eps") == 1e-6);

@@ -54,7 +54,7 @@ TEST_CASE("memory estimate: micro MAE config by hand", "[memory_estimate]") {
   // Parameters: encoder 2*64*... from model_sizes, 18 bytes each under bf16 autocast.
   CHECK(e.state_gib > 0);
   RunConfig fp32 = c;
-  fp32.train.precision = "fp32";
+  fp32.train.precision = Precision::fp32;
   CHECK(estimate_peak_memory(fp32, 1).state_gib == Approx(e.state_gib * 16.0 / 18.0));
   CHECK(estimate_peak_memory(fp32, 1).activations_gib > e.activations_gib);
 }
@@ -74,8 +74,8 @@ TEST_CASE("memory estimate: ranks split activations, not state; two views double
   CHECK(two.state_gib == one.state_gib);
   CHECK(two.activations_gib == Approx(one.activations_gib / 2));
   RunConfig cs = bench_config("mae", "vit_b", 64), single = cs;
-  cs.method.name = "crossscale";
-  single.method.name = "crossscale";
+  cs.method.name = MethodKind::crossscale;
+  single.method.name = MethodKind::crossscale;
   single.method.multiscale = false;
   CHECK(estimate_peak_memory(cs, 1).activations_gib == Approx(2 * estimate_peak_memory(single, 1).activations_gib));
   CHECK(estimate_peak_memory(cs, 1).state_gib > estimate_peak_memory(bench_config("mae", "vit_b", 64), 1).state_gib);

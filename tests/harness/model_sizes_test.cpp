@@ -60,7 +60,7 @@ TEST_CASE("MAE decoder count by hand (ViT-B encoder, 8 x 512)", "[model_sizes]")
   ModelConfig m;
   m.size = "vit_b";
   m.patch_size = 16;
-  m.decoder = "mae";
+  m.decoder = DecoderKind::mae;
   m.dec_depth = 8;
   m.dec_dim = 512;
   int64_t d = 512, block = 12 * d * d + 13 * d;  // qkv+proj 4d^2+4d, MLP 8d^2+5d, 2 LNs 4d
@@ -72,7 +72,7 @@ TEST_CASE("CrossMAE decoder count by hand (micro)", "[model_sizes]") {
   ModelConfig m;
   m.size = "vit_micro";  // D = 64, depth 2
   m.patch_size = 8;
-  m.decoder = "cross";
+  m.decoder = DecoderKind::cross;
   m.dec_depth = 1;
   m.dec_dim = 32;
   // mask token 32; block: LN 64, q 1056, kv 64*64+64 = 4160, proj 1056, LN 64, MLP 8352;
@@ -93,7 +93,7 @@ TEST_CASE("training FLOPs by hand (micro, 4 patches, half masked)", "[model_size
   c.model.size = "vit_micro";
   c.model.img_size = 16;
   c.model.patch_size = 8;  // L = 4, 192 pixels per patch
-  c.model.decoder = "mae";
+  c.model.decoder = DecoderKind::mae;
   c.model.dec_depth = 1;
   c.model.dec_dim = 32;
   c.method.mask_ratio = 0.5;  // 2 visible, T = 3 with cls
@@ -106,7 +106,7 @@ TEST_CASE("training FLOPs by hand (micro, 4 patches, half masked)", "[model_size
   CHECK(train_flops_per_image(c) == 3 * (encoder + decoder));  // integers: exact in double
 
   // Cross decoder reconstructing 1 patch (recon 0.25): Q = 1, M = 3.
-  c.model.decoder = "cross";
+  c.model.decoder = DecoderKind::cross;
   c.method.recon_ratio = 0.25;
   // q 2*1*32*32 = 2048, kv 2*3*64*64 = 24576, QK 2*1*3*32 = 192, AV 192, proj 2048,
   // MLP 2*1*32*128*2 = 16384; prediction 2*1*32*192 = 12288.

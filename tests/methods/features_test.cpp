@@ -112,7 +112,7 @@ TEST_CASE("downsampling to a non-divisor side averages the covered pixels", "[fe
 TEST_CASE("dataset statistics come from the registry; unknown ones are a config error", "[features]") {
   EvalConfig eval;
   CHECK(scale_protocol(eval).stats.mean[0] == 0.485);  // ImageNet by default
-  eval.knn_norm = "dataset";
+  eval.knn_norm = KnnNorm::dataset;
   eval.dataset = "ucmerced";
   const ScaleProtocol p = scale_protocol(eval);
   CHECK(p.stats.mean[0] == 0.4842);  // Scale-MAE's mae/dataloaders/ucmerced.py

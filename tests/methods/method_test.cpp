@@ -45,20 +45,20 @@ TEST_CASE("lr rules", "[method]") {
   MethodConfig m;
   m.mask_ratio = 0.85;
   m.recon_ratio = 0.25;
-  m.lr_rule = "m_over_r";
+  m.lr_rule = LrRule::m_over_r;
   CHECK(lr_rule_multiplier(m) == Approx(3.4));
-  m.lr_rule = "r_over_m";
+  m.lr_rule = LrRule::r_over_m;
   CHECK(lr_rule_multiplier(m) == Approx(0.25 / 0.85));
-  m.lr_rule = "none";
+  m.lr_rule = LrRule::none;
   CHECK(lr_rule_multiplier(m) == 1.0);
-  m.lr_rule = "m_over_r";
+  m.lr_rule = LrRule::m_over_r;
   m.recon_ratio = 0.0;  // all masked patches reconstructed: r = m
   CHECK(lr_rule_multiplier(m) == Approx(1.0));
 }
 
 TEST_CASE("configurations methods cannot run are refused by validation, and are bugs past it", "[method]") {
   RunConfig c = tiny_config("selectivemae");
-  c.model.decoder = "mae";
+  c.model.decoder = DecoderKind::mae;
   CHECK_THROWS_AS(validate(c), ConfigError);
   CHECK_THROWS_AS(make_method(c), InternalError);
   c = tiny_config("crossscale");
@@ -84,25 +84,25 @@ TEST_CASE("forward + backward of every method: finite loss, gradient on every pa
   {
     RunConfig c = tiny_config("selectivemae");
     c.method.psts = true;
-    c.method.hog_select = "multinomial";
-    c.method.hog_mode = "official";
+    c.method.hog_select = HogSelect::multinomial;
+    c.method.hog_mode = HogMode::official;
     variants.emplace_back("selectivemae psts multinomial official", c);
   }
   {
     RunConfig c = tiny_config("selectivemae");
     c.method.psts = true;
-    c.method.psts_mix = "split";
+    c.method.psts_mix = PstsMix::split;
     variants.emplace_back("selectivemae psts split", c);
   }
   {
     RunConfig c = tiny_config("selectivemae");
-    c.method.recon_select = "random";
+    c.method.recon_select = ReconSelect::random;
     variants.emplace_back("selectivemae topk paper", c);
   }
   {
     RunConfig c = tiny_config("crossscale");
     c.model.gsd_pos = true;
-    c.method.pool = "mean";
+    c.method.pool = Pool::mean;
     c.method.dec_negatives = true;
     variants.emplace_back("crossscale all terms", c);
   }
@@ -110,18 +110,18 @@ TEST_CASE("forward + backward of every method: finite loss, gradient on every pa
     RunConfig c = tiny_config("crossscale");
     c.method.enc_negatives = false;
     c.method.proj_head = false;
-    c.model.decoder = "cross";
+    c.model.decoder = DecoderKind::cross;
     c.method.recon_ratio = 0.25;
-    c.method.cp_tokens = "masked";  // the cross decoder has tokens for the reconstructed patches only
-    c.method.view_masks = "shared";
-    c.method.cp_head = "gelu";
+    c.method.cp_tokens = CpTokens::masked;  // the cross decoder has tokens for the reconstructed patches only
+    c.method.view_masks = ViewMasks::shared;
+    c.method.cp_head = CpHead::gelu;
     c.method.cs_final_norm = true;
     variants.emplace_back("crossscale cosine cross-decoder", c);
   }
   {
     RunConfig c = tiny_config("crossscale");
-    c.method.cc_denominator = "all";
-    c.method.re_reduction = "mean";
+    c.method.cc_denominator = CcDenominator::all;
+    c.method.re_reduction = ReReduction::mean;
     c.method.square_crop = true;
     c.method.cs_final_norm = true;
     variants.emplace_back("crossscale simclr mean shared-norm", c);
@@ -147,7 +147,7 @@ TEST_CASE("forward + backward of every method: finite loss, gradient on every pa
     lt.total.backward();
     // Cross-Scale MAE's public code discards the encoder's final norm (method.cs_final_norm off):
     // it is frozen like CrossMAE's under feature mapping; every other parameter gets a gradient.
-    const bool norm_unused = cfg.method.name == "crossscale" && !cfg.method.cs_final_norm;
+    const bool norm_unused = cfg.method.name == MethodKind::crossscale && !cfg.method.cs_final_norm;
     for (const auto& p : method->named_parameters()) {
       INFO(p.key());
       // Only the encoder's final norm is frozen: under feature mapping, or discarded by Cross-Scale MAE.

@@ -40,7 +40,7 @@ std::vector<int64_t> sorted_added(const torch::Tensor& keep) {
 }  // namespace
 
 TEST_CASE("stage weights: plateaus and linear blends", "[psts]") {
-  const std::vector<std::string> order{"near", "far", "random"};
+  const std::vector<PstsStage> order{PstsStage::near, PstsStage::far, PstsStage::random};
   const std::vector<double> b{0.35, 0.375, 0.725, 0.75};
   check_weights(psts_stage_weights(0.0, order, b), 1, 0, 0);
   check_weights(psts_stage_weights(0.34, order, b), 1, 0, 0);
@@ -51,12 +51,12 @@ TEST_CASE("stage weights: plateaus and linear blends", "[psts]") {
   check_weights(psts_stage_weights(0.9, order, b), 0, 0, 1);
   check_weights(psts_stage_weights(1.0, order, b), 0, 0, 1);
   // Another order.
-  const std::vector<std::string> rev{"random", "near", "far"};
+  const std::vector<PstsStage> rev{PstsStage::random, PstsStage::near, PstsStage::far};
   check_weights(psts_stage_weights(0.1, rev, b), 0, 0, 1);
   check_weights(psts_stage_weights(0.3625, rev, b), 0.5, 0, 0.5);
   check_weights(psts_stage_weights(0.8, rev, b), 0, 1, 0);
   // validate() refuses these at load (config_io_test); reaching here would be a bug.
-  CHECK_THROWS_AS(psts_stage_weights(0.5, {"near", "near", "far"}, b), InternalError);
+  CHECK_THROWS_AS(psts_stage_weights(0.5, {PstsStage::near, PstsStage::near, PstsStage::far}, b), InternalError);
   CHECK_THROWS_AS(psts_stage_weights(0.5, order, {0.5, 0.4, 0.6, 0.7}), InternalError);
 }
 

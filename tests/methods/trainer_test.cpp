@@ -154,11 +154,11 @@ TEST_CASE("base lr: blr * batch / 256 times the method's lr rule", "[trainer]") 
   c.train.batch = 512;
   c.method.mask_ratio = 0.85;
   c.method.recon_ratio = 0.25;
-  c.method.lr_rule = "m_over_r";
+  c.method.lr_rule = LrRule::m_over_r;
   CHECK(base_lr(c) == Approx(1.5e-4 * 2 * 0.85 / 0.25));
-  c.method.lr_rule = "r_over_m";
+  c.method.lr_rule = LrRule::r_over_m;
   CHECK(base_lr(c) == Approx(1.5e-4 * 2 * 0.25 / 0.85));
-  c.method.lr_rule = "none";
+  c.method.lr_rule = LrRule::none;
   c.train.lr = 0.01;
   CHECK(base_lr(c) == Approx(0.01));
 }

@@ -56,7 +56,7 @@ MaeTiny load_mae_tiny() {
   ModelConfig m;
   m.img_size = 32;
   m.patch_size = 8;
-  m.decoder = "mae";
+  m.decoder = DecoderKind::mae;
   m.dec_dim = 32;
   m.dec_depth = 1;
   m.dec_heads = 4;

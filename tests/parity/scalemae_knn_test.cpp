@@ -50,7 +50,7 @@ TEST_CASE("scalemae_knn: the encoder input at reduced scales equals the official
   const int64_t S = raw.size(2);
   EvalConfig eval;
   eval.dataset = "eurosat";
-  eval.knn_norm = "dataset";
+  eval.knn_norm = KnnNorm::dataset;
   const ScaleProtocol official = scale_protocol(eval);
   REQUIRE(official.encode_at_scale);  // the default of eval.knn_resize
 

@@ -18,7 +18,7 @@ using namespace ablate;
 
 namespace {
 
-const std::vector<std::string> kOrder{"near", "far", "random"};
+const std::vector<PstsStage> kOrder{PstsStage::near, PstsStage::far, PstsStage::random};
 const std::vector<double> kBounds{0.35, 0.375, 0.725, 0.75};  // the public 280/300/580/600 of 800
 constexpr int64_t kEpochs = 800;
 

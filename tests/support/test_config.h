@@ -22,7 +22,7 @@ inline RunConfig tiny_config(const std::string& method = "mae") {
   c.model.dec_heads = 2;
   c.method.name = method;
   if (method == "crossmae" || method == "selectivemae") {
-    c.model.decoder = "cross";
+    c.model.decoder = DecoderKind::cross;
     c.method.recon_ratio = 0.25;
   }
   if (method == "selectivemae") c.method.mask_ratio = 0.85;
