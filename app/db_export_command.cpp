@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/commands.h"
+#include "app/run_views.h"
 #include "harness/check.h"
 #include "harness/store.h"
 

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/commands.h"
+#include "app/run_views.h"
 #include "harness/store.h"
 
 namespace ablate {

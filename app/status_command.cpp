@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
+#include "app/run_views.h"
 #include "harness/slurm.h"
 #include "harness/store.h"
 

@@ -136,11 +136,32 @@ class Loader {
     return out;
   }
 
+  // `matrix:` and its sections, each read into `m` by the function named after it.
   Matrix matrix(const YAML::Node& n) const;
+  void product_axes(Matrix& m, const YAML::Node& product) const;
+  void zip_axes(Matrix& m, const YAML::Node& zip) const;
+  void include_cells(Matrix& m, const YAML::Node& include) const;
+  void exclude_rules(Matrix& m, const YAML::Node& exclude) const;
+  void when_rules(Matrix& m, const YAML::Node& when) const;
+  void seed_list(Matrix& m, const YAML::Node& seeds, const YAML::Node& repeats) const;
   std::vector<DerivedKey> derived(const YAML::Node& n) const;
   std::vector<FlatConfig> eval_entries(const YAML::Node& n) const;
   std::vector<ExternalWeights> external_weights(const YAML::Node& n, const FlatConfig& base,
                                                 const std::vector<FlatConfig>& evals) const;
+  // What every run of the matrix is planned from (Loader::load's pieces, in order).
+  struct RunInputs {
+    const FlatConfig& start;  // defaults <- base <- scale profile
+    const Matrix& m;
+    const FlatConfig& command_line;
+    const std::vector<DerivedKey>& derive;
+    const std::vector<FlatConfig>& evals;  // `evals:` entries; none = the run's own eval section
+  };
+  void header(const YAML::Node& root, Experiment& ex) const;
+  FlatConfig scale_profile(const YAML::Node& root, const std::string& scale, Experiment& ex) const;
+  std::vector<FlatConfig> cells(const Matrix& m, const FlatConfig& start) const;
+  bool excluded(const Matrix& m, const FlatConfig& config) const;
+  PlannedRun planned_run(const RunInputs& in, const FlatConfig& labelled) const;
+  void plan_runs(const RunInputs& in, const std::vector<FlatConfig>& cells, Experiment& ex) const;
   // Resolves identifiers against `config` read with field types (read once, on first use).
   ExprResolver resolver(const FlatConfig& config) const;
   YAML::Node to_node(const Value& v, const DerivedKey& d) const;
@@ -169,71 +190,76 @@ void overlay(FlatConfig& dst, const FlatConfig& src) {
   for (const auto& [key, sv] : src) dst[key] = sv;
 }
 
-Matrix Loader::matrix(const YAML::Node& n) const {
-  Matrix m;
-  m.where = n ? where(n) : file_;
-  if (!n) return m;
-  check_keys(n, "matrix", {"product", "zip", "include", "exclude", "when", "seeds", "repeats"});
+// `matrix.product`: one dimension per key, in the order written.
+void Loader::product_axes(Matrix& m, const YAML::Node& product) const {
+  std::vector<std::string> order;
+  FlatConfig axes = flat(product, "matrix.product", &order);
+  for (const std::string& key : order) {
+    add_axis(m, key, product);
+    Dimension dim;
+    for (const SourcedValue& alt : alternatives(key, axes.at(key))) dim.push_back(FlatConfig{{key, alt}});
+    m.dims.push_back(std::move(dim));
+  }
+}
 
-  if (const YAML::Node product = n["product"]) {
+// `matrix.zip`: one dimension per group, whose axes advance together (equal lengths).
+void Loader::zip_axes(Matrix& m, const YAML::Node& zip) const {
+  if (!zip.IsSequence()) throw ConfigError(where(zip), "matrix.zip", "expected a list of groups", "e.g. [{model.size: [vit_b, vit_l], train.batch: [256, 128]}]");
+  for (const YAML::Node& group : zip) {
     std::vector<std::string> order;
-    FlatConfig axes = flat(product, "matrix.product", &order);
+    FlatConfig axes = flat(group, "matrix.zip", &order);
+    if (order.empty()) throw ConfigError(where(group), "matrix.zip", "a zip group needs at least one axis");
+    Dimension dim;
     for (const std::string& key : order) {
-      add_axis(m, key, product);
-      Dimension dim;
-      for (const SourcedValue& alt : alternatives(key, axes.at(key))) dim.push_back(FlatConfig{{key, alt}});
-      m.dims.push_back(std::move(dim));
+      add_axis(m, key, group);
+      std::vector<SourcedValue> alts = alternatives(key, axes.at(key));
+      if (key != order[0] && alts.size() != dim.size())
+        throw ConfigError(axes.at(key).where, key, fmt::format("zip axes must have equal lengths: {} has {}, {} has {}", order[0], dim.size(), key, alts.size()));
+      dim.resize(alts.size());
+      for (size_t i = 0; i < alts.size(); ++i) dim[i][key] = alts[i];
     }
+    m.dims.push_back(std::move(dim));
   }
-  if (const YAML::Node zip = n["zip"]) {
-    if (!zip.IsSequence()) throw ConfigError(where(zip), "matrix.zip", "expected a list of groups", "e.g. [{model.size: [vit_b, vit_l], train.batch: [256, 128]}]");
-    for (const YAML::Node& group : zip) {
-      std::vector<std::string> order;
-      FlatConfig axes = flat(group, "matrix.zip", &order);
-      if (order.empty()) throw ConfigError(where(group), "matrix.zip", "a zip group needs at least one axis");
-      Dimension dim;
-      for (const std::string& key : order) {
-        add_axis(m, key, group);
-        std::vector<SourcedValue> alts = alternatives(key, axes.at(key));
-        if (key != order[0] && alts.size() != dim.size())
-          throw ConfigError(axes.at(key).where, key, fmt::format("zip axes must have equal lengths: {} has {}, {} has {}", order[0], dim.size(), key, alts.size()));
-        dim.resize(alts.size());
-        for (size_t i = 0; i < alts.size(); ++i) dim[i][key] = alts[i];
-      }
-      m.dims.push_back(std::move(dim));
+}
+
+// `matrix.include`: extra cells; their keys become axes too.
+void Loader::include_cells(Matrix& m, const YAML::Node& include) const {
+  if (!include.IsSequence()) throw ConfigError(where(include), "matrix.include", "expected a list of mappings", "e.g. [{method.name: mae, method.mask_ratio: 0.75}]");
+  for (const YAML::Node& cell : include) {
+    std::vector<std::string> order;
+    m.includes.push_back(flat(cell, "matrix.include", &order));
+    for (const std::string& key : order)
+      if (std::find(m.axis_keys.begin(), m.axis_keys.end(), key) == m.axis_keys.end()) m.axis_keys.push_back(key);
+  }
+}
+
+// `matrix.exclude`: predicates (strings) or mappings of key -> value, read with the field's type.
+void Loader::exclude_rules(Matrix& m, const YAML::Node& exclude) const {
+  m.exclude_where = where(exclude);
+  if (!exclude.IsSequence()) throw ConfigError(where(exclude), "matrix.exclude", "expected a list of predicates or mappings");
+  for (const YAML::Node& rule : exclude) {
+    ExcludeRule r;
+    if (rule.IsScalar()) {
+      r.predicate = expression(rule, "matrix.exclude");
+    } else {
+      for (const auto& [key, sv] : flat(rule, "matrix.exclude")) r.match.emplace_back(key, typed(key, sv));
     }
+    m.excludes.push_back(std::move(r));
   }
-  if (const YAML::Node include = n["include"]) {
-    if (!include.IsSequence()) throw ConfigError(where(include), "matrix.include", "expected a list of mappings", "e.g. [{method.name: mae, method.mask_ratio: 0.75}]");
-    for (const YAML::Node& cell : include) {
-      std::vector<std::string> order;
-      m.includes.push_back(flat(cell, "matrix.include", &order));
-      for (const std::string& key : order)
-        if (std::find(m.axis_keys.begin(), m.axis_keys.end(), key) == m.axis_keys.end()) m.axis_keys.push_back(key);
-    }
+}
+
+// `matrix.when`: {if: predicate, set: {...}} rules, applied in order.
+void Loader::when_rules(Matrix& m, const YAML::Node& when) const {
+  if (!when.IsSequence()) throw ConfigError(where(when), "matrix.when", "expected a list of {if: ..., set: {...}}");
+  for (const YAML::Node& rule : when) {
+    check_keys(rule, "matrix.when", {"if", "set"});
+    if (!rule["if"] || !rule["set"]) throw ConfigError(where(rule), "matrix.when", "a rule needs both 'if' and 'set'");
+    m.when.push_back(WhenRule{expression(rule["if"], "matrix.when.if"), flat(rule["set"], "matrix.when.set")});
   }
-  if (const YAML::Node exclude = n["exclude"]) {
-    m.exclude_where = where(exclude);
-    if (!exclude.IsSequence()) throw ConfigError(where(exclude), "matrix.exclude", "expected a list of predicates or mappings");
-    for (const YAML::Node& rule : exclude) {
-      ExcludeRule r;
-      if (rule.IsScalar()) {
-        r.predicate = expression(rule, "matrix.exclude");
-      } else {
-        for (const auto& [key, sv] : flat(rule, "matrix.exclude")) r.match.emplace_back(key, typed(key, sv));
-      }
-      m.excludes.push_back(std::move(r));
-    }
-  }
-  if (const YAML::Node when = n["when"]) {
-    if (!when.IsSequence()) throw ConfigError(where(when), "matrix.when", "expected a list of {if: ..., set: {...}}");
-    for (const YAML::Node& rule : when) {
-      check_keys(rule, "matrix.when", {"if", "set"});
-      if (!rule["if"] || !rule["set"]) throw ConfigError(where(rule), "matrix.when", "a rule needs both 'if' and 'set'");
-      m.when.push_back(WhenRule{expression(rule["if"], "matrix.when.if"), flat(rule["set"], "matrix.when.set")});
-    }
-  }
-  const YAML::Node seeds = n["seeds"], repeats = n["repeats"];
+}
+
+// `matrix.seeds` (a list) or `matrix.repeats` (N: seeds 0..N-1), not both.
+void Loader::seed_list(Matrix& m, const YAML::Node& seeds, const YAML::Node& repeats) const {
   if (seeds && repeats) throw ConfigError(where(repeats), "matrix.repeats", "give either seeds or repeats, not both");
   if (seeds) {
     for (const SourcedValue& s : alternatives("matrix.seeds", SourcedValue{seeds, where(seeds)})) {
@@ -247,6 +273,19 @@ Matrix Loader::matrix(const YAML::Node& n) const {
     if (count < 1) throw ConfigError(where(repeats), "matrix.repeats", fmt::format("expected a whole number >= 1, got '{}'", text), "seeds 0..repeats-1 are run");
     for (int i = 0; i < count; ++i) m.seeds.push_back(SourcedValue{YAML::Node(std::to_string(i)), where(repeats)});
   }
+}
+
+Matrix Loader::matrix(const YAML::Node& n) const {
+  Matrix m;
+  m.where = n ? where(n) : file_;
+  if (!n) return m;
+  check_keys(n, "matrix", {"product", "zip", "include", "exclude", "when", "seeds", "repeats"});
+  if (const YAML::Node product = n["product"]) product_axes(m, product);
+  if (const YAML::Node zip = n["zip"]) zip_axes(m, zip);
+  if (const YAML::Node include = n["include"]) include_cells(m, include);
+  if (const YAML::Node exclude = n["exclude"]) exclude_rules(m, exclude);
+  if (const YAML::Node when = n["when"]) when_rules(m, when);
+  seed_list(m, n["seeds"], n["repeats"]);
   for (const std::string& key : m.axis_keys)
     if (key == "seed" && !m.seeds.empty()) throw ConfigError(m.where, "seed", "seed is a matrix axis and seeds/repeats are given too");
   return m;
@@ -431,21 +470,29 @@ std::vector<ExternalWeights> Loader::external_weights(const YAML::Node& n, const
   return out;
 }
 
-Experiment Loader::load(const std::string& text, const std::string& scale, const std::vector<std::string>& overrides) {
-  if (size_t bad = invalid_utf8_at(text); bad != std::string::npos) {
-    size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
-    line_start = line_start == std::string::npos ? 0 : line_start + 1;
-    int line = 1 + int(std::count(text.begin(), text.begin() + long(bad), '\n'));
-    throw ConfigError(fmt::format("{}:{}:{}", file_, line, bad - line_start + 1), "", "the file is not valid UTF-8");
-  }
-  const YAML::Node root = YAML::Load(text);  // const: operator[] must never insert keys
-  if (!root.IsMap())
-    throw ConfigError(root.Mark().is_null() ? file_ + ":1:1" : where(root), "", "an experiment file must be a mapping",
-                      "keys: name, description, base, matrix, ...");
-  check_keys(root, "", {"name", "description", "paper", "base", "matrix", "derived", "scales", "default_scale", "tables", "claims", "compare", "evals", "weights"});
+// ConfigError at the first byte of `text` that is not UTF-8, with its line and column.
+void check_utf8(const std::string& text, const std::string& file) {
+  const size_t bad = invalid_utf8_at(text);
+  if (bad == std::string::npos) return;
+  size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+  line_start = line_start == std::string::npos ? 0 : line_start + 1;
+  int line = 1 + int(std::count(text.begin(), text.begin() + long(bad), '\n'));
+  throw ConfigError(fmt::format("{}:{}:{}", file, line, bad - line_start + 1), "", "the file is not valid UTF-8");
+}
 
-  Experiment ex;
-  ex.file = file_;
+// Runs body(); a ConfigError it throws also names the matrix cell it was thrown for.
+template <class Body>
+auto in_cell(const FlatConfig& cell, const std::string& file, Body&& body) {
+  try {
+    return body();
+  } catch (const ConfigError& e) {
+    throw ConfigError(e.where, e.key, e.problem + " (in the cell " + cell_label(cell, file) + ")", e.hint);
+  }
+}
+
+// name, description and paper; the report sections (tables, claims, compare) as JSON with the
+// place of every value, checked against the runs later (reports/spec_check.h).
+void Loader::header(const YAML::Node& root, Experiment& ex) const {
   if (!root["name"]) throw ConfigError(file_, "name", "missing required key", "a name of [a-z0-9_] characters");
   ex.name = scalar(root["name"], "name");
   if (ex.name.empty() || ex.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
@@ -459,10 +506,11 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
   ex.tables = section("tables");
   ex.claims = section("claims");
   ex.compare = section("compare");
+}
 
-  FlatConfig start;
-  if (root["base"]) start = flat(root["base"], "base");
-
+// The keys of the scale profile that applies (`scale`, else default_scale, else none: {}); sets
+// ex.scale to its name.
+FlatConfig Loader::scale_profile(const YAML::Node& root, const std::string& scale, Experiment& ex) const {
   std::map<std::string, FlatConfig> profiles;
   std::vector<std::string> profile_names;
   const YAML::Node scales = root["scales"];
@@ -482,39 +530,20 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
       throw ConfigError(where(root["default_scale"]), "default_scale", fmt::format("no scale profile '{}'", default_scale), choices_hint(default_scale, profile_names));
   }
   ex.scale = scale.empty() ? default_scale : scale;
-  if (!ex.scale.empty()) {
-    if (!profiles.count(ex.scale))
-      throw ConfigError(scales ? where(scales) : file_, "scales", fmt::format("no scale profile '{}'", ex.scale),
-                        profile_names.empty() ? "this file defines no scales" : choices_hint(ex.scale, profile_names));
-    overlay(start, profiles.at(ex.scale));
-  }
+  if (ex.scale.empty()) return {};
+  if (!profiles.count(ex.scale))
+    throw ConfigError(scales ? where(scales) : file_, "scales", fmt::format("no scale profile '{}'", ex.scale),
+                      profile_names.empty() ? "this file defines no scales" : choices_hint(ex.scale, profile_names));
+  return profiles.at(ex.scale);
+}
 
-  FlatConfig command_line;
-  for (const std::string& o : overrides) apply_override(command_line, o);
-
-  Matrix m = matrix(root["matrix"]);
-  std::vector<DerivedKey> derive = derived(root["derived"]);
-  const std::vector<FlatConfig> evals = root["evals"] ? eval_entries(root["evals"]) : std::vector<FlatConfig>{};
-  ex.axis_keys = m.axis_keys;
-  if (!ex.scale.empty())
-    for (const auto& [key, unused] : profiles.at(ex.scale))
-      for (const Dimension& dim : m.dims)
-        if (dim.front().count(key))
-          ex.notes.push_back(fmt::format("scale '{}' sets {}, but it is a matrix axis: the axis values win", ex.scale, key));
-
-  // Steps 2-4: cells.
+// Steps 2-4: the matrix cells (start <- cell decides the exclusions), then the includes.
+std::vector<FlatConfig> Loader::cells(const Matrix& m, const FlatConfig& start) const {
   size_t total = 1;
   for (const Dimension& dim : m.dims) {
     total *= dim.size();
     if (total > kMaxRuns) throw ConfigError(m.where, "matrix", fmt::format("the matrix has more than {} cells", kMaxRuns));
   }
-  auto with_context = [&](const FlatConfig& cell, auto&& body) {
-    try {
-      return body();
-    } catch (const ConfigError& e) {
-      throw ConfigError(e.where, e.key, e.problem + " (in the cell " + cell_label(cell, file_) + ")", e.hint);
-    }
-  };
   std::vector<FlatConfig> cells;
   for (size_t index = 0; index < total; ++index) {
     FlatConfig cell;
@@ -525,70 +554,80 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
     }
     FlatConfig config = start;
     overlay(config, cell);
-    bool excluded = with_context(cell, [&] {
-      for (const ExcludeRule& rule : m.excludes) {
-        if (rule.predicate && rule.predicate->test(resolver(config))) return true;
-        if (!rule.predicate) {
-          nlohmann::json resolved = config_to_json(read_config(config));
-          bool all = std::all_of(rule.match.begin(), rule.match.end(), [&](const auto& kv) { return at_key(resolved, kv.first) == kv.second; });
-          if (all) return true;
-        }
-      }
-      return false;
-    });
-    if (!excluded) cells.push_back(std::move(cell));
+    if (!in_cell(cell, file_, [&] { return excluded(m, config); })) cells.push_back(std::move(cell));
   }
   if (cells.empty() && m.includes.empty())
     throw ConfigError(m.exclude_where.empty() ? m.where : m.exclude_where, "matrix.exclude", "every cell of the matrix is excluded");
   cells.insert(cells.end(), m.includes.begin(), m.includes.end());
   if (cells.size() * std::max<size_t>(1, m.seeds.size()) > kMaxRuns)
     throw ConfigError(m.where, "matrix", fmt::format("the matrix has more than {} runs", kMaxRuns));
+  return cells;
+}
 
-  // Steps 5-7: runs.
+// Whether an exclude rule matches `config` (a predicate, or every key of a mapping rule).
+bool Loader::excluded(const Matrix& m, const FlatConfig& config) const {
+  for (const ExcludeRule& rule : m.excludes) {
+    if (rule.predicate && rule.predicate->test(resolver(config))) return true;
+    if (!rule.predicate) {
+      nlohmann::json resolved = config_to_json(read_config(config));
+      bool all = std::all_of(rule.match.begin(), rule.match.end(), [&](const auto& kv) { return at_key(resolved, kv.first) == kv.second; });
+      if (all) return true;
+    }
+  }
+  return false;
+}
+
+// Steps 6-7 for one cell with its seed (`labelled`): the config (start <- cell <- seed, `when`
+// rules, command line, derived keys) read and validated, its GPU count, id, evaluations and axes.
+PlannedRun Loader::planned_run(const RunInputs& in, const FlatConfig& labelled) const {
+  FlatConfig config = in.start;
+  overlay(config, labelled);
+  for (const WhenRule& rule : in.m.when)
+    if (rule.condition.test(resolver(config))) overlay(config, rule.set);
+  overlay(config, in.command_line);
+  for (const DerivedKey& d : in.derive) {
+    if (in.command_line.count(d.key)) continue;  // the command line has the last word
+    Value v = d.expr.eval(resolver(config));
+    config[d.key] = SourcedValue{to_node(v, d), d.where};
+  }
+  PlannedRun r;
+  r.config = read_config(config);
+  validate(r.config, config);
+  if (r.config.resources.gpus == 0) {  // derived from the memory estimate, before the id
+    try {
+      r.config.resources.gpus = derive_gpu_count(r.config);
+    } catch (const ConfigError& e) {
+      const auto it = config.find("resources.gpus");
+      throw ConfigError(it != config.end() ? it->second.where : e.where, e.key, e.problem, e.hint);
+    }
+  }
+  r.id = config_hash(r.config);
+  r.seed = r.config.seed;
+  if (in.evals.empty()) r.evals = {r.config.eval};
+  for (const FlatConfig& entry : in.evals) {
+    FlatConfig with_entry = config;
+    overlay(with_entry, entry);
+    const RunConfig c = read_config(with_entry);
+    validate(c, with_entry);
+    r.evals.push_back(c.eval);
+  }
+  nlohmann::json resolved = config_to_json(r.config);
+  r.axes = nlohmann::json::object();
+  for (const std::string& key : in.m.axis_keys) r.axes[key] = at_key(resolved, key);
+  return r;
+}
+
+// Steps 5-7: each cell x each seed, equal ids collapsed to the first (with a note and the
+// evaluations of both).
+void Loader::plan_runs(const RunInputs& in, const std::vector<FlatConfig>& cells, Experiment& ex) const {
   std::map<std::string, std::string> first_cell_of_id;
-  std::vector<std::optional<SourcedValue>> seeds(m.seeds.begin(), m.seeds.end());
+  std::vector<std::optional<SourcedValue>> seeds(in.m.seeds.begin(), in.m.seeds.end());
   if (seeds.empty()) seeds.push_back(std::nullopt);
   for (const FlatConfig& cell : cells) {
     for (const std::optional<SourcedValue>& seed : seeds) {
       FlatConfig labelled = cell;
       if (seed) labelled["seed"] = *seed;
-      PlannedRun run = with_context(labelled, [&] {
-        FlatConfig config = start;
-        overlay(config, labelled);
-        for (const WhenRule& rule : m.when)
-          if (rule.condition.test(resolver(config))) overlay(config, rule.set);
-        overlay(config, command_line);
-        for (const DerivedKey& d : derive) {
-          if (command_line.count(d.key)) continue;  // the command line has the last word
-          Value v = d.expr.eval(resolver(config));
-          config[d.key] = SourcedValue{to_node(v, d), d.where};
-        }
-        PlannedRun r;
-        r.config = read_config(config);
-        validate(r.config, config);
-        if (r.config.resources.gpus == 0) {  // derived from the memory estimate, before the id
-          try {
-            r.config.resources.gpus = derive_gpu_count(r.config);
-          } catch (const ConfigError& e) {
-            const auto it = config.find("resources.gpus");
-            throw ConfigError(it != config.end() ? it->second.where : e.where, e.key, e.problem, e.hint);
-          }
-        }
-        r.id = config_hash(r.config);
-        r.seed = r.config.seed;
-        if (evals.empty()) r.evals = {r.config.eval};
-        for (const FlatConfig& entry : evals) {
-          FlatConfig with_entry = config;
-          overlay(with_entry, entry);
-          const RunConfig c = read_config(with_entry);
-          validate(c, with_entry);
-          r.evals.push_back(c.eval);
-        }
-        nlohmann::json resolved = config_to_json(r.config);
-        r.axes = nlohmann::json::object();
-        for (const std::string& key : m.axis_keys) r.axes[key] = at_key(resolved, key);
-        return r;
-      });
+      PlannedRun run = in_cell(labelled, file_, [&] { return planned_run(in, labelled); });
       auto [it, fresh] = first_cell_of_id.emplace(run.id, cell_label(labelled, file_));
       if (!fresh) {  // e.g. cells differing only in eval keys: one run, the evaluations of both
         PlannedRun& first = *std::find_if(ex.runs.begin(), ex.runs.end(), [&](const PlannedRun& r) { return r.id == run.id; });
@@ -600,6 +639,38 @@ Experiment Loader::load(const std::string& text, const std::string& scale, const
       ex.runs.push_back(std::move(run));
     }
   }
+}
+
+Experiment Loader::load(const std::string& text, const std::string& scale, const std::vector<std::string>& overrides) {
+  check_utf8(text, file_);
+  const YAML::Node root = YAML::Load(text);  // const: operator[] must never insert keys
+  if (!root.IsMap())
+    throw ConfigError(root.Mark().is_null() ? file_ + ":1:1" : where(root), "", "an experiment file must be a mapping",
+                      "keys: name, description, base, matrix, ...");
+  check_keys(root, "", {"name", "description", "paper", "base", "matrix", "derived", "scales", "default_scale", "tables", "claims", "compare", "evals", "weights"});
+
+  Experiment ex;
+  ex.file = file_;
+  header(root, ex);
+  // Step 1: start = defaults <- base <- scale profile.
+  FlatConfig start;
+  if (root["base"]) start = flat(root["base"], "base");
+  const FlatConfig profile = scale_profile(root, scale, ex);
+  overlay(start, profile);
+
+  FlatConfig command_line;
+  for (const std::string& o : overrides) apply_override(command_line, o);
+
+  const Matrix m = matrix(root["matrix"]);
+  const std::vector<DerivedKey> derive = derived(root["derived"]);
+  const std::vector<FlatConfig> evals = root["evals"] ? eval_entries(root["evals"]) : std::vector<FlatConfig>{};
+  ex.axis_keys = m.axis_keys;
+  for (const auto& [key, unused] : profile)
+    for (const Dimension& dim : m.dims)
+      if (dim.front().count(key))
+        ex.notes.push_back(fmt::format("scale '{}' sets {}, but it is a matrix axis: the axis values win", ex.scale, key));
+
+  plan_runs(RunInputs{start, m, command_line, derive, evals}, cells(m, start), ex);
   if (root["weights"]) {
     FlatConfig base = start;
     overlay(base, command_line);

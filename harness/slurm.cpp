@@ -314,11 +314,10 @@ std::string slurm_list_line(const fs::path& run_dir, int64_t journal_offset) {
   return fmt::format("{}\t{}\n", dir, journal_offset);
 }
 
-std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
-  const bool array = job.array_size > 0;
-  ABLATE_CHECK(job.worker_flag == "--run-dir" || (array && job.worker_flag == "--eval"), "worker flag '{}'", job.worker_flag);
-  if (!array && job.ntasks < 1)
-    throw ConfigError("<command line>", "resources.gpus", fmt::format("{} tasks", job.ntasks), "at least 1");
+namespace {
+
+// The script's opening comment: what the job runs and how it reports, stops and resumes.
+std::string script_comment(const SlurmJobSpec& job, const SlurmOptions& o, bool array) {
   std::string s = "#!/bin/bash\n";
   if (array) {
     s += fmt::format(
@@ -334,6 +333,12 @@ std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
       "# Preemption or `scontrol requeue` (SIGTERM), or USR1 {} s before the time limit, make the worker\n"
       "# checkpoint and exit 99; the task is requeued and resumes from <run folder>/ckpt/last.pt.\n",
       o.signal_lead_s);
+  return s;
+}
+
+// The #SBATCH lines: job name, dependency, array or ranks, resources, log, requeue and signal.
+std::string sbatch_directives(const SlurmJobSpec& job, const SlurmOptions& o, bool array) {
+  std::string s;
   auto line = [&](const std::string& opt) { s += "#SBATCH " + opt + "\n"; };
   line("--job-name=" + sbatch_value(job.job_name, "job name"));
   if (!job.after_ok.empty()) line("--dependency=afterok:" + sbatch_value(job.after_ok, "dependency"));
@@ -358,7 +363,13 @@ std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
       throw ConfigError("<command line>", "--extra-sbatch", fmt::format("'{}' spans several lines", extra));
     line(extra);
   }
-  s += "set -u\n";
+  return s;
+}
+
+// Shell variables run_dir, journal_offset and task: an array task reads its line of the list
+// file; a multi-rank run also exports the rendezvous of its ranks.
+std::string task_variables(const SlurmJobSpec& job, bool array) {
+  std::string s = "set -u\n";
   if (array) {
     s += fmt::format(
         "line=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {})\n"
@@ -383,46 +394,70 @@ std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
         "export ABLATE_DIST_TIMEOUT_S={}\n",
         shell_quote(job.run_dir.string()), job.journal_offset, job.dist_timeout_s);
   }
-  s += "log=$run_dir/worker.log\n"
-       "# Whether the run wrote a finish line since its submission: a late requeue must not run it again.\n"
-       "finished() {\n"
-       "  tail -c \"+$((journal_offset + 1))\" \"$run_dir/journal.jsonl\" 2>/dev/null | grep -q '\"type\":\"finish\"'\n"
-       "}\n"
-       "if finished; then\n"
-       "  echo \"==== ablate slurm: job $task: the run has finished since its submission ====\" >>\"$log\"\n"
-       "  exit 0\n"
-       "fi\n"
-       "echo \"==== ablate slurm: job $task on $(hostname), start $((${SLURM_RESTART_COUNT:-0} + 1)) ====\" >>\"$log\"\n";
-  if (array) {
-    s += fmt::format("{} worker {} \"$run_dir\" >>\"$log\" 2>&1 &\n", shell_quote(job.ablate_exe), job.worker_flag);
-  } else {
-    // --wait: once one rank ends, the others get the data-parallel timeout plus 60 s (to notice,
-    // and for rank 0 to write the finish line) before srun ends them, so a crashed rank cannot
-    // leave the rest blocked in a collective until the time limit.
-    s += fmt::format(
-        "srun --kill-on-bad-exit=0 --wait={} bash -c 'export RANK=$SLURM_PROCID LOCAL_RANK=$SLURM_LOCALID; "
-        "exec \"$0\" worker --run-dir \"$1\"' {} \"$run_dir\" >>\"$log\" 2>&1 &\n",
-        static_cast<int64_t>(std::ceil(job.dist_timeout_s)) + 60, shell_quote(job.ablate_exe));
-  }
-  // Slurm SIGTERMs every process of the job itself, the worker included: the script ignores it
-  // and outlives the worker, so the job ends only once the checkpoint is written. USR1 (time
-  // limit) reaches the script alone and is forwarded. The decision to requeue rests on the journal,
-  // not on the exit code: bash may lose the status of a child that ends while a trap runs.
-  s += "worker=$!\n"
-       "at_time_limit=0\n"
-       "trap 'at_time_limit=1; kill -USR1 \"$worker\" 2>/dev/null' USR1\n"
-       "trap ':' TERM\n"
-       "while kill -0 \"$worker\" 2>/dev/null; do\n"
-       "  wait \"$worker\"\n"
-       "done\n"
-       "wait \"$worker\"\n"
-       "rc=$?\n"
-       "echo \"==== ablate slurm: job $task: worker exit code $rc ====\" >>\"$log\"\n"
-       "if [ \"$at_time_limit\" -eq 1 ] && ! finished; then\n"
-       "  echo \"==== ablate slurm: job $task stopped before its time limit: requeued ====\" >>\"$log\"\n"
-       "  scontrol requeue \"$task\"\n"
-       "fi\n"
-       "exit \"$rc\"\n";
+  return s;
+}
+
+// A requeued task whose run wrote a finish line since its submission ends here; otherwise the
+// start is logged.
+const char* const kSkipFinished =
+    "log=$run_dir/worker.log\n"
+    "# Whether the run wrote a finish line since its submission: a late requeue must not run it again.\n"
+    "finished() {\n"
+    "  tail -c \"+$((journal_offset + 1))\" \"$run_dir/journal.jsonl\" 2>/dev/null | grep -q '\"type\":\"finish\"'\n"
+    "}\n"
+    "if finished; then\n"
+    "  echo \"==== ablate slurm: job $task: the run has finished since its submission ====\" >>\"$log\"\n"
+    "  exit 0\n"
+    "fi\n"
+    "echo \"==== ablate slurm: job $task on $(hostname), start $((${SLURM_RESTART_COUNT:-0} + 1)) ====\" >>\"$log\"\n";
+
+// The worker in the background: one process (array task), or one srun task per rank.
+std::string launch_worker(const SlurmJobSpec& job, bool array) {
+  if (array)
+    return fmt::format("{} worker {} \"$run_dir\" >>\"$log\" 2>&1 &\n", shell_quote(job.ablate_exe), job.worker_flag);
+  // --wait: once one rank ends, the others get the data-parallel timeout plus 60 s (to notice,
+  // and for rank 0 to write the finish line) before srun ends them, so a crashed rank cannot
+  // leave the rest blocked in a collective until the time limit.
+  return fmt::format(
+      "srun --kill-on-bad-exit=0 --wait={} bash -c 'export RANK=$SLURM_PROCID LOCAL_RANK=$SLURM_LOCALID; "
+      "exec \"$0\" worker --run-dir \"$1\"' {} \"$run_dir\" >>\"$log\" 2>&1 &\n",
+      static_cast<int64_t>(std::ceil(job.dist_timeout_s)) + 60, shell_quote(job.ablate_exe));
+}
+
+// Slurm SIGTERMs every process of the job itself, the worker included: the script ignores it
+// and outlives the worker, so the job ends only once the checkpoint is written. USR1 (time
+// limit) reaches the script alone and is forwarded. The decision to requeue rests on the journal,
+// not on the exit code: bash may lose the status of a child that ends while a trap runs.
+const char* const kWaitAndRequeue =
+    "worker=$!\n"
+    "at_time_limit=0\n"
+    "trap 'at_time_limit=1; kill -USR1 \"$worker\" 2>/dev/null' USR1\n"
+    "trap ':' TERM\n"
+    "while kill -0 \"$worker\" 2>/dev/null; do\n"
+    "  wait \"$worker\"\n"
+    "done\n"
+    "wait \"$worker\"\n"
+    "rc=$?\n"
+    "echo \"==== ablate slurm: job $task: worker exit code $rc ====\" >>\"$log\"\n"
+    "if [ \"$at_time_limit\" -eq 1 ] && ! finished; then\n"
+    "  echo \"==== ablate slurm: job $task stopped before its time limit: requeued ====\" >>\"$log\"\n"
+    "  scontrol requeue \"$task\"\n"
+    "fi\n"
+    "exit \"$rc\"\n";
+
+}  // namespace
+
+std::string sbatch_script(const SlurmJobSpec& job, const SlurmOptions& o) {
+  const bool array = job.array_size > 0;
+  ABLATE_CHECK(job.worker_flag == "--run-dir" || (array && job.worker_flag == "--eval"), "worker flag '{}'", job.worker_flag);
+  if (!array && job.ntasks < 1)
+    throw ConfigError("<command line>", "resources.gpus", fmt::format("{} tasks", job.ntasks), "at least 1");
+  std::string s = script_comment(job, o, array);
+  s += sbatch_directives(job, o, array);
+  s += task_variables(job, array);
+  s += kSkipFinished;
+  s += launch_worker(job, array);
+  s += kWaitAndRequeue;
   return s;
 }
 

@@ -2,6 +2,7 @@
 // its lifecycle (queued -> running -> done/failed/diverged, or lost when its runner vanished; the
 // rules are in lifecycle.h, runs.status holds the words of RunStatus), and
 // everything the run reported through its journal (metrics, evaluations, environment, artifacts).
+// The store is data access only: what `ablate status/show/export` print of it is app/run_views.h.
 //
 // Many processes may open one database at once (a runner, `ablate status`, tests, a second
 // runner), so every write is a short BEGIN IMMEDIATE transaction retried on SQLITE_BUSY, in WAL
@@ -20,8 +21,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "harness/eval_task.h"
 #include "harness/experiment.h"
@@ -225,20 +224,5 @@ class Store {
 
   SqliteDb db_;
 };
-
-// {"planned", "done", "failed", "diverged", "running", "queued", "lost"} counts over the runs of
-// `experiment`. Planned runs missing from the database count as queued. When the runs ask for
-// evaluations, "evals" holds the same counts (diverged aside) over their evaluation records.
-nlohmann::json status_json(Store& store, const Experiment& experiment);
-
-// Human-readable report of one run (id or unique id prefix): lifecycle, config, axes, evals, a
-// summary of every metric series, environment and artifacts. Throws StoreError when no run or
-// several runs match.
-std::string show_run(Store& store, std::string_view id);
-
-// Writes the whole database: fmt "json" (one object per run with its config, axes, metric series,
-// evals, env and artifacts) or "csv" (one row per run: lifecycle columns, axis.*, eval.* and the
-// last value of each metric as metric.*). Throws ConfigError on another fmt.
-void export_db(Store& store, std::string_view fmt, std::ostream& out);
 
 }  // namespace ablate

@@ -311,12 +311,6 @@ std::string render_latex(const Report& rep) {
 
 // ---------------------------------------------------------------- CSV
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
 
 std::string csv_rows(const Table& t) {
   std::string out;
@@ -333,12 +327,7 @@ std::string csv_rows(const Table& t) {
             std::to_string(cell.n), std::to_string(cell.runs), state, cell.problem,
             cell.best ? "1" : "0", cell.paper ? fmt::format("{:.10g}", *cell.paper) : "",
             cell.delta ? fmt::format("{:.10g}", *cell.delta) : ""};
-        std::string line;
-        for (const std::string& f : fields) {
-          if (!line.empty()) line += ',';
-          line += csv_field(f);
-        }
-        out += line + "\n";
+        out += csv_row(fields);
       }
   return out;
 }
@@ -529,6 +518,22 @@ std::string render_table(const Table& table, Format f) {
     case Format::html: return html_table(table);
   }
   return "";
+}
+
+std::string csv_row(const std::vector<std::string>& fields) {
+  std::string out;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i) out += ',';
+    const std::string& f = fields[i];
+    if (f.find_first_of(",\"\n\r") == std::string::npos) {
+      out += f;
+      continue;
+    }
+    out += '"';
+    for (char c : f) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    out += '"';
+  }
+  return out + "\n";
 }
 
 std::string latex_escape(const std::string& text) {

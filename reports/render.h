@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "reports/report.h"
 
@@ -19,6 +20,9 @@ std::string render(const Report& report, Format f);
 std::string render_table(const Table& table, Format f);
 
 std::string latex_escape(const std::string& text);
+// One CSV record: the fields joined by commas, each quoted when it holds a separator, quote or
+// line break (RFC 4180), ending in a newline. Also what `ablate export --format csv` writes.
+std::string csv_row(const std::vector<std::string>& fields);
 std::string html_escape(const std::string& text);
 std::string base64_encode(const std::string& bytes);
 

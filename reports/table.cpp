@@ -124,14 +124,12 @@ std::string Table::col_label(std::size_t c) const {
   return s;
 }
 
-Table build_table(const TableSpec& spec, const ResultsDb& db, const std::vector<RunRecord>& runs,
-                  bool ordered, const std::string& where) {
-  Table t;
-  t.spec = spec;
-  std::vector<const RunRecord*> selected;
-  for (const RunRecord& r : runs)
-    if (matches(r.axes, spec.where)) selected.push_back(&r);
+namespace {
 
+// The row and column keys: those of the selected runs (in run order, or sorted), then those only
+// the paper reports; a table without rows (or columns) has one empty key.
+void table_keys(Table& t, const std::vector<const RunRecord*>& selected, bool ordered) {
+  const TableSpec& spec = t.spec;
   for (const RunRecord* r : selected) {
     add_key(t.row_keys, project(r->axes, spec.rows));
     add_key(t.col_keys, project(r->axes, spec.cols));
@@ -147,7 +145,30 @@ Table build_table(const TableSpec& spec, const ResultsDb& db, const std::vector<
   }
   if (t.row_keys.empty()) t.row_keys.push_back(project(nlohmann::json::object(), spec.rows));
   if (t.col_keys.empty()) t.col_keys.push_back(project(nlohmann::json::object(), spec.cols));
+}
 
+// One cell's metric over its runs: mean and sample std (scaled), or why there is none.
+TableCell aggregate_cell(const ResultsDb& db, const std::vector<const RunRecord*>& cell_runs, const MetricSpec& m) {
+  TableCell cell;
+  const Sample s = collect_sample(db, cell_runs, m.source);
+  cell.runs = s.runs;
+  cell.n = s.values.size();
+  cell.problem = summarize_problems(s.problems);
+  if (cell.n > 0) {
+    cell.state = TableCell::State::value;
+    cell.mean = mean(s.values) * m.scale;
+    cell.std = sample_std(s.values) * std::fabs(m.scale);
+  } else {
+    cell.state = cell_runs.empty() ? TableCell::State::not_run : TableCell::State::no_value;
+  }
+  return cell;
+}
+
+// Every (row, column, metric) cell from the selected runs with that row and column key. A cell
+// whose runs differ in an axis the table does not show is a ConfigError at `where`.
+void fill_cells(Table& t, const ResultsDb& db, const std::vector<const RunRecord*>& selected,
+                const std::string& where) {
+  const TableSpec& spec = t.spec;
   const std::size_t nm = spec.metrics.size();
   t.cells.assign(t.row_keys.size(),
                  std::vector<std::vector<TableCell>>(t.col_keys.size(), std::vector<TableCell>(nm)));
@@ -163,24 +184,15 @@ Table build_table(const TableSpec& spec, const ResultsDb& db, const std::vector<
                           fmt::format("cell '{}' mixes runs that differ in axis '{}'",
                                       cell_label(cell_key(cell_runs.front()->axes)), axis),
                           "add it to rows or cols, or fix it with where: {" + axis + ": ...}");
-      for (std::size_t mi = 0; mi < nm; ++mi) {
-        const MetricSpec& m = spec.metrics[mi];
-        TableCell& cell = t.cells[ri][ci][mi];
-        const Sample s = collect_sample(db, cell_runs, m.source);
-        cell.runs = s.runs;
-        cell.n = s.values.size();
-        cell.problem = summarize_problems(s.problems);
-        if (cell.n > 0) {
-          cell.state = TableCell::State::value;
-          cell.mean = mean(s.values) * m.scale;
-          cell.std = sample_std(s.values) * std::fabs(m.scale);
-        } else {
-          cell.state = cell_runs.empty() ? TableCell::State::not_run : TableCell::State::no_value;
-        }
-      }
+      for (std::size_t mi = 0; mi < nm; ++mi) t.cells[ri][ci][mi] = aggregate_cell(db, cell_runs, spec.metrics[mi]);
     }
   }
+}
 
+// The paper's values into the cells they select, with our mean's difference from them.
+void attach_paper_values(Table& t) {
+  const TableSpec& spec = t.spec;
+  const std::size_t nm = spec.metrics.size();
   t.metric_has_paper.assign(nm, false);
   for (const PaperValue& p : spec.paper) {
     const auto mi = static_cast<std::size_t>(
@@ -197,11 +209,14 @@ Table build_table(const TableSpec& spec, const ResultsDb& db, const std::vector<
           if (cell.state == TableCell::State::value) cell.delta = cell.mean - p.value;
         }
   }
+}
 
-  // Best cell per column and metric, compared at display precision so ties are all bold; a
-  // column with a single number has no "best".
+// Best cell per column and metric, compared at display precision so ties are all bold; a
+// column with a single number has no "best".
+void mark_best(Table& t) {
+  const TableSpec& spec = t.spec;
   for (std::size_t ci = 0; ci < t.col_keys.size(); ++ci) {
-    for (std::size_t mi = 0; mi < nm; ++mi) {
+    for (std::size_t mi = 0; mi < spec.metrics.size(); ++mi) {
       const MetricSpec& m = spec.metrics[mi];
       if (m.better == "none") continue;
       std::vector<std::pair<double, std::size_t>> shown;
@@ -217,6 +232,21 @@ Table build_table(const TableSpec& spec, const ResultsDb& db, const std::vector<
         if (v == best) t.cells[ri][ci][mi].best = true;
     }
   }
+}
+
+}  // namespace
+
+Table build_table(const TableSpec& spec, const ResultsDb& db, const std::vector<RunRecord>& runs,
+                  bool ordered, const std::string& where) {
+  Table t;
+  t.spec = spec;
+  std::vector<const RunRecord*> selected;
+  for (const RunRecord& r : runs)
+    if (matches(r.axes, spec.where)) selected.push_back(&r);
+  table_keys(t, selected, ordered);
+  fill_cells(t, db, selected, where);
+  attach_paper_values(t);
+  mark_best(t);
   return t;
 }
 

@@ -1,7 +1,7 @@
 // Results database: schema and WAL setup, idempotent planning, the claim/finish/lost lifecycle with
-// its fencing by attempt number, idempotent metric upserts (NaN included), status counts, show and
-// export, and 8 processes writing one database at once without losing a write or seeing
-// "database is locked".
+// its fencing by attempt number, idempotent metric upserts (NaN included), and 8 processes writing
+// one database at once without losing a write or seeing "database is locked". What status, show
+// and export print of it is tested in tests/app/run_views_test.cpp.
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -249,83 +249,6 @@ TEST_CASE("store: stale running runs become lost, live ones stay", "[store]") {
   CHECK(store.run(ids[2])->exit_reason.find("no heartbeat") != std::string::npos);
   CHECK(store.run(ids[3])->status == "running");
   CHECK(store.claim_run(ids[1], {"queued", "lost"}, me()) == 2);  // lost runs are runnable
-}
-
-TEST_CASE("store: status_json counts the experiment's runs, unregistered ones as queued", "[store]") {
-  TempDir tmp("store");
-  Store store(tmp / "db.sqlite");
-  Experiment e = test::experiment_of("e", {0, 1, 2, 3, 4});
-  Experiment other = test::experiment_of("other", {9});
-  std::vector<PlannedRun> registered(e.runs.begin(), e.runs.begin() + 4);
-  store.upsert_planned(e.name, registered);
-  store.upsert_planned(other.name, other.runs);
-  REQUIRE(store.claim_run(e.runs[0].id, {"queued"}, me()) == 1);
-  REQUIRE(store.finish(e.runs[0].id, 1, "done", ""));
-  REQUIRE(store.claim_run(e.runs[1].id, {"queued"}, me()) == 1);
-  REQUIRE(store.finish(e.runs[1].id, 1, "diverged", ""));
-  REQUIRE(store.claim_run(e.runs[2].id, {"queued"}, me()) == 1);
-  nlohmann::json j = status_json(store, e);
-  CHECK(j == nlohmann::json{{"planned", 5}, {"done", 1}, {"failed", 0}, {"diverged", 1},
-                            {"running", 1}, {"queued", 2}, {"lost", 0}});
-}
-
-TEST_CASE("store: show_run finds a run by unique prefix and summarises it", "[store]") {
-  TempDir tmp("store");
-  Store store(tmp / "db.sqlite");
-  Experiment e = test::experiment_of("e", {0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
-  store.upsert_planned(e.name, e.runs);
-  const std::string id = e.runs[0].id;
-  for (int s = 1; s <= 4; ++s) store.put_metric(id, s, s / 4.0, "loss", 5.0 - s);
-  store.put_eval(id, {"knn", "eurosat", 0.5, "top1", 0.8125});
-  std::string text = show_run(store, id.substr(0, 6));
-  CHECK(text.find("run " + id) != std::string::npos);
-  CHECK(text.find("[queued]") != std::string::npos);
-  CHECK(text.find("4 points  steps 1..4  last 1  min 1") != std::string::npos);
-  CHECK(text.find("0.8125") != std::string::npos);
-  CHECK_THROWS_AS(show_run(store, "zzzz-not-an-id"), StoreError);
-  // Ten 12-hex ids: the empty prefix matches them all.
-  CHECK_THROWS_AS(show_run(store, ""), StoreError);
-}
-
-TEST_CASE("store: export writes every run as csv rows and json objects", "[store]") {
-  TempDir tmp("store");
-  Store store(tmp / "db.sqlite");
-  Experiment e = test::experiment_of("e", {0, 1});
-  store.upsert_planned(e.name, e.runs);
-  const std::string id = e.runs[1].id;
-  store.put_metric(id, 1, 0.5, "loss", 2.0);
-  store.put_metric(id, 2, 1.0, "loss", 1.25);
-  store.put_eval(id, {"knn", "eurosat", 1.0, "top1", 0.75});
-  store.put_env(id, "note", "has, comma and \"quotes\"");
-  store.set_progress(id, 2, 2);
-
-  std::ostringstream csv;
-  export_db(store, "csv", csv);
-  std::vector<std::string> lines;
-  std::istringstream in(csv.str());
-  for (std::string l; std::getline(in, l);) lines.push_back(l);
-  REQUIRE(lines.size() == 3);  // header + 2 runs
-  CHECK(lines[0].find("axis.seed") != std::string::npos);
-  CHECK(lines[0].find("eval.knn.eurosat.1.top1") != std::string::npos);
-  CHECK(lines[0].find("metric.loss") != std::string::npos);
-  const std::string& row = lines[1].rfind(id, 0) == 0 ? lines[1] : lines[2];
-  CHECK(row.find(",0.75,") != std::string::npos);
-  CHECK(row.substr(row.size() - 5) == ",1.25");  // last loss value, last column
-
-  std::ostringstream js;
-  export_db(store, "json", js);
-  nlohmann::json doc = nlohmann::json::parse(js.str());
-  REQUIRE(doc["runs"].size() == 2);
-  for (const auto& r : doc["runs"]) {
-    if (r["id"] != id) continue;
-    CHECK(r["metrics"]["loss"]["step"] == nlohmann::json{1, 2});
-    CHECK(r["metrics"]["loss"]["value"] == nlohmann::json{2.0, 1.25});
-    CHECK(r["evals"][0]["value"] == 0.75);
-    CHECK(r["env"]["note"] == "has, comma and \"quotes\"");
-    CHECK(r["config"]["seed"] == 1);
-  }
-  std::ostringstream bad;
-  CHECK_THROWS_AS(export_db(store, "xml", bad), ConfigError);
 }
 
 TEST_CASE("store: 8 processes writing at once lose nothing and never see 'locked'", "[store]") {
