@@ -39,6 +39,8 @@
 
 #include <torch/types.h>
 
+#include "harness/config.h"  // HogMode
+
 namespace ablate {
 
 inline constexpr int64_t kHogBins = 9;
