@@ -23,13 +23,13 @@
 #include "harness/bench_preset.h"
 #include "harness/check.h"
 #include "harness/config.h"
+#include "harness/median.h"
 #include "harness/model_sizes.h"
 #include "methods/hog.h"
 #include "methods/masking.h"
 #include "methods/method.h"
 #include "pch/torch_pch.h"
 #include "methods/train_step.h"
-#include "reports/stats.h"  // median
 
 #if ABLATE_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>

@@ -19,6 +19,7 @@
 
 #include "harness/check.h"
 #include "harness/journal.h"
+#include "harness/median.h"
 #include "methods/checkpoint.h"
 #include "methods/distributed.h"
 #include "methods/infobatch.h"
@@ -47,12 +48,6 @@ double peak_memory_mb(torch::Device device) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
-
-double median_of(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
 }
 
 // What a log point decides from. With several ranks the loss, its terms and the grad norm are
@@ -246,17 +241,19 @@ void log_metrics(JournalWriter& journal, const LogScalars& s, const TrainProgres
 
 // The divergence guard, at a log point: a non-finite loss or gradient (the device keeps the first
 // bad step) or a grad norm over train.diverge_factor x the median of the last 50 logged norms
-// (once 5 are known) ends the run as diverged, filling `out`. Otherwise the norm joins the history,
-// which checkpoints keep, so a resumed run judges as the uninterrupted one.
+// (once 5 are known) ends the run as diverged, filling `out`. The median is harness/median.h's, as
+// the reports': for an even-length history the mean of the two middle norms (before the fold into
+// one median it was the upper of the two). Otherwise the norm joins the history, which checkpoints
+// keep, so a resumed run judges as the uninterrupted one.
 bool diverged(const LogScalars& s, const RunConfig& cfg, TrainProgress& prog, TrainOutcome& out) {
   auto& history = prog.grad_norm_history;
   if (s.first_bad >= 0) {
     out.diverged_step = s.first_bad + 1;
     out.reason = fmt::format("non-finite loss or gradient at step {}", s.first_bad + 1);
-  } else if (history.size() >= 5 && s.grad_norm > cfg.train.diverge_factor * median_of(history)) {
+  } else if (history.size() >= 5 && s.grad_norm > cfg.train.diverge_factor * median(history)) {
     out.diverged_step = prog.step;
     out.reason = fmt::format("grad-norm spike at step {}: {:.4g} > {} x median {:.4g}", prog.step, s.grad_norm,
-                             cfg.train.diverge_factor, median_of(history));
+                             cfg.train.diverge_factor, median(history));
   } else {
     history.push_back(s.grad_norm);
     if (history.size() > 50) history.erase(history.begin());
