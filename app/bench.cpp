@@ -4,9 +4,9 @@
 // Protocol: warm-up (which includes the CUDA-graph capture), then the median over --steps steps,
 // each timed with CUDA events (wall clock on CPU). In the same process it measures the GPU's bf16
 // matmul rate (8192^3 products) for MFU, the peak memory of eager steps (as Python's
-// max_memory_allocated), a per-phase split from eagerly timed steps (forward, backward, optimizer,
-// selection), and - with --input shards - how many images/s the data path (shard loader + device
-// augmentation) can feed.
+// max_memory_allocated; CUDA only, 0 on the CPU: methods/device_memory.h), a per-phase split from
+// eagerly timed steps (forward, backward, optimizer, selection), and - with --input shards - how
+// many images/s the data path (shard loader + device augmentation) can feed.
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -25,6 +25,7 @@
 #include "harness/config.h"
 #include "harness/median.h"
 #include "harness/model_sizes.h"
+#include "methods/device_memory.h"
 #include "methods/hog.h"
 #include "methods/masking.h"
 #include "methods/method.h"
@@ -34,7 +35,6 @@
 #if ABLATE_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAEvent.h>
-#include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
 namespace ablate {
@@ -110,20 +110,10 @@ double matmul_tflops(torch::Device d) {
   return 2.0 * n * n * n * reps / (ms * 1e-3) / 1e12;
 }
 
+// The allocator's peak since the last reset_allocator_peak, in GiB; 0 on the CPU, which keeps no
+// resettable peak (the process's peak resident set would count everything before the phase too).
 double peak_mem_gib(torch::Device d) {
-#if ABLATE_WITH_CUDA
-  if (d.is_cuda()) {
-    const auto s = c10::cuda::CUDACachingAllocator::getDeviceStats(d.index() < 0 ? 0 : d.index());
-    return static_cast<double>(s.allocated_bytes[0].peak) / double(1 << 30);
-  }
-#endif
-  return 0.0;
-}
-
-void reset_peak(torch::Device d) {
-#if ABLATE_WITH_CUDA
-  if (d.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(d.index() < 0 ? 0 : d.index());
-#endif
+  return static_cast<double>(allocator_peak_bytes(d).value_or(0)) / double(1 << 30);
 }
 
 int bench_main(const BenchOptions& o) {
@@ -156,7 +146,7 @@ int bench_main(const BenchOptions& o) {
     step.set_lr(1.5e-4 * o.batch / 256.0);
     for (int i = 0; i < std::max(o.warmup, TrainStep::kEagerWarmupSteps + 2); ++i) step(next_batch());
     sync(device);
-    reset_peak(device);
+    reset_allocator_peak(device);
     for (int i = 0; i < o.steps; ++i) {
       torch::Tensor x;
       data_ms.push_back(time_ms(device, [&] { x = next_batch(); }));
@@ -172,7 +162,7 @@ int bench_main(const BenchOptions& o) {
     // peak - from a fresh optimizer state through 12 steps - is the one comparable with Python's
     // max_memory_allocated; the graphed steps' peak above leaves out what the graph pool holds.
     sync(device);
-    reset_peak(device);
+    reset_allocator_peak(device);
     TrainStep eager(cfg, *method, device);
     eager.set_lr(1.5e-4 * o.batch / 256.0);
     for (int i = 0; i < 12; ++i) {

@@ -6,8 +6,6 @@
 // run), log_metrics, the divergence guard; every ckpt_every steps write_checkpoint.
 #include "methods/trainer.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <limits>
@@ -21,6 +19,7 @@
 #include "harness/journal.h"
 #include "harness/median.h"
 #include "methods/checkpoint.h"
+#include "methods/device_memory.h"
 #include "methods/distributed.h"
 #include "methods/infobatch.h"
 #include "methods/method.h"
@@ -29,26 +28,10 @@
 #include "methods/stop_signal.h"
 #include "methods/train_step.h"
 
-#if ABLATE_WITH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
-
 namespace ablate {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double peak_memory_mb(torch::Device device) {
-#if ABLATE_WITH_CUDA
-  if (device.is_cuda()) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.has_index() ? device.index() : 0);
-    return static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0);
-  }
-#endif
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
 
 // What a log point decides from. With several ranks the loss, its terms and the grad norm are
 // averaged over the ranks, the first bad step is the earliest any rank saw and `stop` is whether any
@@ -235,7 +218,7 @@ void log_metrics(JournalWriter& journal, const LogScalars& s, const TrainProgres
   journal.metric(prog.step, ep, "grad_norm", s.grad_norm);
   journal.metric(prog.step, ep, "lr", train_step.optimizer().lr().item<double>());
   journal.metric(prog.step, ep, "images_per_s", ips);
-  journal.metric(prog.step, ep, "peak_mem_mb", peak_memory_mb(device));
+  journal.metric(prog.step, ep, "peak_mem_mb", peak_memory_mib(device));
   journal.progress(prog.step, schedule.total(prog), s.loss, ips);
 }
 
