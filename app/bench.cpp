@@ -4,9 +4,9 @@
 // Protocol: warm-up (which includes the CUDA-graph capture), then the median over --steps steps,
 // each timed with CUDA events (wall clock on CPU). In the same process it measures the GPU's bf16
 // matmul rate (8192^3 products) for MFU, the peak memory of eager steps (as Python's
-// max_memory_allocated), a per-phase split from eagerly timed steps (forward, backward, optimizer,
-// selection), and - with --input shards - how many images/s the data path (shard loader + device
-// augmentation) can feed.
+// max_memory_allocated; CUDA only, 0 on the CPU: methods/device_memory.h), a per-phase split from
+// eagerly timed steps (forward, backward, optimizer, selection), and - with --input shards - how
+// many images/s the data path (shard loader + device augmentation) can feed.
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -23,18 +23,18 @@
 #include "harness/bench_preset.h"
 #include "harness/check.h"
 #include "harness/config.h"
+#include "harness/median.h"
 #include "harness/model_sizes.h"
+#include "methods/device_memory.h"
 #include "methods/hog.h"
 #include "methods/masking.h"
 #include "methods/method.h"
 #include "pch/torch_pch.h"
 #include "methods/train_step.h"
-#include "reports/stats.h"  // median
 
 #if ABLATE_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAEvent.h>
-#include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
 namespace ablate {
@@ -110,20 +110,121 @@ double matmul_tflops(torch::Device d) {
   return 2.0 * n * n * n * reps / (ms * 1e-3) / 1e12;
 }
 
+// The allocator's peak since the last reset_allocator_peak, in GiB; 0 on the CPU, which keeps no
+// resettable peak (the process's peak resident set would count everything before the phase too).
 double peak_mem_gib(torch::Device d) {
-#if ABLATE_WITH_CUDA
-  if (d.is_cuda()) {
-    const auto s = c10::cuda::CUDACachingAllocator::getDeviceStats(d.index() < 0 ? 0 : d.index());
-    return static_cast<double>(s.allocated_bytes[0].peak) / double(1 << 30);
-  }
-#endif
-  return 0.0;
+  return static_cast<double>(allocator_peak_bytes(d).value_or(0)) / double(1 << 30);
 }
 
-void reset_peak(torch::Device d) {
-#if ABLATE_WITH_CUDA
-  if (d.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(d.index() < 0 ? 0 : d.index());
-#endif
+// The bench's input: a fixed batch already on the device (as the Python reference), or the real
+// data path (packed shards, device augmentation).
+class BenchInput {
+ public:
+  BenchInput(const BenchOptions& o, const RunConfig& cfg, torch::Device device) {
+    if (o.input == "shards") {
+      shards_ = std::make_unique<ShardBatchSource>(cfg, o.shards, device, /*seed=*/0);
+    } else {
+      fixed_ = torch::randn({o.batch, 3, o.img_size, o.img_size}, torch::TensorOptions().device(device));
+    }
+  }
+  torch::Tensor next() { return shards_ ? shards_->next() : fixed_; }  // (B, 3, S, S)
+  bool from_shards() const { return shards_ != nullptr; }
+
+ private:
+  std::unique_ptr<ShardBatchSource> shards_;
+  torch::Tensor fixed_;
+};
+
+// The timed steps, as the trainer runs them (CUDA graph unless --no-graph), after the warm-up.
+struct TimedSteps {
+  std::vector<double> step_ms, data_ms;
+  bool graphed = false;
+  double loss = 0;
+  double peak_gib = 0;  // allocator peak over the timed steps (the graph pool's memory left out)
+};
+
+TimedSteps time_steps(const BenchOptions& o, const RunConfig& cfg, PretrainMethod& method, BenchInput& input,
+                      torch::Device device) {
+  TimedSteps out;
+  {
+    StepStream stream(device, cfg.train.cuda_graph);
+    TrainStep step(cfg, method, device);
+    step.set_lr(1.5e-4 * o.batch / 256.0);
+    for (int i = 0; i < std::max(o.warmup, TrainStep::kEagerWarmupSteps + 2); ++i) step(input.next());
+    sync(device);
+    reset_allocator_peak(device);
+    for (int i = 0; i < o.steps; ++i) {
+      torch::Tensor x;
+      out.data_ms.push_back(time_ms(device, [&] { x = input.next(); }));
+      out.step_ms.push_back(time_ms(device, [&] { step(x); }));
+    }
+    out.graphed = step.graphed();
+    out.loss = step.loss();
+  }
+  out.peak_gib = peak_mem_gib(device);
+  return out;
+}
+
+// Per-phase split from eagerly timed steps (a separate TrainStep: no graph, same math). Its peak -
+// from a fresh optimizer state through 12 steps - is the one comparable with Python's
+// max_memory_allocated; the graphed steps' peak leaves out what the graph pool holds.
+struct EagerPhases {
+  std::vector<double> forward_ms, backward_ms, optimizer_ms;
+  double peak_gib = 0;
+};
+
+EagerPhases time_eager_phases(const BenchOptions& o, const RunConfig& cfg, PretrainMethod& method,
+                              BenchInput& input, torch::Device device) {
+  EagerPhases out;
+  sync(device);
+  reset_allocator_peak(device);
+  TrainStep eager(cfg, method, device);
+  eager.set_lr(1.5e-4 * o.batch / 256.0);
+  for (int i = 0; i < 12; ++i) {
+    const auto t = eager.timed_eager(input.next());
+    if (i < 2) continue;  // warm-up
+    out.forward_ms.push_back(t.forward_ms);
+    out.backward_ms.push_back(t.backward_ms);
+    out.optimizer_ms.push_back(t.optimizer_ms);
+  }
+  sync(device);
+  out.peak_gib = peak_mem_gib(device);
+  return out;
+}
+
+// Selection alone, same batch and counts: MAE's random masking (argsort of noise); SelectiveMAE's
+// HOG scoring of every patch plus top-k choice of the visible and the reconstructed patches.
+std::vector<double> time_selection(const BenchOptions& o, const RunConfig& cfg, BenchInput& input,
+                                   torch::Device device) {
+  std::vector<double> sel_ms;
+  torch::NoGradGuard ng;
+  const auto x = input.next();
+  const int64_t L = (o.img_size / cfg.model.patch_size) * (o.img_size / cfg.model.patch_size);
+  const int64_t keep = visible_count(L, cfg.method.mask_ratio);
+  const int64_t rec = recon_count(L, cfg.method.mask_ratio, cfg.method.recon_ratio);
+  const HogMode mode = cfg.method.hog_mode;
+  for (int i = 0; i < 12; ++i) {
+    const double ms = time_ms(device, [&] {
+      if (cfg.method.name == MethodKind::mae) {
+        random_masking(o.batch, L, cfg.method.mask_ratio, device);
+      } else {
+        const auto logits = hog_selection_logits(hog_patch_scores(x, cfg.model.patch_size, mode), mode);
+        select_by_logits(logits, keep, false);
+        select_by_logits(-logits, rec, false);
+      }
+    });
+    if (i >= 2) sel_ms.push_back(ms);
+  }
+  return sel_ms;
+}
+
+// Images/s the data path alone delivers (20 batches); 0 for the fixed synthetic batch.
+double data_feed_images_per_s(const BenchOptions& o, BenchInput& input, torch::Device device) {
+  if (!input.from_shards()) return 0;
+  const double ms = time_ms(device, [&] {
+    for (int i = 0; i < 20; ++i) input.next();
+  });
+  return 20.0 * o.batch / (ms * 1e-3);
 }
 
 int bench_main(const BenchOptions& o) {
@@ -133,93 +234,19 @@ int bench_main(const BenchOptions& o) {
   auto method = make_method(cfg);
   method->to(device);
   method->train();
-
-  // Input: a fixed batch already on the device (as the Python reference), or the real data path.
-  std::unique_ptr<ShardBatchSource> shards;
-  torch::Tensor fixed;
-  if (o.input == "shards") {
-    shards = std::make_unique<ShardBatchSource>(cfg, o.shards, device, /*seed=*/0);
-  } else {
-    fixed = torch::randn({o.batch, 3, o.img_size, o.img_size}, torch::TensorOptions().device(device));
-  }
-  auto next_batch = [&] { return shards ? shards->next() : fixed; };
+  BenchInput input(o, cfg, device);
 
   const double tflops = matmul_tflops(device);
   const double flops_img = train_flops_per_image(cfg);
-
-  std::vector<double> step_ms, data_ms, phase_fwd, phase_bwd, phase_opt;
-  bool graphed = false;
-  double loss = 0;
-  {
-    StepStream stream(device, cfg.train.cuda_graph);
-    TrainStep step(cfg, *method, device);
-    step.set_lr(1.5e-4 * o.batch / 256.0);
-    for (int i = 0; i < std::max(o.warmup, TrainStep::kEagerWarmupSteps + 2); ++i) step(next_batch());
-    sync(device);
-    reset_peak(device);
-    for (int i = 0; i < o.steps; ++i) {
-      torch::Tensor x;
-      data_ms.push_back(time_ms(device, [&] { x = next_batch(); }));
-      step_ms.push_back(time_ms(device, [&] { step(x); }));
-    }
-    graphed = step.graphed();
-    loss = step.loss();
-  }
-  const double graph_peak = peak_mem_gib(device);
-  double peak = 0;
-  {
-    // Per-phase split from eagerly timed steps (a separate TrainStep: no graph, same math). Its
-    // peak - from a fresh optimizer state through 12 steps - is the one comparable with Python's
-    // max_memory_allocated; the graphed steps' peak above leaves out what the graph pool holds.
-    sync(device);
-    reset_peak(device);
-    TrainStep eager(cfg, *method, device);
-    eager.set_lr(1.5e-4 * o.batch / 256.0);
-    for (int i = 0; i < 12; ++i) {
-      const auto t = eager.timed_eager(next_batch());
-      if (i < 2) continue;  // warm-up
-      phase_fwd.push_back(t.forward_ms);
-      phase_bwd.push_back(t.backward_ms);
-      phase_opt.push_back(t.optimizer_ms);
-    }
-    sync(device);
-    peak = peak_mem_gib(device);
-  }
-  // Selection alone, same batch and counts: MAE's random masking (argsort of noise); SelectiveMAE's
-  // HOG scoring of every patch plus top-k choice of the visible and the reconstructed patches.
-  std::vector<double> sel_ms;
-  {
-    torch::NoGradGuard ng;
-    const auto x = next_batch();
-    const int64_t L = (o.img_size / cfg.model.patch_size) * (o.img_size / cfg.model.patch_size);
-    const int64_t keep = visible_count(L, cfg.method.mask_ratio);
-    const int64_t rec = recon_count(L, cfg.method.mask_ratio, cfg.method.recon_ratio);
-    const HogMode mode = cfg.method.hog_mode;
-    for (int i = 0; i < 12; ++i) {
-      const double ms = time_ms(device, [&] {
-        if (cfg.method.name == MethodKind::mae) {
-          random_masking(o.batch, L, cfg.method.mask_ratio, device);
-        } else {
-          const auto logits = hog_selection_logits(hog_patch_scores(x, cfg.model.patch_size, mode), mode);
-          select_by_logits(logits, keep, false);
-          select_by_logits(-logits, rec, false);
-        }
-      });
-      if (i >= 2) sel_ms.push_back(ms);
-    }
-  }
-  double feed_ips = 0;
-  if (shards) {
-    const double ms = time_ms(device, [&] {
-      for (int i = 0; i < 20; ++i) shards->next();
-    });
-    feed_ips = 20.0 * o.batch / (ms * 1e-3);
-  }
+  const TimedSteps timed = time_steps(o, cfg, *method, input, device);
+  const EagerPhases phases = time_eager_phases(o, cfg, *method, input, device);
+  const std::vector<double> sel_ms = time_selection(o, cfg, input, device);
+  const double feed_ips = data_feed_images_per_s(o, input, device);
 
   std::string device_name = "cpu";
   for (const auto& [k, v] : library_versions())
     if (k == "gpu") device_name = v;
-  const double med = median(step_ms);
+  const double med = median(timed.step_ms);
   const double ips = o.batch / (med * 1e-3);
   const double mfu = flops_img * ips / (tflops * 1e12);
   nlohmann::json r{{"method", o.method},
@@ -228,7 +255,7 @@ int bench_main(const BenchOptions& o) {
                    {"img_size", o.img_size},
                    {"input", o.input},
                    {"device", device_name},
-                   {"cuda_graph", graphed},
+                   {"cuda_graph", timed.graphed},
                    {"steps", o.steps},
                    {"step_ms_median", med},
                    {"img_per_s", ips},
@@ -236,23 +263,25 @@ int bench_main(const BenchOptions& o) {
                    {"train_gflops_per_image", flops_img / 1e9},
                    {"matmul_tflops_measured", tflops},
                    {"mfu", mfu},
-                   {"peak_mem_gib", peak},
-                   {"graph_peak_mem_gib", graph_peak},
+                   {"peak_mem_gib", phases.peak_gib},
+                   {"graph_peak_mem_gib", timed.peak_gib},
                    {"phase_ms",
-                    {{"data", median(data_ms)},
-                     {"forward", median(phase_fwd)},
-                     {"backward", median(phase_bwd)},
-                     {"optimizer", median(phase_opt)},
+                    {{"data", median(timed.data_ms)},
+                     {"forward", median(phases.forward_ms)},
+                     {"backward", median(phases.backward_ms)},
+                     {"optimizer", median(phases.optimizer_ms)},
                      {"selection", median(sel_ms)}}},
                    {"data_feed_img_per_s", feed_ips},
-                   {"loss", loss}};
+                   {"loss", timed.loss}};
   fmt::print("{} {} batch {} ({}, graph {}): {:.1f} img/s ({:.0f} img/min), step {:.2f} ms, {:.1f} GFLOP/img, "
              "MFU {:.1f}% of measured {:.0f} TFLOP/s, peak {:.2f} GiB\n",
-             o.method, o.model, o.batch, r["device"].get<std::string>(), graphed ? "on" : "off", ips, ips * 60, med,
-             flops_img / 1e9, mfu * 100, tflops, peak);
+             o.method, o.model, o.batch, r["device"].get<std::string>(), timed.graphed ? "on" : "off", ips, ips * 60,
+             med, flops_img / 1e9, mfu * 100, tflops, phases.peak_gib);
   fmt::print("  phases (eager, ms): forward {:.2f}  backward {:.2f}  optimizer {:.2f}  selection {:.2f}  data {:.2f}\n",
-             median(phase_fwd), median(phase_bwd), median(phase_opt), median(sel_ms), median(data_ms));
-  if (shards) fmt::print("  data path feeds {:.0f} img/s = {:.2f}x the step's consumption\n", feed_ips, feed_ips / ips);
+             median(phases.forward_ms), median(phases.backward_ms), median(phases.optimizer_ms), median(sel_ms),
+             median(timed.data_ms));
+  if (input.from_shards())
+    fmt::print("  data path feeds {:.0f} img/s = {:.2f}x the step's consumption\n", feed_ips, feed_ips / ips);
   if (!o.json_out.empty()) {
     std::ofstream f(o.json_out);
     f << r.dump(2) << "\n";

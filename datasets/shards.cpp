@@ -180,6 +180,149 @@ void decode_window(const PackPlan& plan, int64_t begin, int64_t end, std::vector
   });
 }
 
+// The options and source a pack cannot start without.
+void check_pack_inputs(const DatasetIndex& index, const PackOptions& opts) {
+  if (opts.size < 1 || opts.size > 8192)
+    throw ConfigError("", "size", fmt::format("{} pixels", opts.size), "1..8192");
+  if (opts.threads < 1) throw ConfigError("", "threads", fmt::format("{}", opts.threads), ">= 1");
+  if (opts.images_per_shard < 0) throw ConfigError("", "images_per_shard", "negative", ">= 0 (0 = ~64 MiB)");
+  if (!image_decoding_available())
+    throw DataError(fmt::format("{}: this build has no OpenCV and cannot decode images to pack them",
+                                index.dir.string()));
+  if (index.files.empty()) throw DataError(fmt::format("{}: no images to pack", index.dir.string()));
+}
+
+// The plan of a pack: images_per_shard, or as many images as fit in ~64 MiB; the source's
+// fingerprint and the hash a resumed pack must match.
+PackPlan make_plan(const DatasetIndex& index, const PackOptions& opts) {
+  const size_t image_bytes = static_cast<size_t>(opts.size) * opts.size * 3;
+  const int64_t per_shard = opts.images_per_shard > 0
+                                ? opts.images_per_shard
+                                : std::max<int64_t>(1, static_cast<int64_t>(kShardTargetBytes / image_bytes));
+  const std::string fingerprint = source_fingerprint(index);
+  return PackPlan{index, opts, per_shard, image_bytes, fingerprint, source_hash(index, opts, per_shard, fingerprint)};
+}
+
+// Collects decoded images into the current shard and writes each full one, then the progress
+// manifest, so an interrupted pack resumes after the last shard written.
+class ShardWriter {
+ public:
+  ShardWriter(const PackPlan& plan, std::vector<ShardEntry>& shards, const std::vector<SkippedEntry>& skipped)
+      : plan_(plan), shards_(shards), skipped_(skipped), begin_(shards.empty() ? 0 : shards.back().src_end) {
+    buf_.reserve(static_cast<size_t>(plan.per_shard) * plan.image_bytes);
+  }
+
+  // The first source image that is not in a written shard.
+  int64_t begin() const { return begin_; }
+
+  // Appends source image `src` (CHW, plan.image_bytes); writes the shard when it is full.
+  void add(int64_t src, const uint8_t* chw) {
+    buf_.insert(buf_.end(), chw, chw + plan_.image_bytes);
+    if (static_cast<int64_t>(buf_.size() / plan_.image_bytes) == plan_.per_shard) flush(src + 1);
+  }
+
+  // Writes the last, partial shard (if any); the sources end at `src_end`.
+  void finish(int64_t src_end) {
+    if (!buf_.empty()) flush(src_end);
+  }
+
+ private:
+  void flush(int64_t src_end) {
+    Sha256 h;
+    h.update(buf_.data(), buf_.size());
+    ShardEntry e{shard_name(shards_.size()),
+                 h.final_hex(),
+                 static_cast<int64_t>(buf_.size() / plan_.image_bytes),
+                 static_cast<int64_t>(buf_.size()),
+                 begin_,
+                 src_end};
+    write_atomic(plan_.opts.out / e.name, buf_.data(), buf_.size());
+    shards_.push_back(e);
+    write_atomic(plan_.opts.out / "manifest.json",
+                 plan_.manifest(shards_, skipped_, json::object(), 0, false).dump(1));
+    buf_.clear();
+    begin_ = src_end;
+  }
+
+  const PackPlan& plan_;
+  std::vector<ShardEntry>& shards_;
+  const std::vector<SkippedEntry>& skipped_;
+  int64_t begin_;  // source image the current shard starts at
+  std::vector<uint8_t> buf_;
+};
+
+// Decodes the sources after the reused shards, a shard's worth at a time, into new shards. An
+// unreadable image joins `skipped` with skip_corrupt and stops the pack without it.
+void pack_sources(const PackPlan& plan, std::vector<ShardEntry>& shards, std::vector<SkippedEntry>& skipped) {
+  ShardWriter writer(plan, shards, skipped);
+  const auto n_src = static_cast<int64_t>(plan.index.files.size());
+  std::vector<uint8_t> pixels;
+  std::vector<std::string> errors;
+  for (int64_t w = writer.begin(); w < n_src; w += plan.per_shard) {
+    const int64_t w_end = std::min(n_src, w + plan.per_shard);
+    decode_window(plan, w, w_end, pixels, errors);
+    for (int64_t i = w; i < w_end; ++i) {
+      const size_t k = static_cast<size_t>(i - w);
+      if (!errors[k].empty()) {
+        if (!plan.opts.skip_corrupt)
+          throw DataError(errors[k] + " (skip such files with data.skip_corrupt=true / --skip-corrupt)");
+        skipped.push_back({i, plan.index.files[i], errors[k]});
+        continue;
+      }
+      writer.add(i, pixels.data() + k * plan.image_bytes);
+    }
+  }
+  writer.finish(n_src);
+}
+
+// Labels and relative paths of the packed images, in pack order (index.txt: one path a line).
+struct PackedImages {
+  std::vector<int32_t> labels;
+  std::vector<std::string> files;
+  std::string index_text;
+};
+
+// Each shard's source range minus the skipped images; DataError when nothing was packed.
+PackedImages packed_images(const DatasetIndex& index, const std::vector<ShardEntry>& shards,
+                           const std::vector<SkippedEntry>& skipped) {
+  std::set<int64_t> skipped_src;
+  for (auto& s : skipped) skipped_src.insert(s.src);
+  PackedImages out;
+  for (auto& s : shards)
+    for (int64_t i = s.src_begin; i < s.src_end; ++i)
+      if (!skipped_src.count(i)) {
+        out.labels.push_back(index.labels[i]);
+        out.files.push_back(index.files[i]);
+        out.index_text += index.files[i] + "\n";
+      }
+  if (out.labels.empty())
+    throw DataError(fmt::format("{}: none of the images could be decoded", index.dir.string()));
+  return out;
+}
+
+// Writes labels.i32 and index.txt, then the complete manifest listing them with the default
+// split's summary (seed 0): the manifest is written last, so `complete` means everything is there.
+void write_index_and_manifest(const PackPlan& plan, const std::vector<ShardEntry>& shards,
+                              const std::vector<SkippedEntry>& skipped, const PackedImages& packed) {
+  const fs::path& out = plan.opts.out;
+  const size_t label_bytes = packed.labels.size() * sizeof(int32_t);
+  write_atomic(out / "labels.i32", packed.labels.data(), label_bytes);
+  write_atomic(out / "index.txt", packed.index_text);
+  json files;
+  files["labels"] = file_entry("labels.i32", label_bytes,
+                               sha256_hex({reinterpret_cast<const char*>(packed.labels.data()), label_bytes}));
+  files["labels"]["dtype"] = "int32";
+  files["index"] = file_entry("index.txt", packed.index_text.size(), sha256_hex(packed.index_text));
+  const auto& ratios = plan.index.spec.train_ratios;
+  const Split default_split = make_split(packed.files, packed.labels, ratios.empty() ? 0.8 : ratios.front(), 0);
+  json manifest = plan.manifest(shards, skipped, files, static_cast<int64_t>(packed.labels.size()), true);
+  manifest["split"]["seed0"] = {{"train_ratio", default_split.train_ratio},
+                                {"train", default_split.train.size()},
+                                {"val", default_split.val.size()},
+                                {"hash", default_split.hash}};
+  write_atomic(out / "manifest.json", manifest.dump(1));
+}
+
 }  // namespace
 
 std::string source_fingerprint(const DatasetIndex& index) {
@@ -198,110 +341,23 @@ std::string source_fingerprint(const DatasetIndex& index) {
 
 PackResult pack_index(const DatasetIndex& index, const PackOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
-  if (opts.size < 1 || opts.size > 8192)
-    throw ConfigError("", "size", fmt::format("{} pixels", opts.size), "1..8192");
-  if (opts.threads < 1) throw ConfigError("", "threads", fmt::format("{}", opts.threads), ">= 1");
-  if (opts.images_per_shard < 0) throw ConfigError("", "images_per_shard", "negative", ">= 0 (0 = ~64 MiB)");
-  if (!image_decoding_available())
-    throw DataError(fmt::format("{}: this build has no OpenCV and cannot decode images to pack them",
-                                index.dir.string()));
-  if (index.files.empty()) throw DataError(fmt::format("{}: no images to pack", index.dir.string()));
-
-  const size_t image_bytes = static_cast<size_t>(opts.size) * opts.size * 3;
-  const int64_t per_shard = opts.images_per_shard > 0
-                                ? opts.images_per_shard
-                                : std::max<int64_t>(1, static_cast<int64_t>(kShardTargetBytes / image_bytes));
-  const std::string fingerprint = source_fingerprint(index);
-  const PackPlan plan{index, opts, per_shard, image_bytes, fingerprint,
-                      source_hash(index, opts, per_shard, fingerprint)};
+  check_pack_inputs(index, opts);
+  const PackPlan plan = make_plan(index, opts);
   fs::create_directories(opts.out);
 
   std::vector<SkippedEntry> skipped;
   std::vector<ShardEntry> shards = reusable_shards(plan, skipped);
   PackResult result;
   result.shards_reused = static_cast<int64_t>(shards.size());
-  const auto n_src = static_cast<int64_t>(index.files.size());
-  const auto write_progress = [&] {
-    write_atomic(opts.out / "manifest.json",
-                 plan.manifest(shards, skipped, json::object(), 0, false).dump(1));
-  };
-
-  std::vector<uint8_t> shard_buf;
-  shard_buf.reserve(static_cast<size_t>(plan.per_shard) * plan.image_bytes);
-  int64_t shard_begin = shards.empty() ? 0 : shards.back().src_end;
-  const auto flush = [&](int64_t src_end) {
-    Sha256 h;
-    h.update(shard_buf.data(), shard_buf.size());
-    ShardEntry e{shard_name(shards.size()),
-                 h.final_hex(),
-                 static_cast<int64_t>(shard_buf.size() / plan.image_bytes),
-                 static_cast<int64_t>(shard_buf.size()),
-                 shard_begin,
-                 src_end};
-    write_atomic(opts.out / e.name, shard_buf.data(), shard_buf.size());
-    shards.push_back(e);
-    write_progress();
-    shard_buf.clear();
-    shard_begin = src_end;
-  };
-
-  std::vector<uint8_t> pixels;
-  std::vector<std::string> errors;
-  for (int64_t w = shard_begin; w < n_src; w += plan.per_shard) {
-    const int64_t w_end = std::min(n_src, w + plan.per_shard);
-    decode_window(plan, w, w_end, pixels, errors);
-    for (int64_t i = w; i < w_end; ++i) {
-      const size_t k = static_cast<size_t>(i - w);
-      if (!errors[k].empty()) {
-        if (!opts.skip_corrupt)
-          throw DataError(errors[k] + " (skip such files with data.skip_corrupt=true / --skip-corrupt)");
-        skipped.push_back({i, index.files[i], errors[k]});
-        continue;
-      }
-      shard_buf.insert(shard_buf.end(), pixels.begin() + static_cast<std::ptrdiff_t>(k * plan.image_bytes),
-                       pixels.begin() + static_cast<std::ptrdiff_t>((k + 1) * plan.image_bytes));
-      if (static_cast<int64_t>(shard_buf.size() / plan.image_bytes) == plan.per_shard) flush(i + 1);
-    }
-  }
-  if (!shard_buf.empty()) flush(n_src);
-
-  // Labels and index of the packed images: each shard's source range minus the skipped ones.
-  std::set<int64_t> skipped_src;
-  for (auto& s : skipped) skipped_src.insert(s.src);
-  std::vector<int32_t> labels;
-  std::vector<std::string> packed_files;
-  std::string index_text;
-  for (auto& s : shards)
-    for (int64_t i = s.src_begin; i < s.src_end; ++i)
-      if (!skipped_src.count(i)) {
-        labels.push_back(index.labels[i]);
-        packed_files.push_back(index.files[i]);
-        index_text += index.files[i] + "\n";
-      }
-  if (labels.empty())
-    throw DataError(fmt::format("{}: none of the images could be decoded", index.dir.string()));
-  const size_t label_bytes = labels.size() * sizeof(int32_t);
-  write_atomic(opts.out / "labels.i32", labels.data(), label_bytes);
-  write_atomic(opts.out / "index.txt", index_text);
-  json files;
-  files["labels"] = file_entry("labels.i32", label_bytes,
-                               sha256_hex({reinterpret_cast<const char*>(labels.data()), label_bytes}));
-  files["labels"]["dtype"] = "int32";
-  files["index"] = file_entry("index.txt", index_text.size(), sha256_hex(index_text));
-  const Split default_split = make_split(
-      packed_files, labels, index.spec.train_ratios.empty() ? 0.8 : index.spec.train_ratios.front(), 0);
-  json manifest = plan.manifest(shards, skipped, files, static_cast<int64_t>(labels.size()), true);
-  manifest["split"]["seed0"] = {{"train_ratio", default_split.train_ratio},
-                                {"train", default_split.train.size()},
-                                {"val", default_split.val.size()},
-                                {"hash", default_split.hash}};
-  write_atomic(opts.out / "manifest.json", manifest.dump(1));
+  pack_sources(plan, shards, skipped);
+  const PackedImages packed = packed_images(index, shards, skipped);
+  write_index_and_manifest(plan, shards, skipped, packed);
 
   // Shard files left over from an earlier pack of this folder that the manifest no longer lists.
   for (size_t k = shards.size(); fs::exists(opts.out / shard_name(k)); ++k)
     fs::remove(opts.out / shard_name(k));
 
-  result.packed = static_cast<int64_t>(labels.size());
+  result.packed = static_cast<int64_t>(packed.labels.size());
   result.skipped = static_cast<int64_t>(skipped.size());
   for (auto& s : skipped) result.skipped_files.push_back(s.path);
   result.shards = static_cast<int64_t>(shards.size());
@@ -325,8 +381,11 @@ PackResult pack_dataset(const PackOptions& opts) {
 
 // ---- reading ----
 
-ShardSet ShardSet::open(const fs::path& dir, bool verify) {
-  const fs::path mpath = dir / "manifest.json";
+namespace {
+
+// The manifest of a completely packed folder; DataError when it is missing, not JSON, of another
+// format, or from a pack that was interrupted.
+json read_complete_manifest(const fs::path& dir, const fs::path& mpath) {
   if (!fs::exists(mpath))
     throw DataError(
         fmt::format("{}: no shard manifest; pack the dataset first: ablate data pack SRC --out {} --size N",
@@ -345,6 +404,62 @@ ShardSet ShardSet::open(const fs::path& dir, bool verify) {
         fmt::format("{}: packing was interrupted; re-run `ablate data pack` with the same "
                     "arguments to finish it",
                     dir.string()));
+  return m;
+}
+
+// A small file of the pack (labels, index) named by its manifest entry, always checked against
+// the entry's size and SHA-256: a wrong label would silently corrupt every metric. Adds the
+// checksum to the pack's fingerprint `fp`.
+std::string read_checked_file(const fs::path& dir, const fs::path& mpath, const json& entry, Sha256& fp) {
+  const fs::path p = dir / entry.at("name").get<std::string>();
+  std::string bytes = read_text(p);
+  if (bytes.size() != entry.at("bytes").get<size_t>() || sha256_hex(bytes) != entry.at("sha256").get<std::string>())
+    throw DataError(
+        fmt::format("{}: size or SHA-256 differs from {}: the file is corrupt; re-run "
+                    "`ablate data pack`",
+                    p.string(), mpath.string()));
+  fp.update(entry.at("sha256").get<std::string>());
+  return bytes;
+}
+
+// Shard file `p` memory-mapped read-only, once its size matches the manifest entry `s` (its
+// `bytes`, and `count` images of `image_bytes`).
+const uint8_t* map_shard(const fs::path& p, const json& s, size_t image_bytes) {
+  const auto bytes = s.at("bytes").get<size_t>();
+  const int fd = ::open(p.c_str(), O_RDONLY);
+  if (fd < 0) throw DataError(fmt::format("{}: cannot open shard: {}", p.string(), std::strerror(errno)));
+  struct stat st {};
+  ::fstat(fd, &st);
+  if (static_cast<size_t>(st.st_size) != bytes || bytes != s.at("count").get<size_t>() * image_bytes) {
+    ::close(fd);
+    throw DataError(
+        fmt::format("{}: shard is {} bytes, manifest says {} ({} images of {} bytes): "
+                    "truncated or replaced; re-run `ablate data pack`",
+                    p.string(), st.st_size, bytes, s.at("count").get<int64_t>(), image_bytes));
+  }
+  void* addr = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (addr == MAP_FAILED) throw DataError(fmt::format("{}: mmap failed: {}", p.string(), std::strerror(errno)));
+  return static_cast<const uint8_t*>(addr);
+}
+
+// DataError when the mapped shard's SHA-256 is not the manifest's `expected`.
+void verify_shard(const fs::path& p, const uint8_t* data, size_t bytes, const std::string& expected) {
+  Sha256 h;
+  h.update(data, bytes);
+  const std::string got = h.final_hex();
+  if (got != expected)
+    throw DataError(
+        fmt::format("{}: SHA-256 {} differs from the manifest's {}: the shard is corrupt; "
+                    "delete it and re-run `ablate data pack` to rebuild it",
+                    p.string(), got, expected));
+}
+
+}  // namespace
+
+ShardSet ShardSet::open(const fs::path& dir, bool verify) {
+  const fs::path mpath = dir / "manifest.json";
+  const json m = read_complete_manifest(dir, mpath);
   ShardSet set;
   set.dir_ = dir;
   try {
@@ -355,23 +470,10 @@ ShardSet ShardSet::open(const fs::path& dir, bool verify) {
     set.source_ = m.value("source", "");
     set.source_fingerprint_ = m.value("source_fingerprint", "");  // "" in packs made before it existed
     Sha256 fp;
-    // Small files are always checked: a wrong label would silently corrupt every metric.
-    auto load_checked = [&](const json& entry) {
-      const fs::path p = dir / entry.at("name").get<std::string>();
-      std::string bytes = read_text(p);
-      if (bytes.size() != entry.at("bytes").get<size_t>() ||
-          sha256_hex(bytes) != entry.at("sha256").get<std::string>())
-        throw DataError(
-            fmt::format("{}: size or SHA-256 differs from {}: the file is corrupt; re-run "
-                        "`ablate data pack`",
-                        p.string(), mpath.string()));
-      fp.update(entry.at("sha256").get<std::string>());
-      return bytes;
-    };
-    const std::string label_bytes = load_checked(m.at("labels"));
+    const std::string label_bytes = read_checked_file(dir, mpath, m.at("labels"), fp);
     set.labels_.resize(label_bytes.size() / sizeof(int32_t));
     std::memcpy(set.labels_.data(), label_bytes.data(), set.labels_.size() * sizeof(int32_t));
-    const std::string index_text = load_checked(m.at("index"));
+    const std::string index_text = read_checked_file(dir, mpath, m.at("index"), fp);
     for (size_t b = 0, e; (e = index_text.find('\n', b)) != std::string::npos; b = e + 1)
       set.paths_.push_back(index_text.substr(b, e - b));
     if (set.labels_.size() != m.at("count").get<size_t>() || set.paths_.size() != set.labels_.size())
@@ -381,33 +483,9 @@ ShardSet ShardSet::open(const fs::path& dir, bool verify) {
     for (auto& s : m.at("shards")) {
       const fs::path p = dir / s.at("name").get<std::string>();
       const auto bytes = s.at("bytes").get<size_t>();
-      const int fd = ::open(p.c_str(), O_RDONLY);
-      if (fd < 0) throw DataError(fmt::format("{}: cannot open shard: {}", p.string(), std::strerror(errno)));
-      struct stat st {};
-      ::fstat(fd, &st);
-      if (static_cast<size_t>(st.st_size) != bytes ||
-          bytes != s.at("count").get<size_t>() * set.image_bytes()) {
-        ::close(fd);
-        throw DataError(
-            fmt::format("{}: shard is {} bytes, manifest says {} ({} images of {} bytes): "
-                        "truncated or replaced; re-run `ablate data pack`",
-                        p.string(), st.st_size, bytes, s.at("count").get<int64_t>(), set.image_bytes()));
-      }
-      void* addr = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
-      ::close(fd);
-      if (addr == MAP_FAILED)
-        throw DataError(fmt::format("{}: mmap failed: {}", p.string(), std::strerror(errno)));
-      set.shards_.push_back({static_cast<const uint8_t*>(addr), bytes});
-      if (verify) {
-        Sha256 h;
-        h.update(addr, bytes);
-        const std::string got = h.final_hex();
-        if (got != s.at("sha256").get<std::string>())
-          throw DataError(
-              fmt::format("{}: SHA-256 {} differs from the manifest's {}: the shard is corrupt; "
-                          "delete it and re-run `ablate data pack` to rebuild it",
-                          p.string(), got, s.at("sha256").get<std::string>()));
-      }
+      // Held by the set before it is verified: a throw unmaps it with the set.
+      set.shards_.push_back({map_shard(p, s, set.image_bytes()), bytes});
+      if (verify) verify_shard(p, set.shards_.back().data, bytes, s.at("sha256").get<std::string>());
       fp.update(s.at("sha256").get<std::string>());
       total += s.at("count").get<size_t>();
       if (set.shards_.size() < m.at("shards").size() && s.at("count").get<int64_t>() != set.per_shard_)

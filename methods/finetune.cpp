@@ -49,13 +49,6 @@ int64_t count_blocks(const std::vector<std::string>& names) {
   return blocks;
 }
 
-// Parameters sharing a layer id and a weight-decay choice train as one AdamW group.
-struct GroupPlan {
-  std::vector<torch::Tensor> params;
-  double lr_scale = 1.0;
-  double weight_decay = 0.0;
-};
-
 }  // namespace
 
 int64_t layer_id_for_lr_decay(const std::string& name, int64_t num_layers) {
@@ -75,6 +68,104 @@ void set_finetune_drop_path(torch::nn::Module& encoder, double rate) {
   const auto n = static_cast<int64_t>(blocks.size());
   for (int64_t i = 0; i < n; ++i) blocks[i]->drop_path_rate = n > 1 ? rate * double(i) / double(n - 1) : 0.0;
 }
+
+namespace {
+
+// Parameters sharing a layer id and a weight-decay choice train as one AdamW group.
+struct GroupPlan {
+  std::vector<torch::Tensor> params;
+  double lr_scale = 1.0;
+  double weight_decay = 0.0;
+};
+
+// The AdamW groups of layer-wise lr decay and each group's lr scale, in the same order.
+struct LayerDecayGroups {
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  std::vector<double> lr_scales;
+};
+
+// Random resized crops (scale crop_min..1, as MAE's fine-tuning RandomResizedCrop) and flips.
+AugmentOptions finetune_augment(const FinetuneOptions& options) {
+  AugmentOptions augment;
+  augment.out_size = options.input_size;
+  augment.scale_min = options.crop_min;
+  augment.scale_max = 1.0;
+  augment.hflip = true;
+  return augment;
+}
+
+// The classification head, initialised from `gen` as MAE's.
+torch::nn::Linear make_head(int64_t feat_dim, int64_t num_classes, torch::Generator& gen) {
+  torch::nn::Linear head(feat_dim, num_classes);
+  // MAE: trunc_normal_(std=2e-5); at that std truncation at +-2 never triggers.
+  torch::NoGradGuard no_grad;
+  head->weight.copy_(torch::randn({num_classes, feat_dim}, gen) * 2e-5);
+  head->bias.zero_();
+  return head;
+}
+
+// Layer-wise lr decay groups over encoder + head (the head is in the last layer): one group per
+// layer id and weight-decay choice (none on biases, norms and tokens), its lr scaled by
+// layer_decay^(num_layers - layer id).
+LayerDecayGroups layer_decay_groups(torch::nn::Module& encoder, torch::nn::Module& head,
+                                    const FinetuneOptions& options, double base_lr) {
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto& item : encoder.named_parameters()) named.emplace_back(item.key(), item.value());
+  for (const auto& item : head.named_parameters())
+    named.emplace_back("head." + item.key(), item.value());
+  std::vector<std::string> names;
+  for (const auto& [name, p] : named) names.push_back(name);
+  const int64_t num_layers = count_blocks(names) + 1;
+  std::map<std::pair<int64_t, bool>, GroupPlan> plans;
+  for (const auto& [name, p] : named) {
+    if (!p.requires_grad()) continue;
+    const auto parts = components(name);
+    const bool decay = p.dim() > 1 && std::none_of(parts.begin(), parts.end(), is_token);
+    const int64_t layer = layer_id_for_lr_decay(name, num_layers);
+    GroupPlan& plan = plans[{layer, decay}];
+    plan.params.push_back(p);
+    plan.lr_scale = std::pow(options.layer_decay, static_cast<double>(num_layers - layer));
+    plan.weight_decay = decay ? options.weight_decay : 0.0;
+  }
+  LayerDecayGroups out;
+  for (auto& [key, plan] : plans) {
+    out.groups.emplace_back(plan.params, std::make_unique<torch::optim::AdamWOptions>(
+                                             torch::optim::AdamWOptions(base_lr)
+                                                 .betas({0.9, 0.999})
+                                                 .weight_decay(plan.weight_decay)));
+    out.lr_scales.push_back(plan.lr_scale);
+  }
+  return out;
+}
+
+// The step's lr, scaled per group.
+void set_group_lrs(torch::optim::AdamW& optimizer, const std::vector<double>& lr_scales, double lr) {
+  for (size_t g = 0; g < lr_scales.size(); ++g) {
+    static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options())
+        .lr(lr * lr_scales[g]);
+  }
+}
+
+// One optimizer step on an augmented batch: forward under bf16 autocast on CUDA, cross-entropy in
+// fp32. Returns the loss, detached (on the device: no host synchronisation per step).
+torch::Tensor finetune_step(torch::nn::Linear& head, const EmbedFn& features_fn,
+                            torch::optim::AdamW& optimizer, const torch::Tensor& input,
+                            const torch::Tensor& target,
+                            const torch::nn::functional::CrossEntropyFuncOptions& loss_options,
+                            torch::Device device) {
+  torch::Tensor loss;
+  {
+    CudaBf16Autocast autocast(device);
+    const torch::Tensor logits = head->forward(features_fn(input));  // (b, C)
+    loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), target, loss_options);
+  }
+  optimizer.zero_grad();
+  loss.backward();
+  optimizer.step();
+  return loss.detach();
+}
+
+}  // namespace
 
 FinetuneResult finetune(const std::shared_ptr<torch::nn::Module>& encoder,
                         const EmbedFn& features_fn, int64_t feat_dim, int64_t num_classes,
@@ -97,53 +188,15 @@ FinetuneResult finetune(const std::shared_ptr<torch::nn::Module>& encoder,
 
   torch::Generator gen = make_generator(torch::kCPU, seed);
   torch::Generator augment_gen = make_generator(device, seed + 1);
-  AugmentOptions augment;
-  augment.out_size = options.input_size;
-  augment.scale_min = options.crop_min;
-  augment.scale_max = 1.0;
-  augment.hflip = true;
-  torch::nn::Linear head(feat_dim, num_classes);
-  {
-    // MAE: trunc_normal_(std=2e-5); at that std truncation at +-2 never triggers.
-    torch::NoGradGuard no_grad;
-    head->weight.copy_(torch::randn({num_classes, feat_dim}, gen) * 2e-5);
-    head->bias.zero_();
-  }
+  const AugmentOptions augment = finetune_augment(options);
+  torch::nn::Linear head = make_head(feat_dim, num_classes, gen);
   encoder->to(device);
   head->to(device);
   set_finetune_drop_path(*encoder, cfg.ft_drop_path);
   // Every encoder parameter trains, including one pre-training left frozen (feature mapping).
   for (auto& p : encoder->parameters()) p.set_requires_grad(true);
-
-  // Layer-wise lr decay groups over encoder + head (the head is in the last layer).
-  std::vector<std::pair<std::string, torch::Tensor>> named;
-  for (const auto& item : encoder->named_parameters()) named.emplace_back(item.key(), item.value());
-  for (const auto& item : head->named_parameters())
-    named.emplace_back("head." + item.key(), item.value());
-  std::vector<std::string> names;
-  for (const auto& [name, p] : named) names.push_back(name);
-  const int64_t num_layers = count_blocks(names) + 1;
-  std::map<std::pair<int64_t, bool>, GroupPlan> plans;
-  for (const auto& [name, p] : named) {
-    if (!p.requires_grad()) continue;
-    const auto parts = components(name);
-    const bool decay = p.dim() > 1 && std::none_of(parts.begin(), parts.end(), is_token);
-    const int64_t layer = layer_id_for_lr_decay(name, num_layers);
-    GroupPlan& plan = plans[{layer, decay}];
-    plan.params.push_back(p);
-    plan.lr_scale = std::pow(options.layer_decay, static_cast<double>(num_layers - layer));
-    plan.weight_decay = decay ? options.weight_decay : 0.0;
-  }
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  std::vector<double> lr_scales;
-  for (auto& [key, plan] : plans) {
-    groups.emplace_back(plan.params, std::make_unique<torch::optim::AdamWOptions>(
-                                         torch::optim::AdamWOptions(base_lr)
-                                             .betas({0.9, 0.999})
-                                             .weight_decay(plan.weight_decay)));
-    lr_scales.push_back(plan.lr_scale);
-  }
-  torch::optim::AdamW optimizer(std::move(groups));
+  LayerDecayGroups decay = layer_decay_groups(*encoder, *head, options, base_lr);
+  torch::optim::AdamW optimizer(std::move(decay.groups));
 
   const auto loss_options =
       torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing);
@@ -155,27 +208,14 @@ FinetuneResult finetune(const std::shared_ptr<torch::nn::Module>& encoder,
     const torch::Tensor order = torch::randperm(n, gen, torch::kInt64);  // (N)
     torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions(device));
     for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
-      const double lr = lr_at(step, total_steps, warmup_steps, base_lr, options.min_lr);
-      for (size_t g = 0; g < lr_scales.size(); ++g) {
-        static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options())
-            .lr(lr * lr_scales[g]);
-      }
+      set_group_lrs(optimizer, decay.lr_scales,
+                    lr_at(step, total_steps, warmup_steps, base_lr, options.min_lr));
       const torch::Tensor idx = order.slice(0, s * bs, (s + 1) * bs);  // (b)
       const torch::Tensor images =
           train.images.index_select(0, idx.to(train.images.device())).to(device);  // (b, 3, S, S)
       const torch::Tensor target = labels.index_select(0, idx).to(device);         // (b)
       const torch::Tensor input = augment_batch(images, augment, augment_gen);     // (b, 3, M, M)
-      torch::Tensor loss;
-      {
-        CudaBf16Autocast autocast(device);
-        const torch::Tensor logits = head->forward(features_fn(input));  // (b, C)
-        loss =
-            torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), target, loss_options);
-      }
-      optimizer.zero_grad();
-      loss.backward();
-      optimizer.step();
-      loss_sum += loss.detach();
+      loss_sum += finetune_step(head, features_fn, optimizer, input, target, loss_options, device);
     }
     result.epoch_loss.push_back(loss_sum.item<double>() / static_cast<double>(steps_per_epoch));
   }

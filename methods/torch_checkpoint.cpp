@@ -342,24 +342,39 @@ class Unpickler {
 
   void push_bytes(K kind, uint64_t n) { stack_.push_back(make_string(kind, std::string(next(n), n))); }
 
+  // One opcode. The dispatch goes by family, each a switch that answers whether the opcode is one of
+  // its own; an opcode of none of them is unsupported.
   void step(unsigned char op) {
+    if (!stack_op(op) && !number_op(op) && !string_op(op) && !container_op(op) && !memo_op(op) && !call_op(op))
+      throw zip_.fail(fmt::format("data.pkl: unsupported pickle opcode 0x{:02x} at byte {}", op, pos_ - 1));
+  }
+
+  // Framing, marks and plain stack manipulation.
+  bool stack_op(unsigned char op) {
     switch (op) {
-      case 0x80: next(1); break;     // PROTO
-      case 0x95: next(8); break;     // FRAME
-      case '(': marks_.push_back(stack_.size()); break;  // MARK
-      case '0': pop(); break;        // POP
-      case '1': pop_mark(); break;   // POP_MARK
-      case '2': stack_.push_back(top()); break;  // DUP
-      case 'N': stack_.push_back(make(K::None)); break;
+      case 0x80: next(1); return true;     // PROTO
+      case 0x95: next(8); return true;     // FRAME
+      case '(': marks_.push_back(stack_.size()); return true;  // MARK
+      case '0': pop(); return true;        // POP
+      case '1': pop_mark(); return true;   // POP_MARK
+      case '2': stack_.push_back(top()); return true;  // DUP
+      case 'N': stack_.push_back(make(K::None)); return true;
+      default: return false;
+    }
+  }
+
+  // Booleans, integers and floats, binary and text.
+  bool number_op(unsigned char op) {
+    switch (op) {
       case 0x88: case 0x89: {        // NEWTRUE, NEWFALSE
         auto b = make(K::Bool);
         b->i = op == 0x88;
         stack_.push_back(b);
-        break;
+        return true;
       }
-      case 'J': stack_.push_back(make_int(static_cast<int32_t>(next_le(4)))); break;  // BININT
-      case 'K': stack_.push_back(make_int(static_cast<int64_t>(next_le(1)))); break;  // BININT1
-      case 'M': stack_.push_back(make_int(static_cast<int64_t>(next_le(2)))); break;  // BININT2
+      case 'J': stack_.push_back(make_int(static_cast<int32_t>(next_le(4)))); return true;  // BININT
+      case 'K': stack_.push_back(make_int(static_cast<int64_t>(next_le(1)))); return true;  // BININT1
+      case 'M': stack_.push_back(make_int(static_cast<int64_t>(next_le(2)))); return true;  // BININT2
       case 0x8a: case 0x8b: {        // LONG1, LONG4: little-endian two's complement
         const uint64_t n = next_le(op == 0x8a ? 1 : 4);
         if (n > 8) throw zip_.fail("data.pkl: integer wider than 64 bits");
@@ -367,7 +382,7 @@ class Unpickler {
         uint64_t v = n ? le(p, static_cast<int>(n)) : 0;
         if (n && n < 8 && (p[n - 1] & 0x80)) v |= ~uint64_t(0) << (8 * n);
         stack_.push_back(make_int(static_cast<int64_t>(v)));
-        break;
+        return true;
       }
       case 'I': case 'L': {          // INT, LONG (text)
         std::string line = next_line();
@@ -379,7 +394,7 @@ class Unpickler {
         } else {
           stack_.push_back(make_int(std::stoll(line)));
         }
-        break;
+        return true;
       }
       case 'G': {                    // BINFLOAT: big-endian double
         const auto* p = reinterpret_cast<const unsigned char*>(next(8));
@@ -388,79 +403,106 @@ class Unpickler {
         auto f = make(K::Float);
         std::memcpy(&f->f, &bits, 8);
         stack_.push_back(f);
-        break;
+        return true;
       }
       case 'F': {
         auto f = make(K::Float);
         f->f = std::stod(next_line());
         stack_.push_back(f);
-        break;
+        return true;
       }
-      case 'X': push_bytes(K::String, next_le(4)); break;     // BINUNICODE
-      case 0x8c: push_bytes(K::String, next_le(1)); break;    // SHORT_BINUNICODE
-      case 0x8d: push_bytes(K::String, next_le(8)); break;    // BINUNICODE8
-      case 'T': push_bytes(K::String, next_le(4)); break;     // BINSTRING
-      case 'U': push_bytes(K::String, next_le(1)); break;     // SHORT_BINSTRING
-      case 'B': push_bytes(K::Bytes, next_le(4)); break;      // BINBYTES
-      case 'C': push_bytes(K::Bytes, next_le(1)); break;      // SHORT_BINBYTES
-      case 0x8e: case 0x96: push_bytes(K::Bytes, next_le(8)); break;  // BINBYTES8, BYTEARRAY8
-      case ')': stack_.push_back(tuple({})); break;           // EMPTY_TUPLE
-      case 't': stack_.push_back(tuple(pop_mark())); break;   // TUPLE
+      default: return false;
+    }
+  }
+
+  // Strings and bytes, each opcode with the width of its length prefix.
+  bool string_op(unsigned char op) {
+    switch (op) {
+      case 'X': push_bytes(K::String, next_le(4)); return true;     // BINUNICODE
+      case 0x8c: push_bytes(K::String, next_le(1)); return true;    // SHORT_BINUNICODE
+      case 0x8d: push_bytes(K::String, next_le(8)); return true;    // BINUNICODE8
+      case 'T': push_bytes(K::String, next_le(4)); return true;     // BINSTRING
+      case 'U': push_bytes(K::String, next_le(1)); return true;     // SHORT_BINSTRING
+      case 'B': push_bytes(K::Bytes, next_le(4)); return true;      // BINBYTES
+      case 'C': push_bytes(K::Bytes, next_le(1)); return true;      // SHORT_BINBYTES
+      case 0x8e: case 0x96: push_bytes(K::Bytes, next_le(8)); return true;  // BINBYTES8, BYTEARRAY8
+      default: return false;
+    }
+  }
+
+  // Tuples, lists, sets and dicts: building them and adding to them.
+  bool container_op(unsigned char op) {
+    switch (op) {
+      case ')': stack_.push_back(tuple({})); return true;           // EMPTY_TUPLE
+      case 't': stack_.push_back(tuple(pop_mark())); return true;   // TUPLE
       case 0x85: case 0x86: case 0x87: {                     // TUPLE1..3
         std::vector<PyRef> items(op - 0x84);
         for (auto it = items.rbegin(); it != items.rend(); ++it) *it = pop();
         stack_.push_back(tuple(std::move(items)));
-        break;
+        return true;
       }
-      case ']': case 0x8f: stack_.push_back(make(K::List)); break;  // EMPTY_LIST, EMPTY_SET
+      case ']': case 0x8f: stack_.push_back(make(K::List)); return true;  // EMPTY_LIST, EMPTY_SET
       case 'l': case 0x91: {                                  // LIST, FROZENSET
         auto l = make(K::List);
         l->items = pop_mark();
         stack_.push_back(l);
-        break;
+        return true;
       }
-      case 'a': { auto v = pop(); append(top(), {v}); break; }       // APPEND
-      case 'e': case 0x90: { auto v = pop_mark(); append(top(), v); break; }  // APPENDS, ADDITEMS
-      case '}': stack_.push_back(make(K::Dict)); break;       // EMPTY_DICT
+      case 'a': { auto v = pop(); append(top(), {v}); return true; }       // APPEND
+      case 'e': case 0x90: { auto v = pop_mark(); append(top(), v); return true; }  // APPENDS, ADDITEMS
+      case '}': stack_.push_back(make(K::Dict)); return true;       // EMPTY_DICT
       case 'd': {                                             // DICT
         auto d = make(K::Dict);
         set_items(d, pop_mark());
         stack_.push_back(d);
-        break;
+        return true;
       }
-      case 's': { auto v = pop(); auto k = pop(); set_items(top(), {k, v}); break; }  // SETITEM
-      case 'u': { auto kv = pop_mark(); set_items(top(), kv); break; }              // SETITEMS
-      case 'p': memo_put(std::stoull(next_line())); break;    // PUT
-      case 'q': memo_put(next_le(1)); break;                  // BINPUT
-      case 'r': memo_put(next_le(4)); break;                  // LONG_BINPUT
-      case 0x94: memo_put(memo_.size()); break;               // MEMOIZE
-      case 'g': stack_.push_back(memo_get(std::stoull(next_line()))); break;  // GET
-      case 'h': stack_.push_back(memo_get(next_le(1))); break;                // BINGET
-      case 'j': stack_.push_back(memo_get(next_le(4))); break;                // LONG_BINGET
+      case 's': { auto v = pop(); auto k = pop(); set_items(top(), {k, v}); return true; }  // SETITEM
+      case 'u': { auto kv = pop_mark(); set_items(top(), kv); return true; }              // SETITEMS
+      default: return false;
+    }
+  }
+
+  // The memo: storing the top of the stack and fetching it back.
+  bool memo_op(unsigned char op) {
+    switch (op) {
+      case 'p': memo_put(std::stoull(next_line())); return true;    // PUT
+      case 'q': memo_put(next_le(1)); return true;                  // BINPUT
+      case 'r': memo_put(next_le(4)); return true;                  // LONG_BINPUT
+      case 0x94: memo_put(memo_.size()); return true;               // MEMOIZE
+      case 'g': stack_.push_back(memo_get(std::stoull(next_line()))); return true;  // GET
+      case 'h': stack_.push_back(memo_get(next_le(1))); return true;                // BINGET
+      case 'j': stack_.push_back(memo_get(next_le(4))); return true;                // LONG_BINGET
+      default: return false;
+    }
+  }
+
+  // Globals, calling them, object state and persistent ids (the tensors' storages).
+  bool call_op(unsigned char op) {
+    switch (op) {
       case 'c': {                                             // GLOBAL "module\nname\n"
         std::string module = next_line();
         stack_.push_back(make_string(K::Global, module + " " + next_line()));
-        break;
+        return true;
       }
       case 0x93: {                                            // STACK_GLOBAL
         auto name = pop();
         auto module = pop();
         stack_.push_back(make_string(K::Global, module->s + " " + name->s));
-        break;
+        return true;
       }
-      case 'R': { auto args = pop(); auto f = pop(); stack_.push_back(call(f, args)); break; }  // REDUCE
-      case 0x81: { auto args = pop(); auto cls = pop(); stack_.push_back(call(cls, args)); break; }  // NEWOBJ
+      case 'R': { auto args = pop(); auto f = pop(); stack_.push_back(call(f, args)); return true; }  // REDUCE
+      case 0x81: { auto args = pop(); auto cls = pop(); stack_.push_back(call(cls, args)); return true; }  // NEWOBJ
       case 0x92: {                                            // NEWOBJ_EX
         pop();  // kwargs
         auto args = pop();
         auto cls = pop();
         stack_.push_back(call(cls, args));
-        break;
+        return true;
       }
-      case 'b': pop(); break;  // BUILD: object state (an OrderedDict's _metadata, a Namespace's fields)
-      case 'Q': stack_.push_back(persistent_load(pop())); break;  // BINPERSID
-      default:
-        throw zip_.fail(fmt::format("data.pkl: unsupported pickle opcode 0x{:02x} at byte {}", op, pos_ - 1));
+      case 'b': pop(); return true;  // BUILD: object state (an OrderedDict's _metadata, a Namespace's fields)
+      case 'Q': stack_.push_back(persistent_load(pop())); return true;  // BINPERSID
+      default: return false;
     }
   }
 

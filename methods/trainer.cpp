@@ -6,8 +6,6 @@
 // run), log_metrics, the divergence guard; every ckpt_every steps write_checkpoint.
 #include "methods/trainer.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <limits>
@@ -19,7 +17,9 @@
 
 #include "harness/check.h"
 #include "harness/journal.h"
+#include "harness/median.h"
 #include "methods/checkpoint.h"
+#include "methods/device_memory.h"
 #include "methods/distributed.h"
 #include "methods/infobatch.h"
 #include "methods/method.h"
@@ -28,32 +28,10 @@
 #include "methods/stop_signal.h"
 #include "methods/train_step.h"
 
-#if ABLATE_WITH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
-
 namespace ablate {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double peak_memory_mb(torch::Device device) {
-#if ABLATE_WITH_CUDA
-  if (device.is_cuda()) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.has_index() ? device.index() : 0);
-    return static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0);
-  }
-#endif
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
-
-double median_of(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
-}
 
 // What a log point decides from. With several ranks the loss, its terms and the grad norm are
 // averaged over the ranks, the first bad step is the earliest any rank saw and `stop` is whether any
@@ -240,23 +218,25 @@ void log_metrics(JournalWriter& journal, const LogScalars& s, const TrainProgres
   journal.metric(prog.step, ep, "grad_norm", s.grad_norm);
   journal.metric(prog.step, ep, "lr", train_step.optimizer().lr().item<double>());
   journal.metric(prog.step, ep, "images_per_s", ips);
-  journal.metric(prog.step, ep, "peak_mem_mb", peak_memory_mb(device));
+  journal.metric(prog.step, ep, "peak_mem_mb", peak_memory_mib(device));
   journal.progress(prog.step, schedule.total(prog), s.loss, ips);
 }
 
 // The divergence guard, at a log point: a non-finite loss or gradient (the device keeps the first
 // bad step) or a grad norm over train.diverge_factor x the median of the last 50 logged norms
-// (once 5 are known) ends the run as diverged, filling `out`. Otherwise the norm joins the history,
-// which checkpoints keep, so a resumed run judges as the uninterrupted one.
+// (once 5 are known) ends the run as diverged, filling `out`. The median is harness/median.h's, as
+// the reports': for an even-length history the mean of the two middle norms (before the fold into
+// one median it was the upper of the two). Otherwise the norm joins the history, which checkpoints
+// keep, so a resumed run judges as the uninterrupted one.
 bool diverged(const LogScalars& s, const RunConfig& cfg, TrainProgress& prog, TrainOutcome& out) {
   auto& history = prog.grad_norm_history;
   if (s.first_bad >= 0) {
     out.diverged_step = s.first_bad + 1;
     out.reason = fmt::format("non-finite loss or gradient at step {}", s.first_bad + 1);
-  } else if (history.size() >= 5 && s.grad_norm > cfg.train.diverge_factor * median_of(history)) {
+  } else if (history.size() >= 5 && s.grad_norm > cfg.train.diverge_factor * median(history)) {
     out.diverged_step = prog.step;
     out.reason = fmt::format("grad-norm spike at step {}: {:.4g} > {} x median {:.4g}", prog.step, s.grad_norm,
-                             cfg.train.diverge_factor, median_of(history));
+                             cfg.train.diverge_factor, median(history));
   } else {
     history.push_back(s.grad_norm);
     if (history.size() > 50) history.erase(history.begin());

@@ -84,13 +84,6 @@ double sample_std(const std::vector<double>& x) {
   return std::sqrt(ss / static_cast<double>(x.size() - 1));
 }
 
-double median(std::vector<double> x) {
-  ABLATE_CHECK(!x.empty(), "median of an empty sample");
-  std::sort(x.begin(), x.end());
-  const std::size_t h = x.size() / 2;
-  return x.size() % 2 ? x[h] : 0.5 * (x[h - 1] + x[h]);
-}
-
 double regularized_incomplete_beta(double a, double b, double x) {
   ABLATE_CHECK(a > 0 && b > 0, "incomplete beta needs a, b > 0 (a={}, b={})", a, b);
   if (x <= 0) return 0;

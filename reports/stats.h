@@ -10,12 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "harness/median.h"  // median, shared with the trainer and bench
+
 namespace ablate {
 
 double mean(const std::vector<double>& x);
 // Sample standard deviation (n - 1 denominator); 0 when n < 2.
 double sample_std(const std::vector<double>& x);
-double median(std::vector<double> x);
 
 // I_x(a, b), the regularised incomplete beta function (continued fraction, Lentz's method).
 double regularized_incomplete_beta(double a, double b, double x);

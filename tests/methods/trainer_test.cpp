@@ -1,12 +1,15 @@
 // The training engine against references: the lr schedule against hand-computed values, fused
 // AdamW against LibTorch's torch::optim::AdamW, an interrupted-and-resumed run against an
-// uninterrupted one (bitwise on the CPU), and an injected NaN that the divergence check must catch.
+// uninterrupted one (bitwise on the CPU), and an injected NaN and grad-norm spike that the divergence
+// check must catch (the spike against the median of the logged norms, computed here by hand).
 // InfoBatch runs: shorter pruned epochs, exactly `epochs` epochs with the last ones full, the lr
 // over fractional epochs, and bitwise resume mid-plan. Training data are real EuroSAT images.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <numeric>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "ablate/build_info.h"
@@ -363,6 +366,65 @@ TEST_CASE("an injected NaN batch stops the run as diverged at that step, with no
   REQUIRE(load_checkpoint(dir / "ckpt" / "last.pt", prog, *fresh, opt));
   CHECK(prog.step == 4);
   for (const auto& p : fresh->parameters()) CHECK(torch::isfinite(p).all().item<bool>());
+}
+
+// The median of a history as the divergence guard must take it, by hand: the middle value, or
+// the mean of the two middle values of an even-length history.
+double hand_median(std::vector<double> h) {
+  std::sort(h.begin(), h.end());
+  const size_t m = h.size() / 2;
+  return h.size() % 2 ? h[m] : 0.5 * (h[m - 1] + h[m]);
+}
+
+TEST_CASE("a grad-norm spike over diverge_factor x the median of the logged norms stops the run",
+          "[trainer]") {
+  if (!have_eurosat()) ABLATE_SKIP("EuroSAT or OpenCV not available");
+  // A reference run the guard never stops logs every step's norm (log_every 1; CPU runs are
+  // bitwise reproducible). From step 6 on the guard compares a norm with the median of all the
+  // norms before it (at least 5 of them; fewer than the window of 50 here).
+  const auto run = [](double factor, const std::string& name) {
+    RunConfig cfg = tiny_config();
+    cfg.train.diverge_factor = factor;
+    torch::manual_seed(0);
+    auto method = make_method(cfg);
+    FixedBatches data(eurosat_images(64), cfg.train.batch);
+    const auto dir = test::scratch_dir(name);
+    TrainOutcome out;
+    {
+      JournalWriter journal(dir);  // flushed when closed
+      out = pretrain(cfg, *method, data, &journal, dir, torch::kCPU);
+    }
+    return std::make_pair(out, journal_metric(dir, "grad_norm"));
+  };
+  const auto [reference, norms] = run(1e12, "spike_ref");
+  REQUIRE(reference.status == "done");
+  std::vector<double> g;  // g[k - 1]: the norm of step k
+  for (const auto& [step, m] : norms) g.push_back(m.value);
+  REQUIRE(g.size() == static_cast<size_t>(reference.steps));
+  REQUIRE(g.size() >= 7);
+
+  // For each judged step k, a factor just under its norm / median: the run must stop at the first
+  // step whose norm exceeds factor x the median of the norms before it, naming that median.
+  bool even_history_judged = false;
+  for (size_t k = 6; k <= g.size(); ++k) {
+    const double factor = g[k - 1] / hand_median({g.begin(), g.begin() + static_cast<std::ptrdiff_t>(k - 1)}) *
+                          (1 - 1e-9);
+    size_t expected = 0;
+    for (size_t j = 6; j <= g.size() && expected == 0; ++j) {
+      const double median = hand_median({g.begin(), g.begin() + static_cast<std::ptrdiff_t>(j - 1)});
+      if (g[j - 1] > factor * median) expected = j;
+    }
+    REQUIRE(expected != 0);  // step k itself qualifies
+    const double median = hand_median({g.begin(), g.begin() + static_cast<std::ptrdiff_t>(expected - 1)});
+    INFO("factor " << factor << " (from step " << k << "), expected stop at step " << expected);
+    const auto [out, _] = run(factor, fmt::format("spike_{}", k));
+    CHECK(out.status == "diverged");
+    CHECK(out.diverged_step == static_cast<int64_t>(expected));
+    CHECK(out.reason == fmt::format("grad-norm spike at step {}: {:.4g} > {} x median {:.4g}", expected,
+                                    g[expected - 1], factor, median));
+    even_history_judged |= (expected - 1) % 2 == 0;
+  }
+  CHECK(even_history_judged);  // the mean of the two middle norms, not the upper one, was tested
 }
 
 TEST_CASE("an InfoBatch run refuses a checkpoint without InfoBatch state, naming the file", "[trainer][infobatch]") {
