@@ -13,9 +13,6 @@
 namespace ablate {
 namespace {
 
-constexpr std::initializer_list<const char*> kRelations = {
-    "greater", "less", "ratio_at_least", "non_inferior", "equivalent", "increasing", "fewer_diverged"};
-
 // FNV-1a: a stable hash (std::hash is not stable across standard libraries).
 std::uint64_t fnv1a(const std::string& s) {
   std::uint64_t h = 1469598103934665603ull;
@@ -183,6 +180,30 @@ void check_one_cell(const std::vector<const RunRecord*>& runs, const std::string
                       "name its value in the selector or in where");
 }
 
+// The decisive test of the claimed relation over the samples (or, for fewer_diverged, the runs) of
+// each side.
+ClaimStats judge_relation(ClaimResult& r, const std::vector<std::vector<const RunRecord*>>& sides,
+                          std::uint64_t seed) {
+  const ClaimSpec& spec = r.spec;
+  switch (spec.relation) {
+    case Relation::greater: return judge_greater(r.a.values, r.b.values, spec.alpha, seed);
+    case Relation::less: return swap_sides(judge_greater(r.b.values, r.a.values, spec.alpha, seed));
+    case Relation::ratio_at_least: {
+      // mean(a) >= r mean(b)  <=>  mean(a) - mean(r b) >= 0: Welch on a vs r b tests exactly that.
+      std::vector<double> scaled = r.b.values;
+      for (double& v : scaled) v *= spec.ratio;
+      return judge_greater(r.a.values, scaled, spec.alpha, seed);
+    }
+    case Relation::non_inferior: return judge_non_inferior(r, seed);
+    case Relation::equivalent: return judge_equivalent(r, seed);
+    case Relation::increasing: return judge_increasing(r, seed);
+    case Relation::fewer_diverged: break;
+  }
+  r.diverged_a = count_divergences(sides[0]);
+  r.diverged_b = count_divergences(sides[1]);
+  return judge_fewer_diverged(r);
+}
+
 }  // namespace
 
 std::vector<ClaimSpec> parse_claims(const nlohmann::json& claims, const std::string& where) {
@@ -197,14 +218,14 @@ std::vector<ClaimSpec> parse_claims(const nlohmann::json& claims, const std::str
     for (const ClaimSpec& prev : out)
       if (prev.id == c.id) r.fail("id", "duplicate claim id '" + c.id + "'");
     c.text = r.string("text", c.id);
-    c.relation = r.choice("relation", kRelations);
-    const bool counts = c.relation == "fewer_diverged";
+    c.relation = r.choice("relation", Relation::greater);
+    const bool counts = c.relation == Relation::fewer_diverged;
     const std::string metric = r.string("metric", counts ? std::optional<std::string>("") : std::nullopt);
     if (counts && !metric.empty()) r.fail("metric", "fewer_diverged counts diverged runs and takes no metric");
     if (!counts) c.source = MetricSource::parse(metric, where, r.key_path("metric"));
     c.a = r.selector("a");
     c.b = r.selector("b");
-    if (c.relation == "increasing") {
+    if (c.relation == Relation::increasing) {
       if (!c.a.empty() || !c.b.empty())
         r.fail(c.a.empty() ? "b" : "a", "increasing takes its cells from 'cells', not a and b");
       const nlohmann::json& cells = r.list("cells");
@@ -221,11 +242,11 @@ std::vector<ClaimSpec> parse_claims(const nlohmann::json& claims, const std::str
     }
     c.where = r.selector("where");
     c.ratio = r.number("ratio", 1.0);
-    if (c.relation == "ratio_at_least" && !(c.ratio > 0))
+    if (c.relation == Relation::ratio_at_least && !(c.ratio > 0))
       r.fail("ratio", "ratio_at_least needs a positive ratio");
-    if (c.relation != "ratio_at_least" && c.ratio != 1.0)
+    if (c.relation != Relation::ratio_at_least && c.ratio != 1.0)
       r.fail("ratio", "ratio only applies to relation ratio_at_least");
-    const bool margined = c.relation == "non_inferior" || c.relation == "equivalent";
+    const bool margined = c.relation == Relation::non_inferior || c.relation == Relation::equivalent;
     c.margin = r.number("margin", 0.0);
     if (margined && !(c.margin > 0))
       r.fail("margin", "needs a positive margin in the metric's stored units", "e.g. 0.01 for one point of top-1");
@@ -239,12 +260,15 @@ std::vector<ClaimSpec> parse_claims(const nlohmann::json& claims, const std::str
 }
 
 std::string relation_text(const ClaimSpec& spec) {
-  if (spec.relation == "greater") return "a > b";
-  if (spec.relation == "less") return "a < b";
-  if (spec.relation == "ratio_at_least") return fmt::format("a ≥ {:g}× b", spec.ratio);
-  if (spec.relation == "non_inferior") return fmt::format("a > b − {:g}", spec.margin);
-  if (spec.relation == "equivalent") return fmt::format("|a − b| < {:g}", spec.margin);
-  if (spec.relation == "fewer_diverged") return "diverged(a) < diverged(b)";
+  switch (spec.relation) {
+    case Relation::greater: return "a > b";
+    case Relation::less: return "a < b";
+    case Relation::ratio_at_least: return fmt::format("a ≥ {:g}× b", spec.ratio);
+    case Relation::non_inferior: return fmt::format("a > b − {:g}", spec.margin);
+    case Relation::equivalent: return fmt::format("|a − b| < {:g}", spec.margin);
+    case Relation::fewer_diverged: return "diverged(a) < diverged(b)";
+    case Relation::increasing: break;
+  }
   std::string chain;
   for (const nlohmann::json& c : spec.cells) chain += (chain.empty() ? "" : " < ") + cell_label(c);
   return chain;
@@ -264,7 +288,7 @@ ClaimResult evaluate_claim(const ClaimSpec& spec, const ResultsDb& db,
   const std::uint64_t s = seed ^ fnv1a(spec.id);
   // The cells of the claim: a and b, or the chain of an increasing claim.
   std::vector<std::vector<const RunRecord*>> sides;
-  if (spec.relation == "increasing") {
+  if (spec.relation == Relation::increasing) {
     for (std::size_t i = 0; i < spec.cells.size(); ++i) {
       sides.push_back(select(runs, spec.where, spec.cells[i]));
       check_one_cell(sides.back(), where, fmt::format("claims.{}.cells[{}]", spec.id, i));
@@ -278,7 +302,7 @@ ClaimResult evaluate_claim(const ClaimSpec& spec, const ResultsDb& db,
     sides = {select(runs, spec.where, spec.a), select(runs, spec.where, spec.b)};
     check_one_cell(sides[0], where, "claims." + spec.id + ".a");
     check_one_cell(sides[1], where, "claims." + spec.id + ".b");
-    if (spec.relation != "fewer_diverged") {
+    if (spec.relation != Relation::fewer_diverged) {
       res.a = collect_sample(db, sides[0], spec.source);
       res.b = collect_sample(db, sides[1], spec.source);
     }
@@ -295,29 +319,10 @@ ClaimResult evaluate_claim(const ClaimSpec& spec, const ResultsDb& db,
   }
   res.devices.assign(devices.begin(), devices.end());
 
-  if (spec.relation == "greater") {
-    res.stats = judge_greater(res.a.values, res.b.values, spec.alpha, s);
-  } else if (spec.relation == "less") {
-    res.stats = swap_sides(judge_greater(res.b.values, res.a.values, spec.alpha, s));
-  } else if (spec.relation == "ratio_at_least") {
-    // mean(a) >= r mean(b)  <=>  mean(a) - mean(r b) >= 0: Welch on a vs r b tests exactly that.
-    std::vector<double> scaled = res.b.values;
-    for (double& v : scaled) v *= spec.ratio;
-    res.stats = judge_greater(res.a.values, scaled, spec.alpha, s);
-  } else if (spec.relation == "non_inferior") {
-    res.stats = judge_non_inferior(res, s);
-  } else if (spec.relation == "equivalent") {
-    res.stats = judge_equivalent(res, s);
-  } else if (spec.relation == "increasing") {
-    res.stats = judge_increasing(res, s);
-  } else {
-    res.diverged_a = count_divergences(sides[0]);
-    res.diverged_b = count_divergences(sides[1]);
-    res.stats = judge_fewer_diverged(res);
-  }
+  res.stats = judge_relation(res, sides, s);
   for (std::size_t i = 0; i < sides.size(); ++i)
     if (sides[i].empty()) {
-      const std::string side = spec.relation == "increasing" ? fmt::format("cells[{}]", i) : (i == 0 ? "a" : "b");
+      const std::string side = spec.relation == Relation::increasing ? fmt::format("cells[{}]", i) : (i == 0 ? "a" : "b");
       const std::string none = "no runs match " + side;
       res.stats.note = res.stats.note.empty() ? none : none + "; " + res.stats.note;
     }

@@ -10,12 +10,14 @@
 // The YAML schema is documented in reports/README.md.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "harness/choice.h"
 #include "reports/cells.h"
 #include "reports/metric_source.h"
 #include "reports/results_db.h"
@@ -23,14 +25,19 @@
 
 namespace ablate {
 
+// A claim's `relation:` (the table above), parsed when the claims are read.
+enum class Relation { greater, less, ratio_at_least, non_inferior, equivalent, increasing, fewer_diverged };
+constexpr std::array<const char*, 7> choice_names(Relation) {
+  return {"greater", "less", "ratio_at_least", "non_inferior", "equivalent", "increasing", "fewer_diverged"};
+}
+
 struct ClaimSpec {
   std::string id, text;
   MetricSource source;                            // unused by fewer_diverged
   nlohmann::json a, b;                            // selectors of the two cells
   std::vector<nlohmann::json> cells;              // increasing: selectors, claimed low to high
   nlohmann::json where = nlohmann::json::object();  // common filter applied to every side
-  std::string relation = "greater";  // greater | less | ratio_at_least | non_inferior | equivalent
-                                     // | increasing | fewer_diverged
+  Relation relation = Relation::greater;
   double ratio = 1.0;   // ratio_at_least: mean(a) >= ratio * mean(b)
   double margin = 0.0;  // non_inferior / equivalent: in the metric's stored units (0.01 = 1 point)
   double alpha = 0.05;

@@ -42,23 +42,23 @@ std::string mean_text(const Sample& s) {
 // Our numbers in a few characters: "0.62 vs 0.59", a chain "0.51 → 0.55 → 0.58", counts.
 std::string ours_text(const ClaimResult& c) {
   if (!c.ran) return "—";
-  if (c.spec.relation == "fewer_diverged")
+  if (c.spec.relation == Relation::fewer_diverged)
     return fmt::format("{}/{} vs {}/{} diverged", c.diverged_a.diverged, c.diverged_a.finished,
                        c.diverged_b.diverged, c.diverged_b.finished);
-  if (c.spec.relation == "increasing") {
+  if (c.spec.relation == Relation::increasing) {
     std::string s;
     for (const Sample& x : c.chain) s += (s.empty() ? "" : " → ") + mean_text(x);
     return s;
   }
   std::string s = mean_text(c.a) + " vs " + mean_text(c.b);
-  if (c.spec.relation == "ratio_at_least" && !c.a.values.empty() && !c.b.values.empty() && mean(c.b.values) != 0)
+  if (c.spec.relation == Relation::ratio_at_least && !c.a.values.empty() && !c.b.values.empty() && mean(c.b.values) != 0)
     s += fmt::format(" ({:.2f}×)", mean(c.a.values) / mean(c.b.values));
   return s;
 }
 
 std::string n_text(const ClaimResult& c) {
   if (!c.ran) return "—";
-  if (c.spec.relation == "increasing") {
+  if (c.spec.relation == Relation::increasing) {
     std::string s;
     for (const Sample& x : c.chain) s += (s.empty() ? "" : "/") + std::to_string(x.values.size());
     return s;

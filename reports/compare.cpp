@@ -37,7 +37,7 @@ TrackedMetric parse_tracked(const nlohmann::json& j, const std::string& where, c
   r.only({"source", "better", "rel_tol", "abs_tol", "scale"});
   TrackedMetric m;
   m.source = MetricSource::parse(r.string("source"), where, r.key_path("source"));
-  m.better = r.choice("better", {"higher", "lower"});
+  m.better = r.choice("better", Direction::higher);
   m.rel_tol = r.number("rel_tol", 0.0);
   m.abs_tol = r.number("abs_tol", 0.0);
   m.scale = r.number("scale", 1.0);
@@ -119,31 +119,33 @@ void judge(CellComparison& c, double alpha) {
   c.change = (ma - mb) * m.scale;
   c.rel_change = mb != 0 ? (ma - mb) / std::fabs(mb) : 0;
   c.tolerance = std::max(m.abs_tol, m.rel_tol * std::fabs(mb * m.scale));
-  const double worse = m.better == "higher" ? -c.change : c.change;  // > 0: A is worse
+  const double worse = m.better == Direction::higher ? -c.change : c.change;  // > 0: A is worse
   if (c.a.values.size() >= 2 && c.b.values.size() >= 2) {
     const TestResult t = welch_t_test(c.a.values, c.b.values);
     c.tested = true;
-    c.p_worse = m.better == "higher" ? t.p_less : t.p_greater;
-    const double p_better = m.better == "higher" ? t.p_greater : t.p_less;
+    c.p_worse = m.better == Direction::higher ? t.p_less : t.p_greater;
+    const double p_better = m.better == Direction::higher ? t.p_greater : t.p_less;
     if (worse > c.tolerance && c.p_worse < alpha) {
-      c.status = "regression";
+      c.status = CompareStatus::regression;
     } else if (worse > c.tolerance) {
-      c.status = "borderline";
+      c.status = CompareStatus::borderline;
       c.borderline = true;
       c.note = "beyond tolerance but not significant: re-run with more seeds";
     } else if (-worse > c.tolerance && p_better < alpha) {
-      c.status = "improvement";
+      c.status = CompareStatus::improvement;
     } else {
-      c.status = "ok";
+      c.status = CompareStatus::ok;
     }
     return;
   }
   c.note = "1 seed on a side: tolerance only, no significance test";
-  c.status = worse > c.tolerance ? "regression" : -worse > c.tolerance ? "improvement" : "ok";
+  c.status = worse > c.tolerance    ? CompareStatus::regression
+             : -worse > c.tolerance ? CompareStatus::improvement
+                                    : CompareStatus::ok;
   // Within a quarter of the tolerance of the threshold another seed could flip the status; and a
   // regression called on one new seed against >= 2 baseline seeds becomes testable with one more.
   c.borderline = (c.tolerance > 0 && std::fabs(worse - c.tolerance) <= 0.25 * c.tolerance) ||
-                 (c.status == "regression" && c.a.values.size() == 1 && c.b.values.size() >= 2);
+                 (c.status == CompareStatus::regression && c.a.values.size() == 1 && c.b.values.size() >= 2);
 }
 
 // One order per cell with a borderline comparison: N new seeds after the largest seed of any of
@@ -183,9 +185,9 @@ std::string seeds_label(const std::vector<std::int64_t>& seeds) {
   return s;
 }
 
-std::string judgement_label(const std::string& status, bool tested, double p) {
-  if (tested) return fmt::format("{} (p {:.3g})", status, p);
-  return status == "incomparable" ? status : status + " (tolerance only)";
+std::string judgement_label(CompareStatus status, bool tested, double p) {
+  if (tested) return fmt::format("{} (p {:.3g})", name_of(status), p);
+  return status == CompareStatus::incomparable ? name_of(status) : name_of(status) + std::string(" (tolerance only)");
 }
 
 std::string side(const Sample& s, double scale) {
@@ -204,14 +206,14 @@ std::vector<TrackedMetric> default_tracked_metrics() {
   throughput.rel_tol = 0.05;
   TrackedMetric memory;
   memory.source = MetricSource::parse("metric:peak_mem_mb:max", "default metric");
-  memory.better = "lower";
+  memory.better = Direction::lower;
   memory.rel_tol = 0.10;
   return {throughput, memory};
 }
 
 int CompareResult::regressions() const {
   return static_cast<int>(std::count_if(cells.begin(), cells.end(), [](const CellComparison& c) {
-    return c.status == "regression";
+    return c.status == CompareStatus::regression;
   }));
 }
 
@@ -246,7 +248,7 @@ CompareResult compare_databases(const CompareRequest& req) {
       c.b = collect_sample(db_b, rb, m.source);
       if (c.a.values.empty() && c.b.values.empty()) continue;  // not logged by this cell at all
       if (c.a.values.empty() || c.b.values.empty()) {
-        c.status = "incomparable";
+        c.status = CompareStatus::incomparable;
         c.note = c.a.values.empty() ? "no value in the new database" : "no value in the baseline";
         const std::string problems = summarize_problems(c.a.values.empty() ? c.a.problems : c.b.problems);
         if (!problems.empty()) c.note += " (" + problems + ")";
@@ -317,7 +319,7 @@ std::string render_compare(const CompareResult& r, const std::string& format) {
     j["borderline"] = nlohmann::json::array();
     for (const CellComparison& c : r.cells) {
       nlohmann::json e = {{"experiment", c.experiment}, {"cell", c.cell},
-                          {"metric", c.metric.source.text}, {"status", c.status},
+                          {"metric", c.metric.source.text}, {"status", name_of(c.status)},
                           {"borderline", c.borderline}, {"change", c.change},
                           {"rel_change", c.rel_change}, {"tolerance", c.tolerance},
                           {"p_worse", c.tested ? nlohmann::json(c.p_worse) : nlohmann::json()},
@@ -326,7 +328,7 @@ std::string render_compare(const CompareResult& r, const std::string& format) {
                           {"note", c.note}};
       if (c.reruns > 0) {
         e["reruns"] = c.reruns;
-        e["status_before"] = c.status_before;
+        e["status_before"] = c.status_before ? name_of(*c.status_before) : "";
         e["n_new_before"] = c.n_before;
         e["p_worse_before"] = c.tested_before ? nlohmann::json(c.p_before) : nlohmann::json();
       }
@@ -346,14 +348,14 @@ std::string render_compare(const CompareResult& r, const std::string& format) {
   out += "| experiment | cell | metric | baseline | new | change | tolerance | p(worse) | status | note |\n"
          "|---|---|---|---|---|--:|--:|--:|---|---|\n";
   for (const CellComparison& c : r.cells) {
-    const bool has = c.status != "incomparable";
+    const bool has = c.status != CompareStatus::incomparable;
     out += fmt::format(
         "| {} | {} | `{}` | {} | {} | {} | {} | {} | {}{} | {} |\n", c.experiment,
         cell_label(c.cell), c.metric.source.text, side(c.b, c.metric.scale), side(c.a, c.metric.scale),
         has ? fmt::format("{:+.4g} ({:+.1f}%)", c.change, 100 * c.rel_change) : "—",
         has ? fmt::format("{:.4g}", c.tolerance) : "—",
         c.tested ? fmt::format("{:.3g}", c.p_worse) : "—",
-        c.status == "regression" ? "**regression**" : c.status, c.borderline && c.status != "borderline" ? " (borderline)" : "",
+        c.status == CompareStatus::regression ? "**regression**" : name_of(c.status), c.borderline && c.status != CompareStatus::borderline ? " (borderline)" : "",
         c.note);
   }
   const auto borderline = std::count_if(r.cells.begin(), r.cells.end(),
@@ -375,7 +377,7 @@ std::string render_compare(const CompareResult& r, const std::string& format) {
     out += fmt::format("| {} | {} | `{}` | {} | {} → {} | {} | {} |\n", c.experiment, cell_label(c.cell),
                        c.metric.source.text, order == r.reruns.end() ? "?" : seeds_label(order->seeds),
                        c.n_before, c.a.values.size(),
-                       c.status_before.empty() ? "—" : judgement_label(c.status_before, c.tested_before, c.p_before),
+                       c.status_before ? judgement_label(*c.status_before, c.tested_before, c.p_before) : "—",
                        judgement_label(c.status, c.tested, c.p_worse));
   }
   out += fmt::format("\n{} cell(s) re-run; {} regression(s) after the re-runs.\n", r.reruns.size(),

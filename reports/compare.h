@@ -7,22 +7,29 @@
 // tests a fake one) before the comparison is judged again. The baseline is never written.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "harness/choice.h"
 #include "reports/cells.h"
 #include "reports/metric_source.h"
 
 namespace ablate {
 
+// A tracked metric's `better:`: the way it improves (throughput higher, memory lower).
+enum class Direction { higher, lower };
+constexpr std::array<const char*, 2> choice_names(Direction) { return {"higher", "lower"}; }
+
 struct TrackedMetric {
   MetricSource source;
-  std::string better = "higher";  // higher | lower
+  Direction better = Direction::higher;
   double rel_tol = 0;             // tolerated relative worsening, e.g. 0.05 = 5%
   double abs_tol = 0;             // tolerated absolute worsening in display units
   double scale = 1;               // display = stored value * scale (100: fractions to points)
@@ -70,6 +77,13 @@ struct RerunOutcome {
 // ended. Throwing is reported like a failed outcome: the comparison goes on with what exists.
 using Rerunner = std::function<RerunOutcome(const std::vector<RerunOrder>& orders)>;
 
+// A cell's judgement: within tolerance (ok), significantly worse or better beyond it, worse beyond
+// it without significance (borderline), or no value on a side (incomparable).
+enum class CompareStatus { ok, regression, improvement, borderline, incomparable };
+constexpr std::array<const char*, 5> choice_names(CompareStatus) {
+  return {"ok", "regression", "improvement", "borderline", "incomparable"};
+}
+
 struct CellComparison {
   std::string experiment;         // CompareRequest::experiment (else the runs' runs.experiment)
   nlohmann::json cell;            // axes without seed
@@ -80,12 +94,12 @@ struct CellComparison {
   double tolerance = 0;           // allowed worsening in display units
   double p_worse = 1;             // Welch one-sided p of "A is worse"; 1 when not tested
   bool tested = false;            // Welch was run (n >= 2 per side)
-  std::string status;             // ok | regression | improvement | borderline | incomparable
+  CompareStatus status = CompareStatus::ok;
   bool borderline = false;        // a re-run could change the status (README: "borderline")
   std::string note;
   // Set when the cell was re-run (CompareRequest::rerun_borderline): the judgement before.
   int reruns = 0;                 // extra seeds run for this cell (0 = not re-run)
-  std::string status_before;
+  std::optional<CompareStatus> status_before;  // none: the cell had no comparison before
   std::size_t n_before = 0;       // values in the new database before the re-runs
   double p_before = 1;            // p_worse before (meaningful when tested_before)
   bool tested_before = false;

@@ -3,7 +3,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join
 
 #include "harness/check.h"
 #include "reports/stats.h"
@@ -11,10 +15,10 @@
 namespace ablate {
 namespace {
 
-constexpr const char* kAggs[] = {"last", "first", "min", "max", "mean", "median", "max_over_median"};
-constexpr const char* kSyntax =
-    "expected eval:<protocol>:<dataset>:<scale>:<metric> or metric:<name>:<agg> with agg one of "
-    "last, first, min, max, mean, median, max_over_median";
+std::string syntax_hint() {
+  return fmt::format("expected eval:<protocol>:<dataset>:<scale>:<metric> or metric:<name>:<agg> with agg one of {}",
+                     fmt::join(choice_words<Aggregation>(), ", "));
+}
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> parts;
@@ -30,7 +34,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
 MetricSource MetricSource::parse(const std::string& text, const std::string& where, const std::string& key) {
   const std::vector<std::string> p = split(text, ':');
   for (const std::string& part : p)
-    if (part.empty()) throw ConfigError(where, key, "empty field in metric source '" + text + "'", kSyntax);
+    if (part.empty()) throw ConfigError(where, key, "empty field in metric source '" + text + "'", syntax_hint());
   MetricSource s;
   s.text = text;
   if (p.size() == 5 && p[0] == "eval") {
@@ -52,34 +56,34 @@ MetricSource MetricSource::parse(const std::string& text, const std::string& whe
   if (p.size() == 3 && p[0] == "metric") {
     s.kind = Kind::metric;
     s.name = p[1];
-    s.agg = p[2];
-    if (std::find(std::begin(kAggs), std::end(kAggs), s.agg) == std::end(kAggs))
-      throw ConfigError(where, key, "unknown aggregation '" + s.agg + "' in '" + text + "'", kSyntax);
+    const std::optional<Aggregation> agg = parse_choice<Aggregation>(p[2]);
+    if (!agg) throw ConfigError(where, key, "unknown aggregation '" + p[2] + "' in '" + text + "'", syntax_hint());
+    s.agg = *agg;
     return s;
   }
-  throw ConfigError(where, key, "cannot parse metric source '" + text + "'", kSyntax);
+  throw ConfigError(where, key, "cannot parse metric source '" + text + "'", syntax_hint());
 }
 
 bool aggregate_series(const std::vector<std::pair<std::int64_t, double>>& series,
-                      const std::string& agg, double& out) {
+                      Aggregation agg, double& out) {
   std::vector<double> v;
   for (const auto& [step, value] : series)
     if (std::isfinite(value)) v.push_back(value);
   if (v.empty()) return false;
-  if (agg == "last") out = v.back();
-  else if (agg == "first") out = v.front();
-  else if (agg == "min") out = *std::min_element(v.begin(), v.end());
-  else if (agg == "max") out = *std::max_element(v.begin(), v.end());
-  else if (agg == "mean") out = mean(v);
-  else if (agg == "median") out = median(v);
-  else if (agg == "max_over_median") {
-    // The largest spike relative to the run's typical value (the trainer's divergence guard
-    // compares each grad norm with a running median the same way); undefined for a zero median.
-    const double m = median(v);
-    if (!(m > 0)) return false;
-    out = *std::max_element(v.begin(), v.end()) / m;
+  switch (agg) {
+    case Aggregation::last: out = v.back(); return true;
+    case Aggregation::first: out = v.front(); return true;
+    case Aggregation::min: out = *std::min_element(v.begin(), v.end()); return true;
+    case Aggregation::max: out = *std::max_element(v.begin(), v.end()); return true;
+    case Aggregation::mean: out = mean(v); return true;
+    case Aggregation::median: out = median(v); return true;
+    case Aggregation::max_over_median: break;
   }
-  else ABLATE_CHECK(false, "aggregation '{}' passed MetricSource::parse", agg);
+  // The largest spike relative to the run's typical value (the trainer's divergence guard
+  // compares each grad norm with a running median the same way); undefined for a zero median.
+  const double m = median(v);
+  if (!(m > 0)) return false;
+  out = *std::max_element(v.begin(), v.end()) / m;
   return true;
 }
 

@@ -6,12 +6,22 @@
 // "metric:images_per_s:median", "metric:loss:last"). Parsing here keeps the syntax in one place.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "harness/choice.h"
+
 namespace ablate {
+
+// How a `metric:` source reduces a run's series to one number (max_over_median: the largest spike
+// over the run's median).
+enum class Aggregation { last, first, min, max, mean, median, max_over_median };
+constexpr std::array<const char*, 7> choice_names(Aggregation) {
+  return {"last", "first", "min", "max", "mean", "median", "max_over_median"};
+}
 
 struct MetricSource {
   enum class Kind { eval, metric };
@@ -22,7 +32,7 @@ struct MetricSource {
   double scale = 1.0;
   // metric:
   std::string name;
-  std::string agg;  // last | first | min | max | mean | median | max_over_median (spikes)
+  Aggregation agg = Aggregation::last;
 
   // Throws ConfigError at `where` (e.g. "exp.yaml") and `key` (e.g. "tables[0].metrics[1].source")
   // on bad syntax.
@@ -32,6 +42,6 @@ struct MetricSource {
 // Reduces a (step, value) series, ordered by step, with the source's aggregation. Non-finite
 // values are ignored; returns false when nothing is left.
 bool aggregate_series(const std::vector<std::pair<std::int64_t, double>>& series,
-                      const std::string& agg, double& out);
+                      Aggregation agg, double& out);
 
 }  // namespace ablate

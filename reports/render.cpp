@@ -87,7 +87,7 @@ std::string side_text(const Sample& s) {
 
 // A claim's side: its per-seed numbers, or for fewer_diverged its divergence count.
 std::string side_text(const ClaimResult& c, bool side_a) {
-  if (c.spec.relation == "fewer_diverged") {
+  if (c.spec.relation == Relation::fewer_diverged) {
     const DivergenceCount& d = side_a ? c.diverged_a : c.diverged_b;
     return fmt::format("{} of {} finished runs diverged", d.diverged, d.finished);
   }
@@ -103,13 +103,13 @@ std::string devices_text(const ClaimResult& c) {
 std::string p_text(double p) { return p < 1e-4 ? fmt::format("{:.1e}", p) : fmt::format("{:.4f}", p); }
 
 std::string ci_text(const ClaimResult& c) {
-  if (c.stats.n_a < 2 || c.stats.n_b < 2 || c.spec.relation == "fewer_diverged") return "—";  // counts: no interval
+  if (c.stats.n_a < 2 || c.stats.n_b < 2 || c.spec.relation == Relation::fewer_diverged) return "—";  // counts: no interval
   return fmt::format("[{:.4g}, {:.4g}]", c.stats.ci.lo, c.stats.ci.hi);
 }
 
 std::string claim_note(const ClaimResult& c) {
   std::string n = c.stats.note;
-  if (c.spec.relation == "ratio_at_least")
+  if (c.spec.relation == Relation::ratio_at_least)
     n += fmt::format("{}tested as a vs {:g} × b", n.empty() ? "" : "; ", c.spec.ratio);
   return n;
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "harness/check.h"
+#include "harness/config_io.h"  // choices_hint
 
 namespace ablate {
 
@@ -76,14 +77,9 @@ void SpecReader::only(std::initializer_list<const char*> allowed) const {
   }
 }
 
-std::string SpecReader::choice(const char* key, std::initializer_list<const char*> choices) const {
-  const std::string v = string(key, std::string(*choices.begin()));
-  if (std::none_of(choices.begin(), choices.end(), [&](const char* c) { return v == c; })) {
-    std::string hint = "one of:";
-    for (const char* c : choices) hint += std::string(" ") + c;
-    fail(key, "unknown value '" + v + "'", hint);
-  }
-  return v;
+void SpecReader::unknown_choice(const char* key, const std::string& word,
+                                const std::vector<std::string>& words) const {
+  fail(key, "unknown value '" + word + "'", choices_hint(word, words));
 }
 
 }  // namespace ablate

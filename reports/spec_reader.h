@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/choice.h"
+
 namespace ablate {
 
 class SpecReader {
@@ -26,8 +28,14 @@ class SpecReader {
   const nlohmann::json& list(const char* key) const;
   // Throws on keys outside `allowed`.
   void only(std::initializer_list<const char*> allowed) const;
-  // One of `choices`, defaulting to the first.
-  std::string choice(const char* key, std::initializer_list<const char*> choices) const;
+  // One of E's words (harness/choice.h), parsed here once; `fallback` when absent. Any other word
+  // fails at the key, naming the nearest word and the allowed ones.
+  template <Choice E>
+  E choice(const char* key, E fallback) const {
+    const std::string word = string(key, std::string(name_of(fallback)));
+    if (const std::optional<E> e = parse_choice<E>(word)) return *e;
+    unknown_choice(key, word, choice_words<E>());
+  }
 
   std::string key_path(const char* key) const { return path_ + "." + key; }
   const std::string& where() const { return where_; }
@@ -36,6 +44,9 @@ class SpecReader {
                          const std::string& hint = "") const;
 
  private:
+  [[noreturn]] void unknown_choice(const char* key, const std::string& word,
+                                   const std::vector<std::string>& words) const;
+
   const nlohmann::json& obj_;
   std::string where_, path_;
 };

@@ -23,7 +23,7 @@ MetricSpec parse_metric(const nlohmann::json& j, const std::string& where, const
   m.label = r.string("label", m.name);
   m.source = MetricSource::parse(r.string("source"), where, r.key_path("source"));
   m.scale = r.number("scale", 1.0);
-  m.better = r.choice("better", {"none", "higher", "lower"});
+  m.better = r.choice("better", Better::none);
   const double digits = r.number("digits", 2);
   if (digits != std::floor(digits) || digits < 0 || digits > 10)
     r.fail("digits", fmt::format("expected a whole number 0..10, got {}", digits));
@@ -218,7 +218,7 @@ void mark_best(Table& t) {
   for (std::size_t ci = 0; ci < t.col_keys.size(); ++ci) {
     for (std::size_t mi = 0; mi < spec.metrics.size(); ++mi) {
       const MetricSpec& m = spec.metrics[mi];
-      if (m.better == "none") continue;
+      if (m.better == Better::none) continue;
       std::vector<std::pair<double, std::size_t>> shown;
       for (std::size_t ri = 0; ri < t.row_keys.size(); ++ri) {
         const TableCell& c = t.cells[ri][ci][mi];
@@ -227,7 +227,7 @@ void mark_best(Table& t) {
       }
       if (shown.size() < 2) continue;
       double best = shown.front().first;
-      for (const auto& [v, ri] : shown) best = m.better == "higher" ? std::max(best, v) : std::min(best, v);
+      for (const auto& [v, ri] : shown) best = m.better == Better::higher ? std::max(best, v) : std::min(best, v);
       for (const auto& [v, ri] : shown)
         if (v == best) t.cells[ri][ci][mi].best = true;
     }

@@ -5,6 +5,7 @@
 // reports/README.md; renderers (reports/render.h) only format what is computed here.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -12,17 +13,22 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/choice.h"
 #include "reports/metric_source.h"
 #include "reports/results_db.h"
 
 namespace ablate {
+
+// A table metric's `better:`: which cell of each column is bold (none: no cell is).
+enum class Better { higher, lower, none };
+constexpr std::array<const char*, 3> choice_names(Better) { return {"higher", "lower", "none"}; }
 
 struct MetricSpec {
   std::string name;      // unique within the table; paper entries refer to it
   std::string label;     // column header
   MetricSource source;
   double scale = 1.0;    // display = stored value * scale (e.g. 100 for %, 60 for per minute)
-  std::string better = "none";  // higher | lower | none: which cell is bold
+  Better better = Better::none;
   int digits = 2;
 };
 

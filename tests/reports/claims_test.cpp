@@ -2,6 +2,7 @@
 // equivalence margins (Welch on shifted samples), monotone increase over several cells (adjacent
 // steps at a Bonferroni-corrected alpha), divergence counts (Fisher's exact test), the grad-norm
 // spike aggregation, the device a claim's runs ran on, and "not run" / scale in the verdict label.
+// Each relation and aggregation word is read into its enumerator once and prints back as written.
 //
 // Samples are {x − 0.01, x, x + 0.01}: sample std 0.01 on each side, so Welch's t for a mean
 // difference d is d / sqrt(2 · 0.01² / 3) = d / 0.0081650 on exactly 4 degrees of freedom, where
@@ -10,6 +11,7 @@
 #include "reports/claims.h"
 
 #include <cmath>
+#include <tuple>
 
 #include "tests/reports/results_fixture.h"
 
@@ -190,7 +192,65 @@ TEST_CASE("grad-norm spikes: metric:grad_norm:max_over_median", "[reports][claim
   CHECK(r.stats.verdict == Verdict::reproduced);
   CHECK(r.stats.mean_a == Near(3.2 / 2.5));
   double out = 0;
-  CHECK_FALSE(aggregate_series({{1, 0.0}, {2, 0.0}, {3, 5.0}}, "max_over_median", out));  // median 0
+  CHECK_FALSE(aggregate_series({{1, 0.0}, {2, 0.0}, {3, 5.0}}, Aggregation::max_over_median, out));  // median 0
+}
+
+TEST_CASE("each relation word parses to its relation and prints back", "[reports][claims]") {
+  // The spec each relation needs besides its word: its cells, ratio or margin, or no metric.
+  json increasing = {{"id", "c"}, {"metric", "eval:knn:eurosat:1.0:top1"}, {"cells", json::array({{{"cell", 0}}, {{"cell", 1}}})}};
+  json ratio = two_sided("", 0);
+  ratio["ratio"] = 2.0;
+  json counts = two_sided("", 0);
+  counts.erase("metric");
+  const std::vector<std::tuple<std::string, Relation, json>> words = {
+      {"greater", Relation::greater, two_sided("", 0)},
+      {"less", Relation::less, two_sided("", 0)},
+      {"ratio_at_least", Relation::ratio_at_least, ratio},
+      {"non_inferior", Relation::non_inferior, two_sided("", 0.01)},
+      {"equivalent", Relation::equivalent, two_sided("", 0.01)},
+      {"increasing", Relation::increasing, increasing},
+      {"fewer_diverged", Relation::fewer_diverged, counts}};
+  CHECK(words.size() == choice_words<Relation>().size());
+  for (auto [word, relation, spec] : words) {
+    INFO(word);
+    spec["relation"] = word;
+    const ClaimSpec c = parse_claims(json::array({spec}), "exp.yaml").at(0);
+    CHECK(c.relation == relation);
+    CHECK(name_of(c.relation) == word);
+  }
+  json absent = two_sided("", 0);
+  absent.erase("relation");
+  CHECK(parse_claims(json::array({absent}), "exp.yaml").at(0).relation == Relation::greater);
+}
+
+TEST_CASE("an unknown relation word names the key, the nearest word and the allowed ones", "[reports][claims]") {
+  const std::string e = test::error_message([&] { parse_claims(json::array({two_sided("greatr", 0)}), "exp.yaml"); });
+  CHECK(e.rfind("exp.yaml: 'claims[0].relation': unknown value 'greatr'", 0) == 0);
+  CHECK(e.find("did you mean 'greater'?") != std::string::npos);
+  CHECK(e.find("allowed: greater, less, ratio_at_least, non_inferior, equivalent, increasing, fewer_diverged") !=
+        std::string::npos);
+}
+
+TEST_CASE("each aggregation word parses to its aggregation and prints back", "[reports][claims]") {
+  const std::vector<std::pair<std::string, Aggregation>> words = {
+      {"last", Aggregation::last}, {"first", Aggregation::first}, {"min", Aggregation::min},
+      {"max", Aggregation::max}, {"mean", Aggregation::mean}, {"median", Aggregation::median},
+      {"max_over_median", Aggregation::max_over_median}};
+  CHECK(words.size() == choice_words<Aggregation>().size());
+  for (const auto& [word, agg] : words) {
+    const MetricSource s = MetricSource::parse("metric:loss:" + word, "exp.yaml", "k");
+    CHECK(s.agg == agg);
+    CHECK(name_of(s.agg) == word);
+  }
+  // Each reduces the series {4, 1, 3, 2} (median 2.5) as its name says.
+  const std::vector<std::pair<std::int64_t, double>> series = {{1, 4}, {2, 1}, {3, 3}, {4, 2}};
+  const std::vector<double> expected = {2, 4, 1, 4, 2.5, 2.5, 4 / 2.5};
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    INFO(words[i].first);
+    double out = 0;
+    REQUIRE(aggregate_series(series, words[i].second, out));
+    CHECK(out == Near(expected[i]));
+  }
 }
 
 TEST_CASE("claims name their devices, say 'not run' and carry the scale", "[reports][claims]") {

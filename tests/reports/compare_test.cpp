@@ -75,11 +75,49 @@ TEST_CASE("identical databases compare clean", "[reports][compare]") {
   // 2 cells x (throughput, peak memory, knn top-1).
   REQUIRE(r.cells.size() == 6);
   for (const CellComparison& c : r.cells) {
-    CHECK(c.status == "ok");
+    CHECK(c.status == CompareStatus::ok);
     CHECK(c.change == Near(0).margin(1e-9));
     CHECK_FALSE(c.borderline);
   }
   CHECK(r.notes.empty());
+}
+
+TEST_CASE("a tracked metric's better word parses to its direction and prints back", "[reports][compare]") {
+  auto tracked = [](const json& better) {
+    json m = {{"source", "metric:images_per_s:median"}};
+    if (!better.is_null()) m["better"] = better;
+    return parse_compare({{"metrics", json::array({m})}}, "exp.yaml").metrics.at(0).better;
+  };
+  CHECK(tracked("higher") == Direction::higher);
+  CHECK(tracked("lower") == Direction::lower);
+  CHECK(name_of(tracked("higher")) == std::string("higher"));
+  CHECK(name_of(tracked("lower")) == std::string("lower"));
+  CHECK(choice_words<Direction>().size() == 2);
+  CHECK(tracked(nullptr) == Direction::higher);
+  // "none" marks no bold cell in a table; a comparison needs a direction.
+  const std::string e = test::error_message([&] { tracked("none"); });
+  CHECK(e.rfind("exp.yaml: 'compare.metrics[0].better': unknown value 'none'", 0) == 0);
+  CHECK(e.find("allowed: higher, lower") != std::string::npos);
+}
+
+TEST_CASE("comparison statuses print as their words in JSON and Markdown", "[reports][compare]") {
+  const std::vector<std::pair<std::string, CompareStatus>> words = {
+      {"ok", CompareStatus::ok}, {"regression", CompareStatus::regression},
+      {"improvement", CompareStatus::improvement}, {"borderline", CompareStatus::borderline},
+      {"incomparable", CompareStatus::incomparable}};
+  CHECK(words.size() == choice_words<CompareStatus>().size());
+  for (const auto& [word, status] : words) {
+    INFO(word);
+    CompareResult r;
+    CellComparison c;
+    c.experiment = "mask";
+    c.cell = {{"method.mask_ratio", 0.75}};
+    c.status = status;
+    r.cells.push_back(c);
+    CHECK(json::parse(render_compare(r, "json"))["cells"][0]["status"] == word);
+    const std::string shown = status == CompareStatus::regression ? "**regression**" : word;
+    CHECK(render_compare(r, "md").find("| " + shown + " |") != std::string::npos);
+  }
 }
 
 TEST_CASE("an injected 10% throughput drop is a significant regression", "[reports][compare]") {
@@ -95,13 +133,13 @@ TEST_CASE("an injected 10% throughput drop is a significant regression", "[repor
   const CompareResult r = compare_fixtures(a, b);
   CHECK(r.regressions() == 2);
   const CellComparison& c = find(r, "metric:images_per_s:median", 0.75);
-  CHECK(c.status == "regression");
+  CHECK(c.status == CompareStatus::regression);
   CHECK(c.tested);
   CHECK(c.p_worse < 0.05);
   CHECK(c.rel_change == Near(-0.10));
   CHECK(c.change == Near(-75.0));           // 750 -> 675 images/s
   CHECK(c.tolerance == Near(0.05 * 750.0));  // default 5% of the baseline
-  CHECK(find(r, "eval:knn:eurosat:1:top1", 0.75).status == "ok");
+  CHECK(find(r, "eval:knn:eurosat:1:top1", 0.75).status == CompareStatus::ok);
   // A 3% drop stays within the default tolerance.
   test::ResultsFixture small("cmp_small");
   fill(small, {.throughput_factor = 0.97});
@@ -118,7 +156,7 @@ TEST_CASE("single seeds use the tolerance alone; noisy drops are borderline", "[
     fill(b, {.seeds = 1});
     const CompareResult r = compare_fixtures(a, b);
     const CellComparison& c = find(r, "metric:images_per_s:median", 0.9);
-    CHECK(c.status == "regression");
+    CHECK(c.status == CompareStatus::regression);
     CHECK_FALSE(c.tested);
     CHECK(c.note.find("tolerance only") != std::string::npos);
     CHECK(render_compare(r, "md").find("tolerance only") != std::string::npos);
@@ -128,7 +166,7 @@ TEST_CASE("single seeds use the tolerance alone; noisy drops are borderline", "[
     fill(a, {.seeds = 1, .throughput_factor = 0.955});
     fill(b, {.seeds = 1});
     const CellComparison& c = find(compare_fixtures(a, b), "metric:images_per_s:median", 0.9);
-    CHECK(c.status == "ok");
+    CHECK(c.status == CompareStatus::ok);
     CHECK(c.borderline);
   }
   SECTION("a drop beyond tolerance hidden in seed noise") {
@@ -137,7 +175,7 @@ TEST_CASE("single seeds use the tolerance alone; noisy drops are borderline", "[
     fill(b, {.noise = 0.3});
     const CompareResult r = compare_fixtures(a, b);
     const CellComparison& c = find(r, "metric:images_per_s:median", 0.75);
-    CHECK(c.status == "borderline");
+    CHECK(c.status == CompareStatus::borderline);
     CHECK(c.borderline);
     CHECK(c.p_worse >= 0.05);
     CHECK(r.regressions() == 0);
@@ -155,7 +193,7 @@ TEST_CASE("accuracy is compared in absolute points", "[reports][compare]") {
   fill(slight, {.acc_shift = -0.005});  // -0.5 points: inside the 1-point default
   const CompareResult r = compare_fixtures(drop, base);
   const CellComparison& c = find(r, "eval:knn:eurosat:1:top1", 0.75);
-  CHECK(c.status == "regression");
+  CHECK(c.status == CompareStatus::regression);
   CHECK(c.change == Near(-2.0));
   CHECK(c.tolerance == Near(1.0));
   CHECK(compare_fixtures(slight, base).regressions() == 0);
@@ -168,7 +206,7 @@ TEST_CASE("unmatched cells, failed runs and differing configs are reported", "[r
   a.run("y0", "mask", {{"method.mask_ratio", 0.5}, {"seed", 0}});
   const CompareResult r = compare_fixtures(a, b);
   const CellComparison& c = find(r, "metric:images_per_s:median", 0.75);
-  CHECK(c.status == "incomparable");
+  CHECK(c.status == CompareStatus::incomparable);
   CHECK(c.note.find("failed: OOM") != std::string::npos);
   bool only_base = false, is_new = false, differs = false;
   for (const std::string& n : r.notes) {
@@ -242,7 +280,7 @@ TEST_CASE("re-runs that show no real change clear a borderline cell", "[reports]
   fill_baseline(b);
   add_cell(a, 0.75, {700, 1000, 1010});  // one slow seed: -9.7%, beyond 5% but not significant
   add_cell(a, 0.9, {900, 909, 891});
-  REQUIRE(find(compare_databases(rerun_request(a, b, 0)), "metric:images_per_s:median", 0.75).status == "borderline");
+  REQUIRE(find(compare_databases(rerun_request(a, b, 0)), "metric:images_per_s:median", 0.75).status == CompareStatus::borderline);
 
   std::vector<RerunOrder> seen;
   std::ostringstream out;
@@ -251,7 +289,7 @@ TEST_CASE("re-runs that show no real change clear a borderline cell", "[reports]
   const CompareResult r = compare_with_reruns(rerun_request(a, b, 0), {});  // the database as it is now
   const CellComparison& c = find(r, "metric:images_per_s:median", 0.75);
   CHECK(c.a.values.size() == 7);
-  CHECK(c.status == "ok");  // (700 + 1000 + 1010 + 4 x 1000) / 7 = 958.6: -4.1%, inside 5%
+  CHECK(c.status == CompareStatus::ok);  // (700 + 1000 + 1010 + 4 x 1000) / 7 = 958.6: -4.1%, inside 5%
   CHECK_FALSE(c.borderline);
   // The output names the re-run cell, its new seeds and both verdicts.
   const std::string md = out.str();
@@ -270,12 +308,12 @@ TEST_CASE("re-runs that confirm the drop make it a regression", "[reports][compa
   CompareRequest req = rerun_request(a, b, 3);
   const CompareResult r = compare_with_reruns(req, fake_rerunner(a, seen, [](double, std::int64_t) { return 880.0; }));
   const CellComparison& c = find(r, "metric:images_per_s:median", 0.75);
-  CHECK(c.status_before == "borderline");
+  CHECK(c.status_before == CompareStatus::borderline);
   CHECK(c.n_before == 3);
   CHECK(c.tested_before);
   CHECK(c.p_before >= 0.05);
   CHECK(c.reruns == 3);
-  CHECK(c.status == "regression");
+  CHECK(c.status == CompareStatus::regression);
   CHECK(c.p_worse < 0.05);
   CHECK(r.regressions() == 1);
   // compare_main exits non-zero on it (the database now has the six seeds; no further re-run).
@@ -329,7 +367,7 @@ TEST_CASE("only borderline cells are re-run, each with exactly N new seeds", "[r
     CHECK(find(r, "metric:images_per_s:median", 0.75).reruns == 2);
     CHECK(find(r, "metric:images_per_s:median", 0.75).a.values.size() == 5);
     CHECK(find(r, "metric:images_per_s:median", 0.9).reruns == 0);
-    CHECK(find(r, "metric:images_per_s:median", 0.9).status == "regression");
+    CHECK(find(r, "metric:images_per_s:median", 0.9).status == CompareStatus::regression);
   }
   SECTION("N out of range is a command-line error") {
     CHECK(error_of([&] { compare_with_reruns(rerun_request(a, b, -1), {}); }).key == "--rerun-borderline");
@@ -354,7 +392,7 @@ TEST_CASE("re-runs of a shared cell join the compared experiment", "[reports][co
   const CompareResult before = compare_databases(rerun_request(a, b, 0));
   REQUIRE(before.cells.size() == 1);
   CHECK(before.cells[0].experiment == "mask");
-  REQUIRE(before.cells[0].status == "borderline");
+  REQUIRE(before.cells[0].status == CompareStatus::borderline);
 
   std::vector<RerunOrder> seen;
   const CompareResult r =
@@ -369,7 +407,7 @@ TEST_CASE("re-runs of a shared cell join the compared experiment", "[reports][co
   CHECK(c.reruns == 4);
   CHECK(c.n_before == 3);
   CHECK(c.a.values.size() == 7);
-  CHECK(c.status == "ok");
+  CHECK(c.status == CompareStatus::ok);
   CHECK(r.notes.empty());  // no "is new" cell split off under "mask"
 }
 
@@ -398,7 +436,7 @@ TEST_CASE("failed re-runs are reported and the comparison judges what exists", "
     CHECK(out.str().find("re-running failed: cannot start workers; judged on the runs that exist") !=
           std::string::npos);
     const CompareResult r = compare_with_reruns(rerun_request(a, b, 1), broken);
-    CHECK(find(r, "metric:images_per_s:median", 0.75).status == "borderline");
+    CHECK(find(r, "metric:images_per_s:median", 0.75).status == CompareStatus::borderline);
     CHECK(find(r, "metric:images_per_s:median", 0.75).a.values.size() == 3);
   }
   SECTION("the runs it made failed") {
@@ -409,7 +447,7 @@ TEST_CASE("failed re-runs are reported and the comparison judges what exists", "
     };
     const CompareResult r = compare_with_reruns(rerun_request(a, b, 2), failing);
     const CellComparison& c = find(r, "metric:images_per_s:median", 0.75);
-    CHECK(c.status == "borderline");
+    CHECK(c.status == CompareStatus::borderline);
     CHECK(c.n_before == 3);
     CHECK(c.a.values.size() == 3);
     CHECK(c.a.problems.size() == 2);
@@ -424,7 +462,7 @@ TEST_CASE("a one-seed regression against a multi-seed baseline is borderline", "
   add_cell(a, 0.75, {850});  // -15% on one seed: a regression by tolerance alone, testable with one more
   add_cell(a, 0.9, {900});   // unchanged: not borderline
   const CompareResult r = compare_databases(rerun_request(a, b, 0));
-  CHECK(find(r, "metric:images_per_s:median", 0.75).status == "regression");
+  CHECK(find(r, "metric:images_per_s:median", 0.75).status == CompareStatus::regression);
   CHECK(find(r, "metric:images_per_s:median", 0.75).borderline);
   CHECK_FALSE(find(r, "metric:images_per_s:median", 0.9).borderline);
   // Zero tolerance has no band around it: an unchanged one-seed cell is not borderline.
@@ -438,6 +476,6 @@ TEST_CASE("a one-seed regression against a multi-seed baseline is borderline", "
   req.against = d.path();
   const CompareResult same = compare_databases(req);
   REQUIRE(same.cells.size() == 1);
-  CHECK(same.cells[0].status == "ok");
+  CHECK(same.cells[0].status == CompareStatus::ok);
   CHECK_FALSE(same.cells[0].borderline);
 }

@@ -98,6 +98,30 @@ TEST_CASE("spec check: unknown keys of a section are located", "[reports][spec_c
   CHECK(contains(e.problem, "unknown key"));
 }
 
+TEST_CASE("spec check: an unknown relation or better word fails at its key with a hint", "[reports][spec_check]") {
+  const std::string ok = kHead + sections(kRows, kSource, kMetric, kSideA);
+  ConfigError e = check_error(ok + "    relation: gretaer\n");  // line 21
+  CHECK(e.where == "exp.yaml:21:5");
+  CHECK(e.key == "claims[0].relation");
+  CHECK(e.problem == "unknown value 'gretaer'");
+  CHECK(contains(e.hint, "did you mean 'greater'?"));
+  // A table metric's better, inside the flow mapping of line 15: `better` at col 58.
+  std::string table = ok;
+  const std::string metric = "source: \"" + kSource + "\"}";
+  table.replace(table.find(metric), metric.size(), "source: \"" + kSource + "\", better: hihger}");
+  e = check_error(table);
+  CHECK(e.where == "exp.yaml:15:58");
+  CHECK(e.key == "tables[0].metrics[0].better");
+  CHECK(e.problem == "unknown value 'hihger'");
+  CHECK(e.hint == "did you mean 'higher'? allowed: higher, lower, none");
+  // A compared metric's better (lines 21-23): `none` marks table cells, it is no direction.
+  e = check_error(ok + "compare:\n  metrics:\n    - {source: \"" + kMetric + "\", better: none}\n");
+  CHECK(e.where == "exp.yaml:23:45");
+  CHECK(e.key == "compare.metrics[0].better");
+  CHECK(e.problem == "unknown value 'none'");
+  CHECK(contains(e.hint, "allowed: higher, lower"));
+}
+
 TEST_CASE("spec check: the experiment files pass at every scale", "[reports][spec_check]") {
   const fs::path dir = fs::path(ABLATE_TEST_SOURCE_DIR) / "experiments";
   int files = 0;

@@ -216,6 +216,26 @@ TEST_CASE("table spec errors name the key", "[reports][table]") {
   CHECK(error().find("unknown aggregation 'p90'") != std::string::npos);
 }
 
+TEST_CASE("each better word parses to its enumerator and prints back", "[reports][table]") {
+  const std::vector<std::pair<std::string, Better>> words = {
+      {"higher", Better::higher}, {"lower", Better::lower}, {"none", Better::none}};
+  CHECK(words.size() == choice_words<Better>().size());
+  for (const auto& [word, better] : words) {
+    json spec = psts_table();
+    spec["metrics"][0]["better"] = word;
+    const MetricSpec m = parse_tables(json::array({spec}), "exp.yaml").at(0).metrics.at(0);
+    CHECK(m.better == better);
+    CHECK(name_of(m.better) == word);
+  }
+  json spec = psts_table();
+  spec["metrics"][0].erase("better");
+  CHECK(parse_tables(json::array({spec}), "exp.yaml").at(0).metrics.at(0).better == Better::none);
+  spec["metrics"][0]["better"] = "hihger";
+  const std::string e = test::error_message([&] { parse_tables(json::array({spec}), "exp.yaml"); });
+  CHECK(e.rfind("exp.yaml: 'tables[0].metrics[0].better': unknown value 'hihger'", 0) == 0);
+  CHECK(e.find("did you mean 'higher'? allowed: higher, lower, none") != std::string::npos);
+}
+
 TEST_CASE("Markdown, CSV and LaTeX renderings", "[reports][render]") {
   test::ResultsFixture f("render");
   fill(f);
