@@ -17,7 +17,7 @@ namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
-RunConfig bench_config(const std::string& method, const std::string& model, int batch) {
+RunConfig bench_config(MethodKind method, const std::string& model, int batch) {
   return bench_preset(method, model, 224, batch);
 }
 
@@ -62,29 +62,29 @@ TEST_CASE("memory estimate: micro MAE config by hand", "[memory_estimate]") {
 TEST_CASE("memory estimate: within 15% of the Python reference's measured H100 peaks", "[memory_estimate]") {
   // max_memory_allocated of ../shared/bench/mae_reference.py (timm blocks, bf16 autocast, SDPA,
   // fused AdamW) on an NVIDIA H100 80GB, 2026-11-23 (results/bench/bench_2026-11-23_h100.md).
-  CHECK(rel_err(estimate_peak_memory(bench_config("mae", "vit_b", 256), 1).total_gib(), 13.9) < 0.15);
-  CHECK(rel_err(estimate_peak_memory(bench_config("selectivemae", "vit_b", 256), 1).total_gib(), 7.5) < 0.15);
-  CHECK(rel_err(estimate_peak_memory(bench_config("mae", "vit_l", 128), 1).total_gib(), 13.9) < 0.15);
-  CHECK(rel_err(estimate_peak_memory(bench_config("selectivemae", "vit_l", 128), 1).total_gib(), 9.6) < 0.15);
+  CHECK(rel_err(estimate_peak_memory(bench_config(MethodKind::mae, "vit_b", 256), 1).total_gib(), 13.9) < 0.15);
+  CHECK(rel_err(estimate_peak_memory(bench_config(MethodKind::selectivemae, "vit_b", 256), 1).total_gib(), 7.5) < 0.15);
+  CHECK(rel_err(estimate_peak_memory(bench_config(MethodKind::mae, "vit_l", 128), 1).total_gib(), 13.9) < 0.15);
+  CHECK(rel_err(estimate_peak_memory(bench_config(MethodKind::selectivemae, "vit_l", 128), 1).total_gib(), 9.6) < 0.15);
 }
 
 TEST_CASE("memory estimate: ranks split activations, not state; two views double them", "[memory_estimate]") {
-  const RunConfig c = bench_config("mae", "vit_l", 256);
+  const RunConfig c = bench_config(MethodKind::mae, "vit_l", 256);
   const MemoryEstimate one = estimate_peak_memory(c, 1), two = estimate_peak_memory(c, 2);
   CHECK(two.state_gib == one.state_gib);
   CHECK(two.activations_gib == Approx(one.activations_gib / 2));
-  RunConfig cs = bench_config("mae", "vit_b", 64), single = cs;
+  RunConfig cs = bench_config(MethodKind::mae, "vit_b", 64), single = cs;
   cs.method.name = MethodKind::crossscale;
   single.method.name = MethodKind::crossscale;
   single.method.multiscale = false;
   CHECK(estimate_peak_memory(cs, 1).activations_gib == Approx(2 * estimate_peak_memory(single, 1).activations_gib));
-  CHECK(estimate_peak_memory(cs, 1).state_gib > estimate_peak_memory(bench_config("mae", "vit_b", 64), 1).state_gib);
+  CHECK(estimate_peak_memory(cs, 1).state_gib > estimate_peak_memory(bench_config(MethodKind::mae, "vit_b", 64), 1).state_gib);
 }
 
 TEST_CASE("derive_gpu_count: the fewest power-of-two ranks that fit", "[memory_estimate]") {
-  RunConfig b = bench_config("mae", "vit_b", 256);
+  RunConfig b = bench_config(MethodKind::mae, "vit_b", 256);
   CHECK(derive_gpu_count(b) == 1);  // ~14 GiB on a 79 GiB GPU
-  RunConfig big = bench_config("mae", "vit_2b4", 1024);
+  RunConfig big = bench_config(MethodKind::mae, "vit_2b4", 1024);
   const int k = derive_gpu_count(big);
   CHECK(k > 1);
   CHECK(fits_gpu(estimate_peak_memory(big, k).total_gib(), big.resources.gpu_mem_gb));

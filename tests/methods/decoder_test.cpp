@@ -14,7 +14,7 @@ using namespace ablate;
 
 namespace {
 
-ModelConfig micro(const std::string& decoder) {
+ModelConfig micro(DecoderKind decoder) {
   ModelConfig m;
   m.size = "vit_micro";
   m.img_size = 32;
@@ -36,7 +36,7 @@ TEST_CASE("decoder parameter counts equal decoder_params()", "[decoder]") {
       m.size = size;
       m.img_size = 224;
       m.patch_size = 16;
-      m.decoder = variant == 0 ? "mae" : "cross";
+      m.decoder = variant == 0 ? DecoderKind::mae : DecoderKind::cross;
       m.dec_self_attn = variant == 2 || variant == 3;
       m.dec_feature_map = variant == 3;
       VisionTransformer enc(VitOptions::from(m), meta);
@@ -50,7 +50,7 @@ TEST_CASE("decoder parameter counts equal decoder_params()", "[decoder]") {
 TEST_CASE("decoders answer for exactly the requested patches", "[decoder]") {
   torch::manual_seed(0);
   for (int variant = 0; variant < 3; ++variant) {
-    ModelConfig m = micro(variant == 0 ? "mae" : "cross");
+    ModelConfig m = micro(variant == 0 ? DecoderKind::mae : DecoderKind::cross);
     m.dec_feature_map = variant == 2;
     VisionTransformer enc(VitOptions::from(m));
     auto dec = make_decoder(m, enc);

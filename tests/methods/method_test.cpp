@@ -57,15 +57,15 @@ TEST_CASE("lr rules", "[method]") {
 }
 
 TEST_CASE("configurations methods cannot run are refused by validation, and are bugs past it", "[method]") {
-  RunConfig c = tiny_config("selectivemae");
+  RunConfig c = tiny_config(MethodKind::selectivemae);
   c.model.decoder = DecoderKind::mae;
   CHECK_THROWS_AS(validate(c), ConfigError);
   CHECK_THROWS_AS(make_method(c), InternalError);
-  c = tiny_config("crossscale");
+  c = tiny_config(MethodKind::crossscale);
   c.method.loss_re = false;
   c.method.multiscale = false;
   CHECK_THROWS_AS(validate(c), ConfigError);
-  c = tiny_config("mae");
+  c = tiny_config(MethodKind::mae);
   c.method.recon_ratio = 0.9;
   CHECK_THROWS_AS(validate(c), ConfigError);
   CHECK_THROWS_AS(make_method(c), InternalError);
@@ -73,41 +73,41 @@ TEST_CASE("configurations methods cannot run are refused by validation, and are 
 
 TEST_CASE("forward + backward of every method: finite loss, gradient on every parameter", "[method]") {
   std::vector<std::pair<std::string, RunConfig>> variants;
-  variants.emplace_back("mae", tiny_config("mae"));
+  variants.emplace_back("mae", tiny_config(MethodKind::mae));
   {
-    RunConfig c = tiny_config("crossmae");
+    RunConfig c = tiny_config(MethodKind::crossmae);
     c.model.dec_depth = 2;
     c.model.dec_self_attn = true;
     c.model.dec_feature_map = true;
     variants.emplace_back("crossmae+self+fm", c);
   }
   {
-    RunConfig c = tiny_config("selectivemae");
+    RunConfig c = tiny_config(MethodKind::selectivemae);
     c.method.psts = true;
     c.method.hog_select = HogSelect::multinomial;
     c.method.hog_mode = HogMode::official;
     variants.emplace_back("selectivemae psts multinomial official", c);
   }
   {
-    RunConfig c = tiny_config("selectivemae");
+    RunConfig c = tiny_config(MethodKind::selectivemae);
     c.method.psts = true;
     c.method.psts_mix = PstsMix::split;
     variants.emplace_back("selectivemae psts split", c);
   }
   {
-    RunConfig c = tiny_config("selectivemae");
+    RunConfig c = tiny_config(MethodKind::selectivemae);
     c.method.recon_select = ReconSelect::random;
     variants.emplace_back("selectivemae topk paper", c);
   }
   {
-    RunConfig c = tiny_config("crossscale");
+    RunConfig c = tiny_config(MethodKind::crossscale);
     c.model.gsd_pos = true;
     c.method.pool = Pool::mean;
     c.method.dec_negatives = true;
     variants.emplace_back("crossscale all terms", c);
   }
   {
-    RunConfig c = tiny_config("crossscale");
+    RunConfig c = tiny_config(MethodKind::crossscale);
     c.method.enc_negatives = false;
     c.method.proj_head = false;
     c.model.decoder = DecoderKind::cross;
@@ -119,7 +119,7 @@ TEST_CASE("forward + backward of every method: finite loss, gradient on every pa
     variants.emplace_back("crossscale cosine cross-decoder", c);
   }
   {
-    RunConfig c = tiny_config("crossscale");
+    RunConfig c = tiny_config(MethodKind::crossscale);
     c.method.cc_denominator = CcDenominator::all;
     c.method.re_reduction = ReReduction::mean;
     c.method.square_crop = true;
@@ -127,7 +127,7 @@ TEST_CASE("forward + backward of every method: finite loss, gradient on every pa
     variants.emplace_back("crossscale simclr mean shared-norm", c);
   }
   {
-    RunConfig c = tiny_config("crossscale");
+    RunConfig c = tiny_config(MethodKind::crossscale);
     c.method.multiscale = false;
     variants.emplace_back("crossscale single view", c);
   }
@@ -163,7 +163,7 @@ TEST_CASE("forward + backward of every method: finite loss, gradient on every pa
 }
 
 TEST_CASE("crossscale reports the enabled terms, weighted", "[method]") {
-  RunConfig c = tiny_config("crossscale");
+  RunConfig c = tiny_config(MethodKind::crossscale);
   c.method.w_cc = 0.5;
   c.method.w_cp = 2.0;
   torch::manual_seed(0);
@@ -178,10 +178,10 @@ TEST_CASE("crossscale reports the enabled terms, weighted", "[method]") {
 }
 
 TEST_CASE("crossscale L_re sums the two views (public code) or averages them", "[method]") {
-  RunConfig c = tiny_config("crossscale");
+  RunConfig c = tiny_config(MethodKind::crossscale);
   c.method.loss_cc = false;
   c.method.loss_cp = false;
-  auto run = [&](const char* reduction, bool with_crop) {
+  auto run = [&](ReReduction reduction, bool with_crop) {
     RunConfig v = c;
     v.method.re_reduction = reduction;
     v.method.multiscale = with_crop;
@@ -190,7 +190,7 @@ TEST_CASE("crossscale L_re sums the two views (public code) or averages them", "
     torch::manual_seed(1);  // same images, masks and crop for every variant
     return method->forward(StepInputs{torch::randn({4, 3, 64, 64}), {}}).total.item<double>();
   };
-  const double sum = run("sum", true), mean = run("mean", true), single = run("sum", false);
+  const double sum = run(ReReduction::sum, true), mean = run(ReReduction::mean, true), single = run(ReReduction::sum, false);
   CHECK(sum == Approx(2.0 * mean).epsilon(1e-6));
   CHECK(sum > single);  // the original view's term plus the crop's
 }
@@ -199,8 +199,8 @@ TEST_CASE("reconstruction figure and SelectiveMAE's HOG-chosen visible set", "[m
   torch::manual_seed(0);
   auto images = torch::randn({3, 3, 64, 64});
   images.slice(3, 0, 32).fill_(0.5);  // flat left half: never chosen by top-k HOG energy
-  for (const char* name : {"mae", "selectivemae"}) {
-    INFO(name);
+  for (MethodKind name : {MethodKind::mae, MethodKind::selectivemae}) {
+    INFO(name_of(name));
     RunConfig c = tiny_config(name);
     auto method = make_method(c);
     method->eval();
@@ -216,7 +216,7 @@ TEST_CASE("reconstruction figure and SelectiveMAE's HOG-chosen visible set", "[m
     // (B, C, grid row, row in patch, grid col, col in patch) -> (B, C, H, W).
     auto vis = shown.view({3, 1, 8, 1, 8, 1}).expand({3, 3, 8, 8, 8, 8}).reshape({3, 3, 64, 64});
     CHECK(torch::allclose(rec * vis, images * vis));
-    if (std::string(name) == "selectivemae") {
+    if (name == MethodKind::selectivemae) {
       auto scores = hog_patch_scores(images, 8, HogMode::paper);
       auto top = ids_to_mask(std::get<1>(scores.topk(keep, 1)), L);
       CHECK(torch::equal(shown, top));
@@ -227,8 +227,8 @@ TEST_CASE("reconstruction figure and SelectiveMAE's HOG-chosen visible set", "[m
 TEST_CASE("losses decrease over 30 Adam steps on real EuroSAT images", "[method]") {
   auto images = eurosat_batch(16);
   if (!images.defined()) ABLATE_SKIP("EuroSAT not found");
-  for (const char* name : {"mae", "selectivemae", "crossscale"}) {
-    INFO(name);
+  for (MethodKind name : {MethodKind::mae, MethodKind::selectivemae, MethodKind::crossscale}) {
+    INFO(name_of(name));
     torch::manual_seed(0);
     auto method = make_method(tiny_config(name));
     method->train();
@@ -242,7 +242,7 @@ TEST_CASE("losses decrease over 30 Adam steps on real EuroSAT images", "[method]
       losses.push_back(lt.total.item<double>());
     }
     const double first = (losses[0] + losses[1] + losses[2]) / 3, last = (losses[27] + losses[28] + losses[29]) / 3;
-    WARN(name << ": mean loss of steps 1-3 " << first << ", of steps 28-30 " << last);
+    WARN(name_of(name) << ": mean loss of steps 1-3 " << first << ", of steps 28-30 " << last);
     CHECK(last < 0.9 * first);
   }
 }
@@ -250,10 +250,10 @@ TEST_CASE("losses decrease over 30 Adam steps on real EuroSAT images", "[method]
 TEST_CASE("forward under bf16 autocast gives a finite float32 loss", "[method]") {
   torch::manual_seed(0);
   auto images = torch::randn({4, 3, 64, 64});
-  for (const char* name : {"mae", "crossmae", "selectivemae", "crossscale"}) {
-    INFO(name);
+  for (MethodKind name : {MethodKind::mae, MethodKind::crossmae, MethodKind::selectivemae, MethodKind::crossscale}) {
+    INFO(name_of(name));
     RunConfig c = tiny_config(name);
-    c.method.psts = std::string(name) == "selectivemae";
+    c.method.psts = name == MethodKind::selectivemae;
     auto method = make_method(c);
     at::autocast::set_autocast_enabled(torch::kCPU, true);
     at::autocast::set_autocast_dtype(torch::kCPU, at::kBFloat16);

@@ -111,7 +111,7 @@ TEST_CASE("graph-captured train steps give the eager losses (exactly on CPU, bf1
   const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   for (const std::string name : {"mae", "selectivemae", "mae+infobatch"}) {
     INFO(name << " on " << device.str());
-    RunConfig cfg = test::tiny_config(name == "selectivemae" ? "selectivemae" : "mae");
+    RunConfig cfg = test::tiny_config(name == "selectivemae" ? MethodKind::selectivemae : MethodKind::mae);
     cfg.method.infobatch = name == "mae+infobatch";
     cfg.model.dec_depth = 2;
     cfg.model.dec_dim = 64;

@@ -12,7 +12,7 @@
 
 namespace ablate::test {
 
-inline RunConfig tiny_config(const std::string& method = "mae") {
+inline RunConfig tiny_config(MethodKind method = MethodKind::mae) {
   RunConfig c;
   c.model.size = "vit_micro";
   c.model.img_size = 64;
@@ -21,11 +21,11 @@ inline RunConfig tiny_config(const std::string& method = "mae") {
   c.model.dec_dim = 32;
   c.model.dec_heads = 2;
   c.method.name = method;
-  if (method == "crossmae" || method == "selectivemae") {
+  if (method == MethodKind::crossmae || method == MethodKind::selectivemae) {
     c.model.decoder = DecoderKind::cross;
     c.method.recon_ratio = 0.25;
   }
-  if (method == "selectivemae") c.method.mask_ratio = 0.85;
+  if (method == MethodKind::selectivemae) c.method.mask_ratio = 0.85;
   c.train.batch = 16;
   c.train.epochs = 2;
   c.train.blr = 1e-3;
