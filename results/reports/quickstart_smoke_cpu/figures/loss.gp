@@ -10,4 +10,4 @@ set logscale y
 plot 'results/reports/quickstart_smoke_cpu/figures/loss.dat' index 0 using 1:2 with lines lw 1.5 title 'eval.random_init=false seed=0', \
      'results/reports/quickstart_smoke_cpu/figures/loss.dat' index 1 using 1:2 with lines lw 1.5 title 'eval.random_init=false seed=1', \
      'results/reports/quickstart_smoke_cpu/figures/loss.dat' index 2 using 1:2 with lines lw 1.5 title 'eval.random_init=false seed=2', \
-     'results/reports/quickstart_smoke_cpu/figures/loss.dat' index 3 using 1:2 with lines lw 1.5 title 'eval.random_init=false seed=3 [lost]'
+     'results/reports/quickstart_smoke_cpu/figures/loss.dat' index 3 using 1:2 with lines lw 1.5 title 'eval.random_init=false seed=3'
