@@ -55,9 +55,10 @@ struct ActiveEval {
 
 constexpr const char* kLogBanner = "==== ablate runner: ";
 
-// `exe worker --eval dir` on `gpu` ("" = the environment as it is), logged to dir/worker.log.
-pid_t spawn_eval_worker(const std::string& exe, const fs::path& dir, const std::string& gpu, int attempt,
-                        const std::string& host) {
+// `exe worker --eval dir` on `gpu` ("" = the CPU, shared by `cpu_jobs` workers), logged to
+// dir/worker.log.
+pid_t spawn_eval_worker(const std::string& exe, const fs::path& dir, const std::string& gpu, int cpu_jobs,
+                        int attempt, const std::string& host) {
   SpawnSpec spec;
   spec.argv = {exe, "worker", "--eval", dir.string()};
   for (char** e = environ; *e; ++e) {
@@ -66,6 +67,8 @@ pid_t spawn_eval_worker(const std::string& exe, const fs::path& dir, const std::
     spec.env.emplace_back(kv);
   }
   if (!gpu.empty()) spec.env.push_back("CUDA_VISIBLE_DEVICES=" + gpu);
+  if (gpu.empty())
+    for (std::string& v : cpu_thread_env(cpu_jobs)) spec.env.push_back(std::move(v));
   spec.log = dir / "worker.log";
   spec.banner = fmt::format("{}evaluation attempt {} on {}{} ====\n", kLogBanner, attempt, host, gpu.empty() ? "" : ", GPU " + gpu);
   return spawn_logged(spec);
@@ -175,7 +178,7 @@ class EvalLoop {
       fs::remove_all(dir);  // evaluations do not resume: each attempt starts afresh
       fs::create_directories(dir);
       write_file_atomically(dir / "eval.json", canonical_dump(eval_job_json(job)) + "\n");
-      a.pid = spawn_eval_worker(opt_.ablate_exe, dir, gpu, a.attempt, st_.claim.host);
+      a.pid = spawn_eval_worker(opt_.ablate_exe, dir, gpu, opt_.jobs, a.attempt, st_.claim.host);
     } catch (const std::exception& e) {
       st_.store.finish_eval(a.due.task.id, a.attempt, "failed", fmt::format("could not start the worker: {}", e.what()));
       return false;

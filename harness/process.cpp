@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
@@ -14,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -132,6 +134,19 @@ int StopSignals::count() const { return g_stop_signals; }
 int StopSignals::last_signal() const { return g_last_stop_signal; }
 
 // ---- starting processes ----
+
+std::vector<std::string> cpu_thread_env(int jobs) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int cores = ::sched_getaffinity(0, sizeof(set), &set) == 0
+                        ? CPU_COUNT(&set)
+                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = std::max(1, cores / std::max(1, jobs));
+  std::vector<std::string> env;
+  for (const char* name : {"OMP_NUM_THREADS", "MKL_NUM_THREADS"})
+    if (!std::getenv(name)) env.push_back(fmt::format("{}={}", name, threads));
+  return env;
+}
 
 pid_t spawn_logged(const SpawnSpec& spec) {
   // Everything the child needs is built before fork: between fork and exec only

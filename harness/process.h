@@ -41,6 +41,14 @@ struct SpawnSpec {
   pid_t group = 0;                // process group to join; 0 = lead a new one
 };
 
+// The thread-pool variables of a CPU worker when `jobs` workers share this machine at once:
+// OMP_NUM_THREADS and MKL_NUM_THREADS = max(1, cores / jobs), the cores those this process may run
+// on (sched_getaffinity). LibTorch sizes its intra-op pool from them; left alone, every worker
+// would start one thread per core, and two workers on two cores (`--jobs 2`) would run four
+// spinning OpenMP threads on two cores, measured 2-4x slower than one thread each. A variable the
+// environment already sets is left out: the user's choice stands.
+std::vector<std::string> cpu_thread_env(int jobs);
+
 // fork + exec of `spec`: stdin from /dev/null, output appended to spec.log, all signals
 // unblocked, its own process group (or spec.group), and PDEATHSIG=SIGKILL so it dies with this
 // process however this process dies (kill -9 included). Throws std::system_error when the log

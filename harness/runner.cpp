@@ -379,6 +379,8 @@ class LocalRunner {
       spec.env.emplace_back(kv);
     }
     if (!gpus.empty()) spec.env.push_back("CUDA_VISIBLE_DEVICES=" + join_ints(gpus, ","));
+    if (gpus.empty())
+      for (std::string& v : cpu_thread_env(opt_.jobs)) spec.env.push_back(std::move(v));
     if (world > 1) {
       // LOCAL_RANK = RANK: all ranks run here, rank i on the i-th of the run's GPUs.
       spec.env.push_back(fmt::format("RANK={}", rank));

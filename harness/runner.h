@@ -42,7 +42,8 @@ struct RunnerOptions {
   std::vector<int> gpus;   // GPU ids to hand out (CUDA_VISIBLE_DEVICES); empty = CPU runs
   double gpu_mem_gib = 0;  // memory of each --gpus device in GiB, e.g. 79.6; 0 = ask nvidia-smi
                            // (no memory check when it lists none of them)
-  int jobs = 1;            // concurrent runs without --gpus (ignored with --gpus)
+  int jobs = 1;            // concurrent runs without --gpus (ignored with --gpus); each gets
+                           // cores / jobs threads (harness/process.h cpu_thread_env)
   std::string rerun;       // "": queued and lost runs; "failed": also failed ones (resumed from
                            // their checkpoint); "all": every run afresh (results and folder wiped)
   double lease_s = 60;     // a running row without heartbeat for this long is lost

@@ -1,13 +1,18 @@
 // Process plumbing: identity (live, pid reused, exited, zombie), the command line of a process,
-// wait-status text against real children, a logged child that dies with its parent, and commands
-// with captured output.
+// wait-status text against real children, a logged child that dies with its parent, commands
+// with captured output, and the thread pools of CPU workers that share the cores.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
+#include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "harness/process.h"
 #include "tests/harness/run_fixtures.h"
@@ -109,4 +114,33 @@ TEST_CASE("process: command line of a process, commands with captured output", "
   CHECK(r.out == "out\n");
   CHECK(r.err == "err\n");
   CHECK_THROWS_AS(run_command({"/nonexistent/tool"}), std::system_error);
+}
+
+TEST_CASE("process: CPU workers share the cores, unless the user sized the thread pools", "[process]") {
+  // Restores the variables the test changes, whatever it ends with.
+  struct SavedEnv {
+    std::vector<std::pair<std::string, std::optional<std::string>>> saved;
+    SavedEnv() {
+      for (const char* name : {"OMP_NUM_THREADS", "MKL_NUM_THREADS"}) {
+        const char* v = std::getenv(name);
+        saved.emplace_back(name, v ? std::optional<std::string>(v) : std::nullopt);
+        ::unsetenv(name);
+      }
+    }
+    ~SavedEnv() {
+      for (const auto& [name, v] : saved) v ? ::setenv(name.c_str(), v->c_str(), 1) : ::unsetenv(name.c_str());
+    }
+  } restore;
+  const CommandResult nproc = run_command({"/usr/bin/nproc"});  // the cores this process may use
+  REQUIRE(nproc.rc == 0);
+  const int cores = std::stoi(nproc.out);
+  const auto expect = [](int n) {
+    return std::vector<std::string>{"OMP_NUM_THREADS=" + std::to_string(n), "MKL_NUM_THREADS=" + std::to_string(n)};
+  };
+  CHECK(cpu_thread_env(1) == expect(cores));
+  CHECK(cpu_thread_env(2) == expect(std::max(1, cores / 2)));
+  CHECK(cpu_thread_env(cores + 1) == expect(1));  // more jobs than cores: one thread each, never 0
+  CHECK(cpu_thread_env(0) == expect(cores));      // --jobs below 1 counts as 1
+  ::setenv("OMP_NUM_THREADS", "3", 1);
+  CHECK(cpu_thread_env(2) == std::vector<std::string>{"MKL_NUM_THREADS=" + std::to_string(std::max(1, cores / 2))});
 }
