@@ -44,24 +44,19 @@ CrossScaleMae::CrossScaleMae(const RunConfig& config)
   // CrossMAE feature mapping (methods/masked_autoencoder.cpp), so the optimizer never steps it.
   if (!final_norm_)
     for (auto& p : encoder_->norm->parameters()) p.set_requires_grad(false);
-  if (m.scale_min > m.scale_max)
-    throw ConfigError("", "method.scale_min",
-                      fmt::format("{} is above method.scale_max {}", m.scale_min, m.scale_max));
+  // validate() (harness/config_io.cpp check_method) refused every combination below with a
+  // located ConfigError; reaching one here is a bug.
   const bool cc = m.multiscale && m.loss_cc, cp = m.multiscale && m.loss_cp;
-  if (!m.loss_re && !cc && !cp)
-    throw ConfigError("", "method.loss_re", "crossscale with no loss term enabled",
-                      "enable loss_re, or multiscale with loss_cc / loss_cp");
-  if (cp && m.cp_tokens == CpTokens::masked && m.view_masks != ViewMasks::shared)
-    throw ConfigError("", "method.cp_tokens", "predicting the masked tokens needs one mask for both views",
-                      "set method.view_masks: shared, or method.cp_tokens: all");
-  if (cp && m.cp_tokens == CpTokens::all && config.model.decoder != DecoderKind::mae)
-    throw ConfigError("", "method.cp_tokens", "the cross decoder has no token for every patch",
-                      "set model.decoder: mae, or method.cp_tokens: masked with view_masks: shared");
+  ABLATE_CHECK(m.scale_min < m.scale_max, "scale_min {} >= scale_max {}", m.scale_min, m.scale_max);
+  ABLATE_CHECK(m.loss_re || cc || cp, "crossscale with no loss term enabled");
+  ABLATE_CHECK(!cp || m.cp_tokens != CpTokens::masked || m.view_masks == ViewMasks::shared,
+               "cp_tokens masked needs view_masks shared");
+  ABLATE_CHECK(!cp || m.cp_tokens != CpTokens::all || config.model.decoder == DecoderKind::mae,
+               "cp_tokens all needs the mae decoder");
+  ABLATE_CHECK(!cp || m.cp_head != CpHead::bn || m.cp_tokens == CpTokens::all,
+               "the BatchNorm1d predictor needs cp_tokens all");
   const int64_t D = encoder_->options().dim, d = config.model.dec_dim;
   if (cc && m.proj_head) projector = register_module("projector", Mlp(D, 4 * D, torch::TensorOptions()));
-  if (cp && m.cp_head == CpHead::bn && m.cp_tokens != CpTokens::all)  // its BatchNorm's channels are the L positions
-    throw ConfigError("", "method.cp_head", "the BatchNorm1d predictor normalises all L token positions",
-                      "set method.cp_tokens: all, or method.cp_head: gelu");
   if (cp && m.cp_head == CpHead::bn) {
     bn_predictor = register_module("predictor", CrossPredictor(d, patches_, 4 * d, torch::TensorOptions()));
   } else if (cp) {

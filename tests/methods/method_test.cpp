@@ -65,6 +65,13 @@ TEST_CASE("configurations methods cannot run are refused by validation, and are 
   c.method.loss_re = false;
   c.method.multiscale = false;
   CHECK_THROWS_AS(validate(c), ConfigError);
+  CHECK_THROWS_AS(make_method(c), InternalError);
+  c = tiny_config(MethodKind::crossscale);
+  c.method.cp_head = CpHead::bn;
+  c.method.cp_tokens = CpTokens::masked;
+  c.method.view_masks = ViewMasks::shared;
+  CHECK_THROWS_AS(validate(c), ConfigError);
+  CHECK_THROWS_AS(make_method(c), InternalError);
   c = tiny_config(MethodKind::mae);
   c.method.recon_ratio = 0.9;
   CHECK_THROWS_AS(validate(c), ConfigError);
