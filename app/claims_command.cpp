@@ -65,9 +65,7 @@ int claims_main(const ClaimsOptions& opt) {
   for (const std::string& file : files)
     for (const std::string& scale : scale_names(file)) {
       const Experiment exp = load_experiment(file, scale, {});
-      ClaimsPlan p{file, exp.name, exp.scale, exp.claims, {}};
-      for (const auto& r : exp.runs) p.runs.push_back(ReportRun{r.id, r.axes});
-      plans.push_back(std::move(p));
+      plans.push_back(ClaimsPlan{file, exp.name, exp.scale, exp.claims, planned_report_runs(exp)});
     }
   // The command as written (files only when named: the default list is long and implied).
   const std::string page =

@@ -25,8 +25,7 @@ int report_command(const ReportOptions& opt) {
   req.scale = exp.scale;
   req.tables = exp.tables;
   req.claims = exp.claims;
-  for (const auto& r : exp.runs) req.runs.push_back(ReportRun{r.id, r.axes});
-  for (const auto& w : exp.weights) req.runs.push_back(ReportRun{w.label(), w.axes});
+  req.runs = planned_report_runs(exp);
   if (!opt.format.empty()) req.formats = {opt.format};
   if (!opt.out_dir.empty()) req.out_dir = opt.out_dir;
   for (const auto& f : opt.figures) req.figures.push_back(FigureFile{f, kFigureCaption});

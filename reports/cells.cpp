@@ -64,7 +64,7 @@ Sample collect_sample(const ResultsDb& db, const std::vector<const RunRecord*>& 
   s.runs = runs.size();
   for (const RunRecord* r : runs) {
     std::optional<double> v;
-    if (is_done(*r)) v = db.value(r->id, source);
+    if (is_done(*r)) v = db.value(*r, source);
     if (v) {
       s.values.push_back(*v);
       s.run_ids.push_back(r->id);

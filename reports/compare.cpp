@@ -79,7 +79,7 @@ std::vector<TrackedMetric> tracked_metrics(const CompareRequest& req, const std:
     out = default_tracked_metrics();
     std::set<std::string> seen;
     for (const RunRecord& r : base)
-      for (const EvalRecord& e : db_b.evals(r.id)) {
+      for (const EvalRecord& e : db_b.evals(r)) {
         const std::string text =
             fmt::format("eval:{}:{}:{:g}:{}", e.protocol, e.dataset, e.scale, e.metric);
         if (!seen.insert(text).second) continue;

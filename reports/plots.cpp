@@ -170,7 +170,7 @@ std::vector<PlotJob> knn_scale_jobs(const ResultsDb& db, const std::vector<RunRe
   for (std::size_t ci = 0; ci < cells.size(); ++ci)
     for (const RunRecord* r : cells[ci].second) {
       if (!is_done(*r)) continue;
-      for (const EvalRecord& e : db.evals(r->id))
+      for (const EvalRecord& e : db.evals(*r))
         if (e.protocol == "knn" && e.metric == "top1" && std::isfinite(e.value))
           acc[e.dataset][ci][e.scale].push_back(e.value);
     }

@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 
 #include "harness/check.h"
+#include "harness/eval_task.h"
+#include "harness/experiment.h"
 #include "reports/cells.h"
 #include "reports/render.h"
 
@@ -23,6 +25,18 @@ std::string default_out_dir(const ReportRequest& req) {
 }
 
 }  // namespace
+
+std::vector<ReportRun> planned_report_runs(const Experiment& exp) {
+  std::vector<ReportRun> out;
+  const auto add = [&out](std::string id, const nlohmann::json& axes, const std::vector<EvalTask>& tasks) {
+    ReportRun r{std::move(id), axes, {}};
+    for (const EvalTask& t : tasks) r.eval_ids.push_back(t.id);
+    out.push_back(std::move(r));
+  };
+  for (const PlannedRun& r : exp.runs) add(r.id, r.axes, eval_tasks_of(r));
+  for (const ExternalWeights& w : exp.weights) add(w.label(), w.axes, eval_tasks_of(w));
+  return out;
+}
 
 std::vector<RunRecord> report_runs(const ResultsDb& db, const std::string& experiment,
                                    const std::vector<ReportRun>& planned, std::vector<std::string>& notes) {
@@ -47,6 +61,7 @@ std::vector<RunRecord> report_runs(const ResultsDb& db, const std::string& exper
       ++missing;
     }
     if (p.axes.is_object()) r.axes = p.axes;
+    r.eval_ids = p.eval_ids;
     if (r.axes.contains(kSeedAxis) && r.axes[kSeedAxis].is_number_integer())
       r.seed = r.axes[kSeedAxis].get<std::int64_t>();
     out.push_back(std::move(r));

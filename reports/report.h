@@ -24,7 +24,13 @@ namespace ablate {
 struct ReportRun {
   std::string id;
   nlohmann::json axes;
+  std::vector<std::string> eval_ids;  // its planned evaluation tasks (RunRecord::eval_ids)
 };
+
+struct Experiment;
+// The experiment's runs, then its external checkpoints, as a report plans them: id (a checkpoint's
+// weights label), axes and the ids of the evaluation tasks the file asks of each.
+std::vector<ReportRun> planned_report_runs(const Experiment& exp);
 
 // A PNG (reconstructions, attention maps...) to embed in the HTML report.
 struct FigureFile {

@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -140,25 +141,37 @@ namespace {
 bool is_weights_label(const std::string& id) { return id.rfind("file:", 0) == 0; }
 }  // namespace
 
-const std::vector<EvalRecord>& ResultsDb::evals(const std::string& run_id) const {
+const std::vector<EvalRecord>& ResultsDb::all_evals(const std::string& run_id) const {
   auto it = eval_cache_.find(run_id);
   if (it != eval_cache_.end()) return it->second;
   std::vector<EvalRecord> rows;
-  if (is_weights_label(run_id) && schema_version_ < 2) return eval_cache_.emplace(run_id, std::move(rows)).first->second;
-  SqlQuery q = is_weights_label(run_id)
-                   ? db_.query("SELECT t.protocol, t.dataset, t.point, m.metric, m.value FROM eval_metrics m"
-                               " JOIN eval_tasks t ON t.id = m.eval_id WHERE t.weights = ?1"
-                               " ORDER BY t.protocol, t.dataset, t.point, m.metric",
-                               "reading a checkpoint file's evaluation results")
-                   : db_.query("SELECT protocol, dataset, scale, metric, value FROM evals WHERE run_id = ?1"
+  const bool file = is_weights_label(run_id);
+  if (file && schema_version_ < 2) return eval_cache_.emplace(run_id, std::move(rows)).first->second;
+  // Schema 1 keeps results in an `evals` table without task ids; from 2 on they are task records.
+  SqlQuery q = schema_version_ < 2
+                   ? db_.query("SELECT '', protocol, dataset, scale, metric, value FROM evals WHERE run_id = ?1"
                                " ORDER BY protocol, dataset, scale, metric",
-                               "reading evaluation results");
-  q.bind(is_weights_label(run_id) ? run_id : stored_id(run_id));
+                               "reading evaluation results")
+                   : db_.query(fmt::format("SELECT t.id, t.protocol, t.dataset, t.point, m.metric, m.value"
+                                           " FROM eval_metrics m JOIN eval_tasks t ON t.id = m.eval_id"
+                                           " WHERE t.{} = ?1 ORDER BY t.protocol, t.dataset, t.point, m.metric, t.id",
+                                           file ? "weights" : "run_id"),
+                               file ? "reading a checkpoint file's evaluation results" : "reading evaluation results");
+  q.bind(file ? run_id : stored_id(run_id));
   while (q.next()) {
-    if (q.is_null(4)) continue;
-    rows.push_back({q.text(0), q.text(1), q.text(3), q.real(2), q.real(4)});
+    if (q.is_null(5)) continue;
+    rows.push_back({q.text(0), q.text(1), q.text(2), q.text(4), q.real(3), q.real(5)});
   }
   return eval_cache_.emplace(run_id, std::move(rows)).first->second;
+}
+
+std::vector<EvalRecord> ResultsDb::evals(const RunRecord& run) const {
+  const std::vector<EvalRecord>& all = all_evals(run.id);
+  if (run.eval_ids.empty() || schema_version_ < 2) return all;  // schema 1 records have no task ids
+  std::vector<EvalRecord> planned;
+  for (const EvalRecord& e : all)
+    if (std::find(run.eval_ids.begin(), run.eval_ids.end(), e.task_id) != run.eval_ids.end()) planned.push_back(e);
+  return planned;
 }
 
 std::optional<RunRecord> ResultsDb::weights_record(const std::string& label) const {
@@ -178,14 +191,13 @@ std::optional<RunRecord> ResultsDb::weights_record(const std::string& label) con
   return r;
 }
 
-std::optional<double> ResultsDb::value(const std::string& run_id,
-                                       const MetricSource& source) const {
+std::optional<double> ResultsDb::value(const RunRecord& run, const MetricSource& source) const {
   if (source.kind == MetricSource::Kind::metric) {
     double v;
-    if (aggregate_series(series(run_id, source.name), source.agg, v)) return v;
+    if (aggregate_series(series(run.id, source.name), source.agg, v)) return v;
     return std::nullopt;
   }
-  for (const EvalRecord& e : evals(run_id))
+  for (const EvalRecord& e : evals(run))
     if (e.protocol == source.protocol && e.dataset == source.dataset &&
         e.metric == source.eval_metric && std::fabs(e.scale - source.scale) < 1e-9 &&
         std::isfinite(e.value))

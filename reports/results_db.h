@@ -30,9 +30,16 @@ struct RunRecord {
   std::string exit_reason, host, gpu, code_version;
   std::optional<std::int64_t> diverged_step, last_step;
   std::optional<double> finished_at;  // Unix seconds of the latest attempt's end
+  // The evaluation tasks the experiment plans for this run now (harness/eval_task.h ids), copied
+  // from its ReportRun: only their results are read, so a run evaluated again with other settings
+  // (e.g. a larger KNN set) is reported with the evaluation the file asks for, never an older one
+  // at the same address. Empty (no plan): every evaluation of the run, as in a schema 1 database,
+  // whose results have no task ids.
+  std::vector<std::string> eval_ids;
 };
 
 struct EvalRecord {
+  std::string task_id;  // eval_tasks.id ("" in schema 1 databases)
   std::string protocol, dataset, metric;
   double scale = 1.0;
   double value = 0.0;
@@ -53,15 +60,16 @@ class ResultsDb {
   // The (step, value) series of a logged metric, ordered by step.
   const std::vector<std::pair<std::int64_t, double>>& series(const std::string& run_id,
                                                              const std::string& name) const;
-  // A run's evaluation results; for an external checkpoint row (id "file:<sha256>", the weights
-  // label of harness/eval_task.h) those of every evaluation of that file.
-  const std::vector<EvalRecord>& evals(const std::string& run_id) const;
+  // A run's evaluation results, those of its planned evaluations (RunRecord::eval_ids) when it
+  // names any; for an external checkpoint row (id "file:<sha256>", the weights label of
+  // harness/eval_task.h) those of the evaluations of that file.
+  std::vector<EvalRecord> evals(const RunRecord& run) const;
   // An external checkpoint row as a run record (id = its label, "file:<sha256>"): done when any of
   // its evaluations is done, else the status of the first failed, lost, running or queued one (with
   // its exit reason); nothing when the database has no evaluation of the file.
   std::optional<RunRecord> weights_record(const std::string& label) const;
   // The run's number for a source, or nothing when the run did not log it.
-  std::optional<double> value(const std::string& run_id, const MetricSource& source) const;
+  std::optional<double> value(const RunRecord& run, const MetricSource& source) const;
   // A provenance value of the `env` table (e.g. "device", "gpu", "cpu"), or nothing when the run
   // did not record it or the database has no env table (hand-made and old databases).
   std::optional<std::string> env(const std::string& run_id, const std::string& key) const;
@@ -71,6 +79,9 @@ class ResultsDb {
   // version 1, written when run ids still hashed the eval section (results/README.md); this view
   // maps them read-only, so reports read such a database before any migration.
   const std::string& stored_id(const std::string& run_id) const;
+
+  // Every evaluation result of a run (or checkpoint file label), unfiltered and cached.
+  const std::vector<EvalRecord>& all_evals(const std::string& run_id) const;
 
   std::string path_;
   SqliteDb db_;

@@ -185,8 +185,11 @@ TEST_CASE("grad-norm spikes: metric:grad_norm:max_over_median", "[reports][claim
     }
   const ResultsDb db(f.path());
   const MetricSource src = MetricSource::parse("metric:grad_norm:max_over_median", "t");
-  CHECK(*db.value("a0", src) == Near(3.0 / 2.5));
-  CHECK(*db.value("b2", src) == Near(22.0 / 2.5));
+  RunRecord a0, b2;
+  a0.id = "a0";
+  b2.id = "b2";
+  CHECK(*db.value(a0, src) == Near(3.0 / 2.5));
+  CHECK(*db.value(b2, src) == Near(22.0 / 2.5));
   const ClaimResult r = judge(f, {{"id", "spikes"}, {"metric", "metric:grad_norm:max_over_median"},
                                   {"a", {{"side", "a"}}}, {"b", {{"side", "b"}}}, {"relation", "less"}});
   CHECK(r.stats.verdict == Verdict::reproduced);
