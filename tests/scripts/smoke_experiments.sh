@@ -13,13 +13,17 @@
 # with counts and FLOPs, not trained on a CPU).
 #
 # Usage: tests/scripts/smoke_experiments.sh <path to ablate>. Env: SMOKE_DB (keep the database
-# there, e.g. to commit a report), SMOKE_JOBS (default 2). Exit 77 = skipped.
+# there, e.g. to commit a report), SMOKE_JOBS (default 2), SMOKE_OVERRIDES (key=value overrides of
+# every run and report; default KNN on 2,000 / 500 images, which keeps the test at a few minutes:
+# the files' smoke profiles take the whole EuroSAT split; set SMOKE_OVERRIDES= to run them as
+# committed). Exit 77 = skipped.
 set -euo pipefail
 source "$(dirname "$0")/../support/script_start.bash" "${1:-}"
 TMP=$(mktemp -d /tmp/ablate-smoke-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 DB=${SMOKE_DB:-$TMP/smoke.sqlite}
 JOBS=${SMOKE_JOBS:-2}
+read -r -a OVERRIDES <<<"${SMOKE_OVERRIDES-eval.max_train=2000 eval.max_val=500}"
 q() { sqlite3 -batch -noheader "$DB" "$1"; }
 fail() { echo "FAIL: $*"; exit 1; }
 
@@ -27,7 +31,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 grep -q "vit_2b4" "$TMP/plan.txt" || fail "model_scaling plan lacks the 2.4B model"
 
 for exp in psts_order cross_scale_losses; do
-  "$ABLATE" run "experiments/$exp.yaml" --scale smoke --db "$DB" --jobs "$JOBS" || true  # verdicts below
+  "$ABLATE" run "experiments/$exp.yaml" --scale smoke --db "$DB" --jobs "$JOBS" "${OVERRIDES[@]}" || true  # verdicts below
   planned=$("$ABLATE" plan "experiments/$exp.yaml" --scale smoke --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["runs"]))')
   recorded=$(q "SELECT count(*) FROM runs r JOIN experiments e ON e.run_id = r.id WHERE e.name = '$exp' AND r.status IN ('done','diverged')")
   [ "$planned" = "$recorded" ] || fail "$exp: $recorded of $planned runs recorded as done/diverged"
@@ -41,7 +45,7 @@ for exp in psts_order cross_scale_losses; do
   noknn=$(q "SELECT count(*) FROM runs r JOIN experiments e ON e.run_id = r.id WHERE e.name = '$exp' AND r.status = 'done' AND
       NOT EXISTS (SELECT 1 FROM evals WHERE run_id = r.id AND protocol = 'knn' AND metric = 'top1')")
   [ "$noknn" = 0 ] || fail "$exp: done runs without KNN results"
-  "$ABLATE" report "experiments/$exp.yaml" --scale smoke --db "$DB" --out-dir "$TMP/report-$exp"
+  "$ABLATE" report "experiments/$exp.yaml" --scale smoke --db "$DB" --out-dir "$TMP/report-$exp" "${OVERRIDES[@]}"
   for f in report.md report.html; do [ -s "$TMP/report-$exp/$f" ] || fail "$exp: $f not written"; done
   cat "$TMP/report-$exp/report.md"
 done
