@@ -66,8 +66,9 @@ pid_t spawn_eval_worker(const std::string& exe, const fs::path& dir, const std::
     if (!gpu.empty() && kv.substr(0, kv.find('=')) == "CUDA_VISIBLE_DEVICES") continue;
     spec.env.emplace_back(kv);
   }
-  if (!gpu.empty()) spec.env.push_back("CUDA_VISIBLE_DEVICES=" + gpu);
-  if (gpu.empty())
+  if (!gpu.empty())
+    spec.env.push_back("CUDA_VISIBLE_DEVICES=" + gpu);
+  else
     for (std::string& v : cpu_thread_env(cpu_jobs)) spec.env.push_back(std::move(v));
   spec.log = dir / "worker.log";
   spec.banner = fmt::format("{}evaluation attempt {} on {}{} ====\n", kLogBanner, attempt, host, gpu.empty() ? "" : ", GPU " + gpu);

@@ -378,8 +378,9 @@ class LocalRunner {
       gloo_interface_set |= name == "GLOO_SOCKET_IFNAME";
       spec.env.emplace_back(kv);
     }
-    if (!gpus.empty()) spec.env.push_back("CUDA_VISIBLE_DEVICES=" + join_ints(gpus, ","));
-    if (gpus.empty())
+    if (!gpus.empty())
+      spec.env.push_back("CUDA_VISIBLE_DEVICES=" + join_ints(gpus, ","));
+    else
       for (std::string& v : cpu_thread_env(opt_.jobs)) spec.env.push_back(std::move(v));
     if (world > 1) {
       // LOCAL_RANK = RANK: all ranks run here, rank i on the i-th of the run's GPUs.

@@ -165,13 +165,16 @@ const std::vector<EvalRecord>& ResultsDb::all_evals(const std::string& run_id) c
   return eval_cache_.emplace(run_id, std::move(rows)).first->second;
 }
 
+bool ResultsDb::planned(const RunRecord& run, const EvalRecord& e) const {
+  if (run.eval_ids.empty() || schema_version_ < 2) return true;  // schema 1 records have no task ids
+  return std::find(run.eval_ids.begin(), run.eval_ids.end(), e.task_id) != run.eval_ids.end();
+}
+
 std::vector<EvalRecord> ResultsDb::evals(const RunRecord& run) const {
-  const std::vector<EvalRecord>& all = all_evals(run.id);
-  if (run.eval_ids.empty() || schema_version_ < 2) return all;  // schema 1 records have no task ids
-  std::vector<EvalRecord> planned;
-  for (const EvalRecord& e : all)
-    if (std::find(run.eval_ids.begin(), run.eval_ids.end(), e.task_id) != run.eval_ids.end()) planned.push_back(e);
-  return planned;
+  std::vector<EvalRecord> out;
+  for (const EvalRecord& e : all_evals(run.id))
+    if (planned(run, e)) out.push_back(e);
+  return out;
 }
 
 std::optional<RunRecord> ResultsDb::weights_record(const std::string& label) const {
@@ -197,8 +200,8 @@ std::optional<double> ResultsDb::value(const RunRecord& run, const MetricSource&
     if (aggregate_series(series(run.id, source.name), source.agg, v)) return v;
     return std::nullopt;
   }
-  for (const EvalRecord& e : evals(run))
-    if (e.protocol == source.protocol && e.dataset == source.dataset &&
+  for (const EvalRecord& e : all_evals(run.id))
+    if (planned(run, e) && e.protocol == source.protocol && e.dataset == source.dataset &&
         e.metric == source.eval_metric && std::fabs(e.scale - source.scale) < 1e-9 &&
         std::isfinite(e.value))
       return e.value;

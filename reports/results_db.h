@@ -82,6 +82,8 @@ class ResultsDb {
 
   // Every evaluation result of a run (or checkpoint file label), unfiltered and cached.
   const std::vector<EvalRecord>& all_evals(const std::string& run_id) const;
+  // Whether `e`, one of all_evals(run.id), is one of the run's planned evaluations.
+  bool planned(const RunRecord& run, const EvalRecord& e) const;
 
   std::string path_;
   SqliteDb db_;
